@@ -1,0 +1,24 @@
+"""The exception tree users see; each maps to an exit code.
+
+``UserError`` (exit 2) is bad input or configuration: its message names the
+input and says what to do.  ``JobFailed`` (exit 1) is a job that ran but found
+no fix or failed its checks.
+"""
+
+from __future__ import annotations
+
+
+class RepoagentError(Exception):
+    exit_code = 1
+
+
+class UserError(RepoagentError):
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    pass
+
+
+class JobFailed(RepoagentError):
+    exit_code = 1

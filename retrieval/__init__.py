@@ -1,0 +1,1 @@
+"""Finding where to edit: parsing into symbols, the repository index, maps, retrieval and localization."""

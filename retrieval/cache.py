@@ -1,0 +1,124 @@
+"""The persistent index cache: parsed files and embeddings in one SQLite file.
+
+Keys are content ids (git blob ids) with the parser version or the embedding
+model name, so the same bytes are parsed and embedded once whatever the commit
+or repository.  SQLite in WAL mode with a busy timeout lets two processes index
+at once; a file that is not a readable database is moved aside and rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.symbols import ParsedFile
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS parsed (
+    blob_id TEXT NOT NULL, parser TEXT NOT NULL, language TEXT NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (blob_id, parser, language));
+CREATE TABLE IF NOT EXISTS embeddings (
+    blob_id TEXT NOT NULL, model TEXT NOT NULL, vectors BLOB NOT NULL, dim INTEGER NOT NULL,
+    PRIMARY KEY (blob_id, model));
+"""
+_CHUNK = 500  # SQLite's variable limit is 999 on old builds
+
+
+class IndexCache:
+    """Parsed files and embeddings keyed by content id; see the module docstring."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = self._open()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+            log.warning("index cache %s is unreadable (%s); moved to %s and rebuilt", self.path, exc, aside)
+            self.path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            self.conn = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> IndexCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _select(self, sql: str, ids: list[str], *params: str) -> list[tuple]:
+        rows: list[tuple] = []
+        for i in range(0, len(ids), _CHUNK):
+            part = ids[i : i + _CHUNK]
+            marks = ",".join("?" * len(part))
+            rows.extend(self.conn.execute(sql.format(marks=marks), (*params, *part)).fetchall())
+        return rows
+
+    def get_parsed(self, keys: Iterable[tuple[str, str]], parser: str) -> dict[tuple[str, str], ParsedFile]:
+        """Cached parses of ``(blob_id, language)`` pairs; a damaged entry counts as missing."""
+        wanted = set(keys)
+        ids = sorted({b for b, _ in wanted})
+        found: dict[tuple[str, str], ParsedFile] = {}
+        sql = "SELECT blob_id, language, data FROM parsed WHERE parser = ? AND blob_id IN ({marks})"
+        for blob_id, language, data in self._select(sql, ids, parser):
+            if (blob_id, language) not in wanted:
+                continue
+            try:
+                found[(blob_id, language)] = ParsedFile.from_dict(json.loads(zlib.decompress(data)))
+            except (zlib.error, ValueError, KeyError, TypeError) as exc:
+                log.warning("cached parse of %s is damaged (%s); parsing again", blob_id, exc)
+        return found
+
+    def put_parsed(self, items: Iterable[tuple[str, str, ParsedFile]], parser: str) -> None:
+        rows = [
+            (blob_id, parser, language, zlib.compress(json.dumps(p.to_dict(compact=True)).encode(), 1))
+            for blob_id, language, p in items
+        ]
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", rows)
+
+    def get_embeddings(self, blob_ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
+        ids = sorted(set(blob_ids))
+        sql = "SELECT blob_id, vectors, dim FROM embeddings WHERE model = ? AND blob_id IN ({marks})"
+        out: dict[str, np.ndarray] = {}
+        for blob_id, data, dim in self._select(sql, ids, model):
+            vec = np.frombuffer(data, dtype=np.float32)
+            if dim and vec.size % dim == 0:
+                out[blob_id] = vec.reshape(-1, dim)
+        return out
+
+    def put_embeddings(self, items: Iterable[tuple[str, np.ndarray]], model: str) -> None:
+        rows = [
+            (blob_id, model, np.ascontiguousarray(v, dtype=np.float32).tobytes(), int(v.shape[1]))
+            for blob_id, v in items
+        ]
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?, ?)", rows)

@@ -1,0 +1,9 @@
+"""Errors of the retrieval layer; each message names the input and what to do."""
+
+
+class RetrievalError(Exception):
+    """Base of the errors a user can act on."""
+
+
+class SourceError(RetrievalError):
+    """The repository, revision or path cannot be read."""

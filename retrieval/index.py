@@ -1,0 +1,205 @@
+"""``RepoIndex``: every file of a repository at a revision, parsed into symbols, with a cache.
+
+Parses are cached by content id and parser version, so indexing another commit
+of the same repository parses only the blobs that changed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+from retrieval.cache import IndexCache
+from retrieval.languages import language_for_path
+from retrieval.parser import PARSER_VERSION, parse_source
+from retrieval.source import RepoSource, SourceFile
+from retrieval.symbols import ParsedFile, Symbol
+from retrieval.testpaths import is_test_path
+
+Progress = Callable[[str, int, int], None]
+DEFAULT_MAX_FILE_BYTES = 1_000_000
+_PARALLEL_MIN_FILES = 400
+
+
+@dataclass
+class IndexedFile:
+    path: str
+    blob_id: str
+    size: int
+    language: str | None
+    is_test: bool
+    parsed: ParsedFile | None = None
+
+    @property
+    def symbols(self) -> list[Symbol]:
+        return self.parsed.symbols if self.parsed else []
+
+
+@dataclass
+class IndexStats:
+    files: int = 0
+    symbols: int = 0
+    parsed: int = 0
+    reused: int = 0
+    skipped: int = 0
+    skipped_reasons: dict[str, int] = field(default_factory=dict)
+    with_errors: int = 0
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": self.files,
+            "symbols": self.symbols,
+            "parsed": self.parsed,
+            "reused": self.reused,
+            "skipped": self.skipped,
+            "skipped_reasons": self.skipped_reasons,
+            "with_errors": self.with_errors,
+            "seconds": round(self.seconds, 3),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+        }
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process and its finished children, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, kids) / 1024
+
+
+def _is_binary(data: bytes) -> bool:
+    return b"\0" in data[:8192]
+
+
+def _parse_one(item: tuple[bytes, str]) -> ParsedFile:
+    return parse_source(*item)
+
+
+class RepoIndex:
+    """Files and symbols of one repository state; build it with ``RepoIndex.build``."""
+
+    def __init__(self, source: RepoSource, files: dict[str, IndexedFile], stats: IndexStats) -> None:
+        self.source = source
+        self.files = files
+        self.stats = stats
+
+    @classmethod
+    def build(
+        cls,
+        source: RepoSource,
+        cache: IndexCache | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ) -> RepoIndex:
+        started = time.perf_counter()
+        stats = IndexStats()
+        skipped: Counter[str] = Counter()
+        listed = source.files()
+        files: dict[str, IndexedFile] = {}
+        to_read: list[SourceFile] = []
+        for f in listed:
+            if f.kind != "file":
+                skipped[f.kind] += 1
+                continue
+            lang = language_for_path(f.path)
+            if lang is not None and f.size > max_file_bytes:
+                skipped["too_large"] += 1
+                lang = None
+            files[f.path] = IndexedFile(f.path, f.blob_id, f.size, lang, is_test_path(f.path))
+            if lang is not None:
+                to_read.append(f)
+        stats.files = len(files)
+        cached = (
+            cache.get_parsed(((f.blob_id, files[f.path].language or "") for f in to_read if f.blob_id), PARSER_VERSION)
+            if cache and source.commit
+            else {}
+        )
+        need = [f for f in to_read if (f.blob_id, files[f.path].language) not in cached]
+        contents: list[tuple[IndexedFile, bytes]] = []
+        for f, data in source.read(need):
+            entry = files[f.path]
+            entry.blob_id, entry.size = f.blob_id, f.size
+            if entry.size > max_file_bytes:
+                skipped["too_large"] += 1
+                entry.language = None
+            elif _is_binary(data):
+                skipped["binary"] += 1
+                entry.language = None
+            else:
+                contents.append((entry, data))
+        if cache and not source.commit:
+            cached = cache.get_parsed(((e.blob_id, e.language or "") for e, _ in contents), PARSER_VERSION)
+        fresh: list[tuple[IndexedFile, bytes]] = []
+        for entry, data in contents:
+            hit = cached.get((entry.blob_id, entry.language or ""))
+            if hit is not None:
+                entry.parsed = hit
+                stats.reused += 1
+            else:
+                fresh.append((entry, data))
+        for f in to_read:
+            hit = cached.get((f.blob_id, files[f.path].language or ""))
+            if hit is not None and files[f.path].parsed is None:
+                files[f.path].parsed = hit
+                stats.reused += 1
+        parsed = _parse_all([(data, e.language or "") for e, data in fresh], workers, progress)
+        for (entry, _), p in zip(fresh, parsed, strict=True):
+            entry.parsed = p
+        stats.parsed = len(fresh)
+        if cache and fresh:
+            cache.put_parsed(((e.blob_id, e.language or "", e.parsed) for e, _ in fresh if e.parsed), PARSER_VERSION)
+        stats.symbols = sum(len([s for s in f.symbols if s.is_definition]) for f in files.values())
+        stats.with_errors = sum(1 for f in files.values() if f.parsed and f.parsed.has_errors)
+        stats.skipped = sum(skipped.values())
+        stats.skipped_reasons = dict(sorted(skipped.items()))
+        stats.seconds = time.perf_counter() - started
+        stats.peak_rss_mb = peak_rss_mb()
+        return cls(source, files, stats)
+
+    def code_files(self, tests: bool | None = None) -> list[IndexedFile]:
+        """Parsed files in path order; ``tests`` keeps only test (True) or non-test (False) files."""
+        return [
+            f for _, f in sorted(self.files.items()) if f.parsed is not None and (tests is None or f.is_test == tests)
+        ]
+
+    def symbol(self, path: str, qualname: str) -> Symbol | None:
+        entry = self.files.get(path)
+        if entry is None:
+            return None
+        return next((s for s in entry.symbols if s.qualname == qualname), None)
+
+    def read(self, path: str) -> bytes:
+        entry = self.files.get(path)
+        if entry is None:
+            from retrieval.errors import SourceError
+
+            raise SourceError(f"{path} is not a file of {self.source.label}")
+        return next(self.source.read([SourceFile(path, entry.blob_id, entry.size)]))[1]
+
+
+def _parse_all(items: list[tuple[bytes, str]], workers: int | None, progress: Progress | None) -> list[ParsedFile]:
+    total = len(items)
+    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+    if workers <= 1 or total < _PARALLEL_MIN_FILES:
+        out = []
+        for i, item in enumerate(items):
+            out.append(_parse_one(item))
+            if progress and (i % 50 == 0 or i + 1 == total):
+                progress("parse", i + 1, total)
+        return out
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
+        out = []
+        for i, p in enumerate(pool.map(_parse_one, items, chunksize=32)):
+            out.append(p)
+            if progress and (i % 50 == 0 or i + 1 == total):
+                progress("parse", i + 1, total)
+        return out

@@ -1,0 +1,120 @@
+"""Plain types shared by retrieval and editing: a parsed file and its symbols.
+
+Qualified names follow Python's ``__qualname__``: ``Class.method`` for a method,
+``outer.<locals>.inner`` for a definition inside a function.  Module-level
+blocks (imports, constants, ``if __name__ == ...`` and other statements between
+definitions) are named ``<kind:LINE>`` after their kind and first line, for
+example ``<imports:1>``.  Lines are 1-based and inclusive; byte ranges are
+half-open ``[start_byte, end_byte)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+SymbolKind = Literal["class", "function", "method", "block"]
+DEFINITION_KINDS: tuple[str, ...] = ("class", "function", "method")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One definition or module-level block of a file.
+
+    The range covers the definition with its decorators (or export wrapper)
+    and the comments directly above it; ``header_byte`` is where the
+    definition proper starts (``def``/``class``/``function``...).
+    """
+
+    name: str
+    qualname: str
+    kind: SymbolKind
+    start_byte: int
+    end_byte: int
+    start_line: int
+    end_line: int
+    header_byte: int = 0
+    header_line: int = 0
+    signature: str = ""
+    docstring: str = ""
+    decorators: tuple[str, ...] = ()
+    parent: str | None = None
+    toplevel: bool = False
+    block_kind: str = ""
+
+    @property
+    def is_definition(self) -> bool:
+        return self.kind != "block"
+
+    def source(self, content: bytes) -> bytes:
+        return content[self.start_byte : self.end_byte]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f: getattr(self, f) for f in _SYMBOL_FIELDS}
+        data["decorators"] = list(self.decorators)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Symbol:
+        return cls(**{**data, "decorators": tuple(data.get("decorators", ()))})
+
+    def to_row(self) -> list[Any]:
+        """A compact positional form for the cache (field order of ``_SYMBOL_FIELDS``)."""
+        return [getattr(self, f) for f in _SYMBOL_FIELDS]
+
+    @classmethod
+    def from_row(cls, row: list[Any]) -> Symbol:
+        sym = cls(*row)
+        object.__setattr__(sym, "decorators", tuple(sym.decorators))
+        return sym
+
+
+@dataclass
+class ParsedFile:
+    """What the parser knows about one file's content."""
+
+    language: str
+    size: int
+    symbols: list[Symbol] = field(default_factory=list)
+    docstring: str = ""
+    has_errors: bool = False
+    line_count: int = 0
+    literals: list[str] = field(default_factory=list)
+
+    @property
+    def definitions(self) -> list[Symbol]:
+        return [s for s in self.symbols if s.is_definition]
+
+    @property
+    def toplevel(self) -> list[Symbol]:
+        """Top-level definitions and module-level blocks, in file order; they tile the file."""
+        return sorted((s for s in self.symbols if s.toplevel), key=lambda s: s.start_byte)
+
+    def find(self, qualname: str) -> list[Symbol]:
+        return [s for s in self.symbols if s.qualname == qualname]
+
+    def to_dict(self, compact: bool = False) -> dict[str, Any]:
+        return {
+            "language": self.language,
+            "size": self.size,
+            "symbols": [s.to_row() if compact else s.to_dict() for s in self.symbols],
+            "docstring": self.docstring,
+            "has_errors": self.has_errors,
+            "line_count": self.line_count,
+            "literals": self.literals,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ParsedFile:
+        return cls(
+            language=data["language"],
+            size=data["size"],
+            symbols=[Symbol.from_row(s) if isinstance(s, list) else Symbol.from_dict(s) for s in data["symbols"]],
+            docstring=data.get("docstring", ""),
+            has_errors=data.get("has_errors", False),
+            line_count=data.get("line_count", 0),
+            literals=data.get("literals", []),
+        )
+
+
+_SYMBOL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Symbol))

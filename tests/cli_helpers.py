@@ -1,0 +1,17 @@
+"""Run the installed ``repoagent`` console script for real, as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_cli(
+    *args: str, home: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("repoagent")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
+    full_env.update({"REPOAGENT_HOME": str(home), "COLUMNS": "200", **(env or {})})
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
