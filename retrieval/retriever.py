@@ -1,0 +1,184 @@
+"""Stage 1 of localization: rank files and symbols for an issue without a model.
+
+Three kinds of evidence are fused with weighted reciprocal-rank fusion: BM25
+over identifier-aware tokens of whole files, dense similarity of file
+documents, and exact signals from the issue (paths, modules, stack frames,
+defined names, quoted error messages).  Test files are ranked apart.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import bm25s
+import numpy as np
+
+from retrieval.dense import DenseIndex
+from retrieval.documents import lexical_file_text, symbol_text
+from retrieval.index import IndexedFile, RepoIndex
+from retrieval.issue_signals import IssueSignals, extract_signals
+from retrieval.tokenize import tokenize
+
+
+@dataclass
+class FusionWeights:
+    """Weights of each ranked list in reciprocal-rank fusion (measured on the dev split)."""
+
+    bm25: float = 1.0
+    dense: float = 0.5
+    signals: float = 1.5
+    k: float = 10.0
+    symbol_file: float = 1.0
+    symbol_bm25: float = 1.0
+    symbol_signals: float = 1.5
+    symbol_files: int = 30
+
+
+@dataclass
+class RankedFile:
+    path: str
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RankedSymbol:
+    path: str
+    qualname: str
+    kind: str
+    start_line: int
+    end_line: int
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return f"{self.path}::{self.qualname}"
+
+
+@dataclass
+class Retrieval:
+    files: list[RankedFile]
+    symbols: list[RankedSymbol]
+    test_files: list[RankedFile]
+    signals: IssueSignals
+
+
+def _ranks(scores: dict[str, float]) -> dict[str, int]:
+    ordered = sorted((kv for kv in scores.items() if kv[1] > 0), key=lambda kv: (-kv[1], kv[0]))
+    return {key: i + 1 for i, (key, _) in enumerate(ordered)}
+
+
+def _bm25_scores(docs: list[str], keys: list[str], query: list[str]) -> dict[str, float]:
+    if not docs or not query:
+        return {}
+    corpus = [tokenize(d) or ["_empty_"] for d in docs]
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    vocab = set(retriever.vocab_dict)
+    known = [t for t in query if t in vocab]
+    if not known:
+        return {}
+    scores = np.asarray(retriever.get_scores(known))
+    return {key: float(s) for key, s in zip(keys, scores, strict=True) if s > 0}
+
+
+class Retriever:
+    """Ranks files and symbols of one indexed repository; reusable across issues."""
+
+    def __init__(self, index: RepoIndex, dense: DenseIndex | None = None, weights: FusionWeights | None = None):
+        self.index = index
+        self.dense = dense
+        self.weights = weights or FusionWeights()
+        self.files = index.code_files(tests=False)
+        self.tests = index.code_files(tests=True)
+        self._content: dict[str, bytes] = {}
+        self._bm25: bm25s.BM25 | None = None
+
+    def _contents(self, entries: list[IndexedFile]) -> dict[str, bytes]:
+        missing = [e for e in entries if e.path not in self._content]
+        if missing:
+            from retrieval.source import SourceFile
+
+            wanted = [SourceFile(e.path, e.blob_id, e.size) for e in missing]
+            for f, data in self.index.source.read(wanted):
+                self._content[f.path] = data
+        return {e.path: self._content[e.path] for e in entries}
+
+    def _file_bm25(self, query: list[str]) -> dict[str, float]:
+        if self._bm25 is None:
+            contents = self._contents(self.files)
+            corpus = [
+                tokenize(lexical_file_text(e, contents[e.path].decode("utf-8", errors="replace"))) or ["_empty_"]
+                for e in self.files
+            ]
+            self._bm25 = bm25s.BM25()
+            self._bm25.index(corpus, show_progress=False)
+        vocab = self._bm25.vocab_dict
+        known = [t for t in query if t in vocab]
+        if not known or not self.files:
+            return {}
+        scores = np.asarray(self._bm25.get_scores(known))
+        return {e.path: float(s) for e, s in zip(self.files, scores, strict=True) if s > 0}
+
+    def retrieve(self, issue: str, top_files: int = 50, top_symbols: int = 100) -> Retrieval:
+        w = self.weights
+        query = tokenize(issue)
+        signals = extract_signals(self.index, issue)
+        lists: list[tuple[float, dict[str, float], str]] = [
+            (w.bm25, self._file_bm25(query), "bm25"),
+            (w.signals, signals.file_scores(), "signals"),
+        ]
+        if self.dense is not None and w.dense > 0:
+            lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
+        fused: dict[str, float] = defaultdict(float)
+        why: dict[str, list[str]] = defaultdict(list)
+        for weight, scores, name in lists:
+            for key, rank in _ranks(scores).items():
+                fused[key] += weight / (w.k + rank)
+                if rank <= 20:
+                    why[key].append(f"{name} #{rank}")
+        is_test = {e.path for e in self.tests}
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        files = [RankedFile(p, s, why[p] + signals.reasons(p)) for p, s in ranked if p not in is_test]
+        tests = [RankedFile(p, s, why[p] + signals.reasons(p)) for p, s in ranked if p in is_test]
+        seen = {f.path for f in files}
+        files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
+        symbols = self._rank_symbols(files[: w.symbol_files], query, signals)
+        return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals)
+
+    def _rank_symbols(self, files: list[RankedFile], query: list[str], signals: IssueSignals) -> list[RankedSymbol]:
+        w = self.weights
+        entries = [self.index.files[f.path] for f in files]
+        contents = self._contents(entries)
+        syms = [
+            (e, s)
+            for e in entries
+            for s in e.symbols
+            if s.is_definition and "<locals>" not in s.qualname
+        ]
+        keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
+        docs = [symbol_text(e, s, contents[e.path]) for e, s in syms]
+        bm25 = _bm25_scores(docs, keys, query)
+        sig = {
+            f"{e.path}::{s.qualname}#{s.start_byte}": signals.symbol_scores().get((e.path, s.qualname), 0.0)
+            for e, s in syms
+        }
+        file_rank = {f.path: i + 1 for i, f in enumerate(files)}
+        fused: dict[str, float] = defaultdict(float)
+        why: dict[str, list[str]] = defaultdict(list)
+        for key, (e, _) in zip(keys, syms, strict=True):
+            fused[key] += w.symbol_file / (w.k + file_rank[e.path])
+        for weight, scores, name in ((w.symbol_bm25, bm25, "bm25"), (w.symbol_signals, sig, "signals")):
+            for key, rank in _ranks(scores).items():
+                fused[key] += weight / (w.k + rank)
+                if rank <= 20:
+                    why[key].append(f"{name} #{rank}")
+        out: list[RankedSymbol] = []
+        by_key = dict(zip(keys, syms, strict=True))
+        for key, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
+            e, s = by_key[key]
+            reasons = why[key] + signals.reasons(e.path, s.qualname)
+            out.append(RankedSymbol(e.path, s.qualname, s.kind, s.start_line, s.end_line, score, reasons))
+        return out

@@ -1,0 +1,43 @@
+"""Identifier-aware tokens for lexical retrieval.
+
+``getUserName`` and ``get_user_name`` both give ``get``, ``user``, ``name`` and
+the whole identifier, so an issue that says "user name" and one that quotes
+``get_user_name`` both reach the definition.
+"""
+
+from __future__ import annotations
+
+import re
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+STOPWORDS = frozenset(
+    """a an and are as at be but by for from has have if in into is it its not of on or so that the this
+    to was were will with self cls def return none true false import class pass else elif try except
+    finally raise while lambda yield var let const function new null undefined public private protected
+    static void int str bool""".split()
+)
+
+
+def split_identifier(ident: str) -> list[str]:
+    parts: list[str] = []
+    for piece in ident.split("_"):
+        parts.extend(p.lower() for p in _CAMEL.findall(piece))
+    return parts
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased identifier parts, plus the whole identifier when it has several parts."""
+    out: list[str] = []
+    for ident in _IDENT.findall(text):
+        parts = split_identifier(ident)
+        if len(parts) > 1:
+            whole = ident.lower()
+            if whole not in STOPWORDS:
+                out.append(whole)
+        out.extend(p for p in parts if len(p) > 1 and p not in STOPWORDS)
+    return out
+
+
+def identifiers(text: str) -> set[str]:
+    return set(_IDENT.findall(text))

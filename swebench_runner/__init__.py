@@ -1,0 +1,1 @@
+"""SWE-bench: datasets, repositories, batch runs and benchmarks."""

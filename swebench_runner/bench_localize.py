@@ -1,0 +1,107 @@
+"""``repoagent bench localize``: file and symbol recall of the localizer on SWE-bench instances."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval.cache import IndexCache
+from retrieval.index import RepoIndex
+from retrieval.source import RepoSource
+from swebench_runner.dataset import Instance
+from swebench_runner.gold import gold_files, innermost_definitions, parse_patch
+from swebench_runner.repos import RepoFinder
+
+Localize = Callable[[RepoIndex, Instance], dict[str, Any]]
+
+
+@dataclass
+class BenchOptions:
+    out: Path
+    force: bool = False
+    min_files: int = 20
+    min_symbols: int = 50
+
+
+def read_done(out: Path) -> dict[str, dict[str, Any]]:
+    done: dict[str, dict[str, Any]] = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interrupted run is redone
+            done[row["instance_id"]] = row
+    return done
+
+
+def gold_symbols(index: RepoIndex, patch: str) -> list[str]:
+    out: list[str] = []
+    for fp in parse_patch(patch):
+        entry = index.files.get(fp.old_path)
+        if entry is None or entry.parsed is None or entry.is_test:
+            continue
+        out.extend(f"{fp.old_path}::{q}" for q in sorted(innermost_definitions(entry.parsed, fp.changed_lines)))
+    return out
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in rows if not r.get("error")]
+    summary: dict[str, Any] = {"instances": len(rows), "errors": len(rows) - len(ok)}
+    for k in (1, 3, 5, 10):
+        hits = [all(g in r["ranked_files"][:k] for g in r["gold_files"]) for r in ok if r["gold_files"]]
+        summary[f"file_recall@{k}"] = round(sum(hits) / len(hits), 4) if hits else 0.0
+    for k in (5, 10):
+        hits = [all(g in r["ranked_symbols"][:k] for g in r["gold_symbols"]) for r in ok if r["gold_symbols"]]
+        summary[f"symbol_recall@{k}"] = round(sum(hits) / len(hits), 4) if hits else 0.0
+    secs = [r["seconds"] for r in ok]
+    summary["median_seconds"] = round(statistics.median(secs), 3) if secs else 0.0
+    return summary
+
+
+def run_bench_localize(
+    instances: list[Instance],
+    finder: RepoFinder,
+    cache: IndexCache,
+    localize: Localize,
+    options: BenchOptions,
+    progress: Callable[[str, int, int], None],
+) -> dict[str, Any]:
+    """Run ``localize`` on each instance not yet in ``options.out``; return the summary of all."""
+    done = {} if options.force else read_done(options.out)
+    if options.force and options.out.exists():
+        options.out.unlink()
+    options.out.parent.mkdir(parents=True, exist_ok=True)
+    rows = [done[i.instance_id] for i in instances if i.instance_id in done]
+    todo = [i for i in instances if i.instance_id not in done]
+    with options.out.open("a") as sink:
+        for n, inst in enumerate(todo):
+            progress("localize", n, len(todo))
+            row = _one(inst, finder, cache, localize)
+            sink.write(json.dumps(row) + "\n")
+            sink.flush()
+            rows.append(row)
+        progress("localize", len(todo), len(todo))
+    return summarize(rows)
+
+
+def _one(inst: Instance, finder: RepoFinder, cache: IndexCache, localize: Localize) -> dict[str, Any]:
+    row: dict[str, Any] = {"instance_id": inst.instance_id, "gold_files": gold_files(inst.patch)}
+    try:
+        index = RepoIndex.build(RepoSource(finder.find(inst.repo), inst.base_commit), cache=cache)
+        row["gold_symbols"] = gold_symbols(index, inst.patch)
+        started = time.perf_counter()
+        row.update(localize(index, inst))
+        row["seconds"] = round(time.perf_counter() - started, 3)
+        row["index_seconds"] = round(index.stats.seconds, 3)
+    except Exception as exc:  # one failing instance is recorded and does not stop the run
+        row.update(error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc(limit=5))
+        row.setdefault("gold_symbols", [])
+        row.update(ranked_files=[], ranked_symbols=[], seconds=0.0)
+    return row
