@@ -94,7 +94,7 @@ class Retriever:
         self.files = index.code_files(tests=False)
         self.tests = index.code_files(tests=True)
         self._content: dict[str, bytes] = {}
-        self._bm25: bm25s.BM25 | None = None
+        self._bm25: dict[bool, bm25s.BM25] = {}
 
     def _contents(self, entries: list[IndexedFile]) -> dict[str, bytes]:
         missing = [e for e in entries if e.path not in self._content]
@@ -106,58 +106,71 @@ class Retriever:
                 self._content[f.path] = data
         return {e.path: self._content[e.path] for e in entries}
 
-    def _file_bm25(self, query: list[str]) -> dict[str, float]:
-        if self._bm25 is None:
-            contents = self._contents(self.files)
+    def _file_bm25(self, query: list[str], tests: bool = False) -> dict[str, float]:
+        """BM25 of whole files; the model of each corpus (code, tests) is built once and reused."""
+        entries = self.tests if tests else self.files
+        if not entries:
+            return {}
+        if tests not in self._bm25:
+            contents = self._contents(entries)
             corpus = [
                 tokenize(lexical_file_text(e, contents[e.path].decode("utf-8", errors="replace"))) or ["_empty_"]
-                for e in self.files
+                for e in entries
             ]
-            self._bm25 = bm25s.BM25()
-            self._bm25.index(corpus, show_progress=False)
-        vocab = self._bm25.vocab_dict
-        known = [t for t in query if t in vocab]
-        if not known or not self.files:
+            self._bm25[tests] = bm25s.BM25()
+            self._bm25[tests].index(corpus, show_progress=False)
+        model = self._bm25[tests]
+        known = [t for t in query if t in model.vocab_dict]
+        if not known:
             return {}
-        scores = np.asarray(self._bm25.get_scores(known))
-        return {e.path: float(s) for e, s in zip(self.files, scores, strict=True) if s > 0}
+        scores = np.asarray(model.get_scores(known))
+        return {e.path: float(s) for e, s in zip(entries, scores, strict=True) if s > 0}
 
     def retrieve(self, issue: str, top_files: int = 50, top_symbols: int = 100) -> Retrieval:
         w = self.weights
         query = tokenize(issue)
         signals = extract_signals(self.index, issue)
+        file_signals = signals.file_scores()
         lists: list[tuple[float, dict[str, float], str]] = [
             (w.bm25, self._file_bm25(query), "bm25"),
-            (w.signals, signals.file_scores(), "signals"),
+            (w.signals, file_signals, "signals"),
         ]
         if self.dense is not None and w.dense > 0:
             lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
-        fused: dict[str, float] = defaultdict(float)
-        why: dict[str, list[str]] = defaultdict(list)
-        for weight, scores, name in lists:
-            for key, rank in _ranks(scores).items():
-                fused[key] += weight / (w.k + rank)
-                if rank <= 20:
-                    why[key].append(f"{name} #{rank}")
         is_test = {e.path for e in self.tests}
-        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
-        files = [RankedFile(p, s, why[p] + signals.reasons(p)) for p, s in ranked if p not in is_test]
-        tests = [RankedFile(p, s, why[p] + signals.reasons(p)) for p, s in ranked if p in is_test]
+        files = self._fuse(lists, signals, exclude=is_test)
+        test_lists = [(w.bm25, self._file_bm25(query, tests=True), "bm25"), (w.signals, file_signals, "signals")]
+        tests = self._fuse(test_lists, signals, keep=is_test)
         seen = {f.path for f in files}
         files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
         symbols = self._rank_symbols(files[: w.symbol_files], query, signals)
         return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals)
 
+    def _fuse(
+        self,
+        lists: list[tuple[float, dict[str, float], str]],
+        signals: IssueSignals,
+        exclude: set[str] | None = None,
+        keep: set[str] | None = None,
+    ) -> list[RankedFile]:
+        fused: dict[str, float] = defaultdict(float)
+        why: dict[str, list[str]] = defaultdict(list)
+        for weight, scores, name in lists:
+            scores = {
+                p: v for p, v in scores.items() if (keep is None or p in keep) and (exclude is None or p not in exclude)
+            }
+            for key, rank in _ranks(scores).items():
+                fused[key] += weight / (self.weights.k + rank)
+                if rank <= 20:
+                    why[key].append(f"{name} #{rank}")
+        ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [RankedFile(p, s, why[p] + signals.reasons(p)) for p, s in ranked]
+
     def _rank_symbols(self, files: list[RankedFile], query: list[str], signals: IssueSignals) -> list[RankedSymbol]:
         w = self.weights
         entries = [self.index.files[f.path] for f in files]
         contents = self._contents(entries)
-        syms = [
-            (e, s)
-            for e in entries
-            for s in e.symbols
-            if s.is_definition and "<locals>" not in s.qualname
-        ]
+        syms = [(e, s) for e in entries for s in e.symbols if s.is_definition and "<locals>" not in s.qualname]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
         docs = [symbol_text(e, s, contents[e.path]) for e, s in syms]
         bm25 = _bm25_scores(docs, keys, query)

@@ -18,7 +18,9 @@ class RepoFinder:
             try:
                 self.mapping = {k: Path(v) for k, v in json.loads(Path(repo_map).read_text()).items()}
             except (OSError, ValueError, AttributeError) as exc:
-                raise UserError(f"--repo-map {repo_map}: expected a JSON object of owner/name to folder ({exc})")
+                raise UserError(
+                    f"--repo-map {repo_map}: expected a JSON object of owner/name to folder ({exc})"
+                ) from None
         if self.root is not None and not self.root.is_dir():
             raise UserError(f"--repos {root}: no such folder")
 

@@ -1,0 +1,160 @@
+"""``repoagent localize`` and ``repoagent bench localize``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from repoagent.cli import (
+    ConfigOpt,
+    JsonOpt,
+    OverrideOpt,
+    RepoOpt,
+    RevOpt,
+    app,
+    bench_app,
+    err,
+    print_json,
+    settings_from,
+)
+from repoagent.cli_index import open_index
+from repoagent.config import Settings
+from repoagent.errors import UserError
+from repoagent.progress import progress_bar
+from retrieval.cache import IndexCache
+from retrieval.index import RepoIndex
+from retrieval.localization import Localization
+from retrieval.localizer import Localizer, LocalizerOptions
+from retrieval.pipeline import make_retriever
+
+IssueOpt = Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")]
+NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Retrieval only: no model stages.")]
+
+
+def read_issue(value: str) -> str:
+    if value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise UserError(f"--issue {value}: cannot read {path} ({exc.strerror})") from None
+    else:
+        text = value
+    if not text.strip():
+        raise UserError("--issue is empty; pass the issue text or @FILE")
+    return text
+
+
+def localizer_options(settings: Settings, top_k: int | None) -> LocalizerOptions:
+    loc = settings.localize
+    return LocalizerOptions(
+        top_k=top_k or settings.retrieval.top_k_files,
+        candidate_files=loc.candidate_files,
+        max_files=loc.max_files,
+        max_symbols=loc.max_symbols,
+        attempts=loc.attempts,
+        file_map_tokens=settings.maps.file_map_tokens,
+        schematic_map_tokens=settings.maps.schematic_map_tokens,
+        locations_tokens=loc.locations_tokens,
+    )
+
+
+def build_localizer(
+    settings: Settings, index: RepoIndex, cache: IndexCache, no_llm: bool, top_k: int | None, quiet: bool = False
+) -> Localizer:
+    from repoagent.models import LiteLLMModel
+
+    model = None
+    if not no_llm:
+        m = settings.model
+        model = LiteLLMModel(m.name or "", m.api_base, m.request_timeout, m.retries, m.max_output_tokens)
+    embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
+    with progress_bar(not quiet) as progress:
+        retriever = make_retriever(index, cache, embed, progress=progress)
+    return Localizer(index, retriever, model, localizer_options(settings, top_k))
+
+
+def print_localization(loc: Localization, top_k: int) -> None:
+    typer.echo("Files:")
+    for i, f in enumerate(loc.files[:top_k], 1):
+        typer.echo(f"{i:>3}. {f.path}  [{'; '.join(f.reasons[:4]) or 'rank only'}]")
+    typer.echo("Symbols:")
+    for i, s in enumerate(loc.symbols[:top_k], 1):
+        typer.echo(f"{i:>3}. {s.id} (lines {s.start_line}-{s.end_line})  [{'; '.join(s.reasons[:4]) or 'rank only'}]")
+    if loc.locations:
+        typer.echo("Relevant locations:")
+        for x in loc.locations:
+            typer.echo(f"  {x.role:<6} {x.path}:{x.start_line}-{x.end_line} {x.qualname}")
+    tokens = loc.prompt_tokens + loc.completion_tokens
+    if tokens:
+        typer.echo(f"Model tokens: {loc.prompt_tokens} prompt, {loc.completion_tokens} completion")
+
+
+@app.command("localize")
+def localize_command(
+    issue: IssueOpt,
+    repo: RepoOpt = Path("."),
+    rev: RevOpt = None,
+    no_llm: NoLlmOpt = False,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="How many files and symbols to show.")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
+) -> None:
+    """Rank the files and symbols where an issue's fix most likely belongs."""
+    settings = settings_from(config, override)
+    text = read_issue(issue)
+    index = open_index(settings, repo, rev, quiet=json_out)
+    with IndexCache(settings.resolved_cache_dir() / "index.sqlite3") as cache:
+        localizer = build_localizer(settings, index, cache, no_llm, top_k, quiet=json_out)
+        loc = localizer.localize(text)
+    if json_out:
+        print_json(loc.model_dump(mode="json"))
+    else:
+        print_localization(loc, top_k or settings.retrieval.top_k_files)
+
+
+@bench_app.command("localize")
+def bench_localize_command(
+    dataset: Annotated[Path, typer.Option("--dataset", help="SWE-bench instances: JSON list or JSON lines.")],
+    out: Annotated[Path, typer.Option("--out", help="JSON lines written per instance (resumable).")],
+    repos: Annotated[Path | None, typer.Option("--repos", help="Folder of git repositories.")] = None,
+    repo_map: Annotated[Path | None, typer.Option("--repo-map", help="JSON: owner/name to a git folder.")] = None,
+    instances: Annotated[str | None, typer.Option("--instances", help="Comma-separated instance ids.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many instances.")] = None,
+    no_llm: NoLlmOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Redo instances already in --out.")] = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
+) -> None:
+    """File and symbol recall of the localizer on SWE-bench instances; last stdout line is the summary."""
+    from swebench_runner.bench_localize import BenchOptions, run_bench_localize
+    from swebench_runner.dataset import Instance, load_instances
+    from swebench_runner.repos import RepoFinder
+
+    settings = settings_from(config, override)
+    if repos is None and repo_map is None:
+        raise UserError("pass --repos DIR (and/or --repo-map FILE) so the repositories can be found")
+    ids = [i.strip() for i in instances.split(",") if i.strip()] if instances else None
+    chosen = load_instances(dataset, ids, limit)
+    finder = RepoFinder(repos, repo_map)
+    cache = IndexCache(settings.resolved_cache_dir() / "index.sqlite3")
+
+    def localize(index: RepoIndex, inst: Instance) -> dict:
+        localizer = build_localizer(settings, index, cache, no_llm, None, quiet=True)
+        loc = localizer.localize(inst.problem_statement)
+        return {
+            "ranked_files": [f.path for f in loc.files],
+            "ranked_symbols": [s.id for s in loc.symbols],
+            "prompt_tokens": loc.prompt_tokens,
+            "completion_tokens": loc.completion_tokens,
+        }
+
+    with progress_bar() as progress:
+        summary = run_bench_localize(chosen, finder, cache, localize, BenchOptions(out, force), progress)
+    cache.close()
+    err.print(f"wrote {out}")
+    typer.echo(json.dumps(summary))

@@ -1,0 +1,36 @@
+"""The model seam the localizer and the editor talk to; implementations live in ``repoagent.models``.
+
+Kept here, low in the package graph, so ``retrieval`` and ``editing`` never
+import the product layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass
+class Message:
+    role: str  # system, user, assistant
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    seconds: float = 0.0
+
+
+class ChatModel(Protocol):
+    """Anything that answers a chat: a litellm model, or the scripted one in tests."""
+
+    name: str
+
+    def complete(self, messages: list[Message], temperature: float = 0.0, n: int = 1) -> list[Completion]: ...

@@ -1,0 +1,230 @@
+"""Stages 2 to 4 of localization: the model picks files, then symbols; we gather the locations.
+
+Every model answer is validated; an unusable one is sent back with the error
+(``localize.attempts`` tries in all) and then the retrieval ranking stands in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval.answers import AnswerError, FileSelection, SymbolSelection, parse_answer
+from retrieval.index import RepoIndex
+from retrieval.llm import ChatModel, Completion, Message
+from retrieval.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice
+from retrieval.maps import estimate_tokens, file_map, schematic_map
+from retrieval.pipeline import retrieval_localization
+from retrieval.retriever import Retriever
+from retrieval.symbols import Symbol
+
+PROMPTS = Path(__file__).parent / "prompts"
+Recorder = Callable[[dict[str, Any]], None]
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+
+
+def prompt(name: str, **values: Any) -> str:
+    return (PROMPTS / f"{name}.txt").read_text().format(**values)
+
+
+@dataclass
+class LocalizerOptions:
+    top_k: int = 20
+    candidate_files: int = 12
+    max_files: int = 4
+    max_symbols: int = 8
+    attempts: int = 2
+    file_map_tokens: int = 4000
+    schematic_map_tokens: int = 2000
+    locations_tokens: int = 6000
+
+
+class Localizer:
+    def __init__(
+        self,
+        index: RepoIndex,
+        retriever: Retriever,
+        model: ChatModel | None,
+        options: LocalizerOptions | None = None,
+        record: Recorder | None = None,
+    ) -> None:
+        self.index = index
+        self.retriever = retriever
+        self.model = model
+        self.options = options or LocalizerOptions()
+        self.record = record or (lambda event: None)
+
+    def localize(self, issue: str) -> Localization:
+        opts = self.options
+        result = self.retriever.retrieve(issue, top_files=max(50, opts.top_k), top_symbols=100)
+        loc = retrieval_localization(self.index, issue, result, max(opts.top_k, 20))
+        if self.model is None:
+            loc.locations = self._locations(loc.symbols[: opts.max_symbols], [])
+            return loc
+        files = self._select_files(issue, loc)
+        picks = self._select_symbols(issue, loc, files)
+        loc.locations = self._locations(picks, files)
+        return loc
+
+    # -- model calls -----------------------------------------------------------------
+
+    def _ask(self, stage: str, user: str, schema: type, check: Callable[[Any], None]) -> tuple[Any, StageRecord]:
+        assert self.model is not None
+        messages = [Message("system", prompt("system")), Message("user", user)]
+        rec = StageRecord(stage=stage)
+        for attempt in range(self.options.attempts):
+            answer: Completion = self.model.complete(messages, temperature=0.0)[0]
+            rec.prompt_tokens += answer.prompt_tokens
+            rec.completion_tokens += answer.completion_tokens
+            event = {"stage": stage, "attempt": attempt, "messages": [m.to_dict() for m in messages]}
+            event.update(response=answer.text, prompt_tokens=answer.prompt_tokens, cost=answer.cost)
+            event.update(completion_tokens=answer.completion_tokens, seconds=answer.seconds)
+            try:
+                parsed = parse_answer(answer.text, schema)
+                check(parsed)
+            except AnswerError as exc:
+                event["error"] = str(exc)
+                self.record(event)
+                messages += [Message("assistant", answer.text), Message("user", prompt("retry", error=exc))]
+                rec.detail.setdefault("errors", []).append(str(exc))
+                continue
+            self.record(event)
+            rec.reasons = getattr(parsed, "reason", "")
+            return parsed, rec
+        rec.fallback = True
+        return None, rec
+
+    def _select_files(self, issue: str, loc: Localization) -> list[str]:
+        opts = self.options
+        candidates = [f.path for f in loc.files[: opts.candidate_files]]
+        fmap = file_map(self.index, candidates, budget=opts.file_map_tokens)
+
+        def check(sel: FileSelection) -> None:
+            bad = [p for p in sel.files if p not in self.index.files]
+            if bad:
+                raise AnswerError(f"these paths are not files of the repository: {', '.join(bad)}")
+
+        user = prompt("select_files", issue=issue, file_map=fmap, max_files=opts.max_files)
+        sel, rec = self._ask("select_files", user, FileSelection, check)
+        chosen = list(dict.fromkeys(sel.files))[: opts.max_files] if sel else candidates[: opts.max_files]
+        loc.stages.append(rec)
+        by_path = {f.path: f for f in loc.files}
+        head = [by_path.get(p) or FileChoice(path=p) for p in chosen]
+        for f in head:
+            f.reasons = ["model: stage 2" if sel else "fallback: retrieval rank", *f.reasons]
+        loc.files = head + [f for f in loc.files if f.path not in chosen]
+        return chosen
+
+    def _select_symbols(self, issue: str, loc: Localization, files: list[str]) -> list[SymbolChoice]:
+        opts = self.options
+        per_file = max(300, opts.schematic_map_tokens // max(1, len(files)) * 2)
+        maps = "\n".join(schematic_map(self.index, p, budget=per_file) for p in files)
+
+        def check(sel: SymbolSelection) -> None:
+            bad = [f"{s.path}::{s.name}" for s in sel.symbols if self._symbol(s.path, s.name) is None]
+            if bad:
+                raise AnswerError(f"these are not definitions in the maps shown: {', '.join(bad)}")
+
+        user = prompt("select_symbols", issue=issue, schematic_maps=maps, max_symbols=opts.max_symbols)
+        sel, rec = self._ask("select_symbols", user, SymbolSelection, check)
+        loc.stages.append(rec)
+        if sel is None:
+            picks = [s for s in loc.symbols if s.path in files][: opts.max_symbols]
+            for s in picks:
+                s.reasons = ["fallback: retrieval rank", *s.reasons]
+        else:
+            loc.new_definition_needed = sel.new_definition_needed
+            picks = []
+            for pick in sel.symbols[: opts.max_symbols]:
+                sym = self._symbol(pick.path, pick.name)
+                assert sym is not None
+                picks.append(
+                    SymbolChoice(
+                        path=pick.path,
+                        qualname=sym.qualname,
+                        kind=pick.action if pick.action in ("edit", "read") else "edit",
+                        start_line=sym.start_line,
+                        end_line=sym.end_line,
+                        reasons=[f"model: {pick.action}"],
+                    )
+                )
+        chosen = {p.id for p in picks}
+        loc.symbols = picks + [s for s in loc.symbols if s.id not in chosen]
+        return picks
+
+    def _symbol(self, path: str, name: str) -> Symbol | None:
+        entry = self.index.files.get(path)
+        if entry is None:
+            return None
+        for sym in entry.symbols:
+            if sym.is_definition and name in (sym.qualname, sym.name):
+                return sym
+        return None
+
+    # -- stage 4 ---------------------------------------------------------------------
+
+    def _locations(self, picks: list[SymbolChoice], files: list[str]) -> list[Location]:
+        budget = self.options.locations_tokens
+        out: list[Location] = []
+        used = 0
+        seen: set[tuple[str, str]] = set()
+
+        def add(path: str, sym: Symbol, role: str) -> bool:
+            nonlocal used
+            if (path, sym.qualname) in seen:
+                return True
+            text = self.index.read(path)[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
+            cost = estimate_tokens(text)
+            if used + cost > budget:
+                return False
+            used += cost
+            seen.add((path, sym.qualname))
+            out.append(
+                Location(
+                    path=path,
+                    qualname=sym.qualname,
+                    start_line=sym.start_line,
+                    end_line=sym.end_line,
+                    role=role,
+                    source=text,
+                )
+            )
+            return True
+
+        targets: list[tuple[str, Symbol]] = []
+        for pick in picks:
+            sym = self.index.symbol(pick.path, pick.qualname)
+            if sym is not None and add(pick.path, sym, "read" if pick.kind == "read" else "edit"):
+                targets.append((pick.path, sym))
+        for path, sym in targets:
+            for rel_path, rel, role in self._neighbours(path, sym, files):
+                if not add(rel_path, rel, role):
+                    return out
+        return out
+
+    def _neighbours(self, path: str, sym: Symbol, files: list[str]) -> list[tuple[str, Symbol, str]]:
+        """Callees defined in the repository (unique names) and callers in the chosen files."""
+        body = self.index.read(path)[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
+        called = set(_CALL.findall(body)) - {sym.name}
+        found: list[tuple[str, Symbol, str]] = []
+        scope = list(dict.fromkeys([path, *files]))
+        for p in scope:
+            entry = self.index.files.get(p)
+            if entry is None:
+                continue
+            content = None
+            for other in entry.symbols:
+                if not other.is_definition or other.qualname == sym.qualname or "<locals>" in other.qualname:
+                    continue
+                if other.name in called:
+                    found.append((p, other, "callee"))
+                    continue
+                if other.kind != "class":
+                    content = content if content is not None else self.index.read(p)
+                    text = content[other.start_byte : other.end_byte]
+                    if re.search(rb"\b" + re.escape(sym.name.encode()) + rb"\s*\(", text):
+                        found.append((p, other, "caller"))
+        return found

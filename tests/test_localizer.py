@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from repoagent.models import LiteLLMModel
+from retrieval.index import RepoIndex
+from retrieval.localizer import Localizer, LocalizerOptions
+from retrieval.retriever import Retriever
+from retrieval.source import RepoSource
+from tests.conftest import SHOP_ISSUE
+
+FILES_OK = json.dumps({"files": ["shop/pricing.py"], "reason": "the KeyError is raised there"})
+SYMBOLS_OK = json.dumps(
+    {"symbols": [{"path": "shop/pricing.py", "name": "apply_discount", "action": "edit"}], "reason": "lookup"}
+)
+
+
+def scripted(tmp_path: Path, answers: list) -> LiteLLMModel:
+    script = tmp_path / f"script-{len(list(tmp_path.glob('script-*')))}.json"
+    script.write_text(json.dumps(answers))
+    return LiteLLMModel(f"scripted/{script}")
+
+
+def localizer(repo: Path, model: LiteLLMModel | None, events: list | None = None) -> Localizer:
+    index = RepoIndex.build(RepoSource(repo, "HEAD"))
+    record = events.append if events is not None else None
+    return Localizer(index, Retriever(index), model, LocalizerOptions(attempts=2), record)
+
+
+def test_model_picks_files_then_symbols(shop_repo: Path, tmp_path: Path) -> None:
+    events: list[dict] = []
+    answers = [
+        {"when": "# Candidate files", "answer": f"Sure! ```json\n{FILES_OK}\n```"},
+        {"when": "# Schematic maps", "answer": SYMBOLS_OK},
+    ]
+    loc = localizer(shop_repo, scripted(tmp_path, answers), events).localize(SHOP_ISSUE)
+    assert loc.files[0].path == "shop/pricing.py" and "model: stage 2" in loc.files[0].reasons
+    assert loc.symbols[0].id == "shop/pricing.py::apply_discount"
+    edit = [x for x in loc.locations if x.role == "edit"]
+    assert edit[0].qualname == "apply_discount" and "DISCOUNTS[code]" in edit[0].source
+    assert (edit[0].start_line, edit[0].end_line) == (6, 11)
+    # Callers of the chosen function in the same files come along where the budget allows.
+    assert [s.stage for s in loc.stages] == ["retrieve", "select_files", "select_symbols"]
+    assert loc.prompt_tokens > 0 and loc.completion_tokens > 0
+    assert len(events) == 2 and events[0]["messages"][1]["content"].startswith("# Issue")
+    assert "shop/cart.py" in events[0]["messages"][1]["content"]  # the file map of candidates
+
+
+def test_malformed_answers_are_retried_with_the_error(shop_repo: Path, tmp_path: Path) -> None:
+    events: list[dict] = []
+    answers = [
+        "I think it is the pricing module.",
+        FILES_OK,
+        json.dumps({"symbols": [{"path": "shop/pricing.py", "name": "no_such_function"}]}),
+        SYMBOLS_OK,
+    ]
+    loc = localizer(shop_repo, scripted(tmp_path, answers), events).localize(SHOP_ISSUE)
+    assert loc.files[0].path == "shop/pricing.py"
+    assert loc.symbols[0].qualname == "apply_discount"
+    errors = [e["error"] for e in events if "error" in e]
+    assert errors == [
+        "no JSON object was found in your answer",
+        "these are not definitions in the maps shown: shop/pricing.py::no_such_function",
+    ]
+    retry = events[1]["messages"][-1]["content"]
+    assert retry.startswith("Your answer could not be used: no JSON object")
+
+
+def test_out_of_repository_answers_fall_back_to_retrieval(shop_repo: Path, tmp_path: Path) -> None:
+    answers = [json.dumps({"files": ["../etc/passwd"]}), json.dumps({"files": ["nope.py"]}), "{}", "{}"]
+    loc = localizer(shop_repo, scripted(tmp_path, answers)).localize(SHOP_ISSUE)
+    stage2 = loc.stages[1]
+    assert stage2.fallback and "not files of the repository" in stage2.detail["errors"][0]
+    assert loc.files[0].reasons[0] == "fallback: retrieval rank"
+    assert {f.path for f in loc.files[:2]} == {"shop/pricing.py", "shop/cart.py"}
+    assert loc.stages[2].fallback and loc.symbols
+
+
+def test_without_model_locations_come_from_retrieval(shop_repo: Path) -> None:
+    loc = localizer(shop_repo, None).localize(SHOP_ISSUE)
+    assert [s.stage for s in loc.stages] == ["retrieve"]
+    assert any(x.qualname == "apply_discount" for x in loc.locations)
+
+
+def test_no_model_configured_says_how_to_set_one() -> None:
+    from repoagent.errors import UserError
+
+    with pytest.raises(UserError, match="model.name"):
+        LiteLLMModel("")

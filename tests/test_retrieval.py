@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.cache import IndexCache
+from retrieval.dense import DenseIndex, load_model
+from retrieval.index import RepoIndex
+from retrieval.issue_signals import extract_signals
+from retrieval.retriever import FusionWeights, Retriever
+from retrieval.source import RepoSource
+from retrieval.tokenize import split_identifier, tokenize
+from tests.conftest import SHOP_ISSUE
+from tests.gitrepo import git
+
+
+def test_identifier_tokens() -> None:
+    assert split_identifier("getHTTPResponseCode") == ["get", "http", "response", "code"]
+    assert split_identifier("apply_discount") == ["apply", "discount"]
+    toks = tokenize("Cart.total calls apply_discount(self)")
+    assert {"cart", "total", "apply_discount", "apply", "discount"} <= set(toks)
+    assert "self" not in toks
+
+
+@pytest.fixture()
+def shop_index(shop_repo: Path) -> RepoIndex:
+    return RepoIndex.build(RepoSource(shop_repo, "HEAD"))
+
+
+def test_issue_signals_find_frames_paths_names_and_messages(shop_index: RepoIndex) -> None:
+    sig = extract_signals(shop_index, SHOP_ISSUE)
+    kinds = {(s.kind, s.path, s.qualname) for s in sig.signals}
+    assert ("frame", "shop/pricing.py", "apply_discount") in kinds
+    assert ("frame", "shop/cart.py", "Cart.total") in kinds
+    assert ("identifier", "shop/cart.py", "Cart") in kinds
+    message = extract_signals(shop_index, "I get 'not enough stock to reserve the item' when ordering")
+    assert [s.path for s in message.signals if s.kind == "message"] == ["shop/inventory.py"]
+    module = extract_signals(shop_index, "the shop.users module has no logout")
+    assert any(s.kind == "module" and s.path == "shop/users.py" for s in module.signals)
+
+
+def test_fused_ranking_puts_the_faulty_file_first(shop_index: RepoIndex) -> None:
+    result = Retriever(shop_index).retrieve(SHOP_ISSUE)
+    assert {f.path for f in result.files[:2]} == {"shop/pricing.py", "shop/cart.py"}
+    assert all(not f.path.startswith("tests/") for f in result.files)
+    assert [f.path for f in result.test_files] == ["tests/test_cart.py"]
+    top = [s.id for s in result.symbols[:3]]
+    assert "shop/pricing.py::apply_discount" in top
+    assert any(r.startswith("frame: shop/pricing.py") for f in result.files[:2] for r in f.reasons)
+
+
+def test_dense_embeddings_with_the_bundled_model_are_cached(shop_repo: Path, tmp_path: Path) -> None:
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    index = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    dense = DenseIndex.build(index, "bundled", cache)
+    hits = dense.search("customer login with email and password")
+    assert max(hits, key=hits.get) == "shop/users.py"
+    stored = cache.get_embeddings([index.files["shop/users.py"].blob_id], "bundled:all-MiniLM-L6-v2")
+    vec = next(iter(stored.values()))
+    assert vec.shape[1] == 384 and np.isclose(np.linalg.norm(vec[0]), 1.0, atol=1e-3)
+    # A new commit that changes one file embeds only that file.
+    (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return None\n')
+    git(shop_repo, "commit", "-qam", "logout")
+    index2 = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    calls: list[int] = []
+    DenseIndex.build(index2, "bundled", cache, progress=lambda stage, done, total: calls.append(total))
+    assert calls and calls[-1] == 1
+
+
+def test_dense_signal_changes_ranking_when_words_differ(shop_index: RepoIndex) -> None:
+    dense = DenseIndex.build(shop_index, "bundled")
+    issue = "Signing in to my profile fails"
+    plain = Retriever(shop_index, None).retrieve(issue)
+    fused = Retriever(shop_index, dense, FusionWeights(dense=2.0)).retrieve(issue)
+    assert fused.files[0].path == "shop/users.py"
+    assert plain.files[0].score == 0.0  # no word of the issue is in the code
+    assert any("dense" in r for r in fused.files[0].reasons)
+
+
+def test_unknown_embedding_model_is_a_clear_error() -> None:
+    from retrieval.errors import RetrievalError
+
+    with pytest.raises(RetrievalError, match="retrieval.embedding_model"):
+        load_model("/nonexistent/model/folder")
