@@ -1,0 +1,1 @@
+"""Everything that changes code: edit operations, AST-anchored application, gates, generation, diffs."""

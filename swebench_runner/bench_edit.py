@@ -1,0 +1,83 @@
+"""``repoagent bench edit``: can whole-definition edits express real fixes?
+
+For each instance the gold patch becomes whole-definition ``EditOp``s (see
+``gold_ops``); the editor applies them to the base files and the result is
+compared with the gold patched files, byte for byte and by syntax tree.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from editing.apply import apply_ops
+from editing.errors import EditError
+from retrieval.languages import language_for_path
+from retrieval.source import RepoSource
+from swebench_runner.dataset import Instance
+from swebench_runner.gold import parse_patch
+from swebench_runner.gold_ops import gold_ops
+from swebench_runner.repos import RepoFinder
+
+
+def patched_files(source: RepoSource, patch: str, paths: list[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Base and gold-patched contents of ``paths`` (``git apply`` in a scratch folder)."""
+    listed = {f.path: f for f in source.files()}
+    base = {p: next(source.read([listed[p]]))[1] if p in listed else b"" for p in paths}
+    with tempfile.TemporaryDirectory(prefix="repoagent-gold-") as tmp:
+        for p, data in base.items():
+            if p in listed:
+                (Path(tmp) / p).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / p).write_bytes(data)
+        proc = subprocess.run(
+            ["git", "apply", "--whitespace=nowarn", "-"],
+            cwd=tmp,
+            input=patch.encode(),
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise ValueError(f"git apply of the gold patch failed: {proc.stderr.decode(errors='replace')[:200]}")
+        after = {p: (Path(tmp) / p).read_bytes() if (Path(tmp) / p).exists() else b"" for p in paths}
+    return base, after
+
+
+def _ast_equal(path: str, a: bytes, b: bytes) -> bool:
+    if language_for_path(path) != "python":
+        return a == b
+    try:
+        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+    except (SyntaxError, ValueError):
+        return False
+
+
+def bench_edit_one(inst: Instance, finder: RepoFinder) -> dict[str, Any]:
+    started = time.perf_counter()
+    row: dict[str, Any] = {"instance_id": inst.instance_id, "ops": [], "exact": False, "ast_equal": False}
+    try:
+        source = RepoSource(finder.find(inst.repo), inst.base_commit)
+        paths = [f.new_path for f in parse_patch(inst.patch) if language_for_path(f.new_path)]
+        row["skipped_files"] = [f.new_path for f in parse_patch(inst.patch) if not language_for_path(f.new_path)]
+        base, gold = patched_files(source, inst.patch, paths)
+        ops = [op for p in paths for op in gold_ops(p, base[p], gold[p])]
+        row["ops"] = [op.describe() for op in ops]
+        edits = {e.path: e.after for e in apply_ops(ops, lambda p: base[p] if base[p] else _raise(p), gates=True)}
+        result = {p: edits.get(p, base[p]) for p in paths}
+        row["exact"] = all(result[p] == gold[p] for p in paths)
+        row["ast_equal"] = all(_ast_equal(p, result[p], gold[p]) for p in paths)
+        if not row["exact"]:
+            row["error"] = "differs: " + ", ".join(p for p in paths if result[p] != gold[p])
+    except (EditError, ValueError) as exc:
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # one broken instance is recorded and does not stop the run
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+def _raise(path: str) -> bytes:
+    raise FileNotFoundError(path)

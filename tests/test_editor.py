@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import inspect
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from editing.apply import apply_op, apply_ops
+from editing.diff import patch_bytes
+from editing.errors import EditError, GateError
+from editing.ops import EditOp
+from retrieval.parser import parse_source
+from tests.gitrepo import git, make_repo
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SAMPLE = (FIXTURES / "sample.py").read_bytes()
+
+
+def op(**kw) -> EditOp:
+    return EditOp(path=kw.pop("path", "pkg/core.py"), **kw)
+
+
+def test_replace_method_reindents_and_keeps_decorators_and_comments() -> None:
+    code = "def norm(self) -> float:\n    return abs(self.x)\n"  # written at column 0
+    out = apply_op(SAMPLE, op(kind="replace", target="Point.norm", code=code))
+    assert (
+        b"    # Distance from the origin.\n    @property\n    def norm(self) -> float:\n        return abs(self.x)\n"
+        in out
+    )
+    before, after = SAMPLE.split(b"    # Distance")[0], out.split(b"    # Distance")[0]
+    assert before == after  # every byte before the target is unchanged
+    assert out.endswith(SAMPLE[SAMPLE.index(b"\n    def moved") :])
+
+
+def test_new_decorators_replace_old_ones_but_comments_stay() -> None:
+    code = "    @cached_property\n    def norm(self):\n        return 0\n"
+    out = apply_op(SAMPLE, op(kind="replace", target="Point.norm", code=code))
+    assert b"    # Distance from the origin.\n    @cached_property\n    def norm(self):" in out
+    assert b"@property" not in out
+
+
+def test_tabs_crlf_and_missing_trailing_newline_survive() -> None:
+    content = (
+        b"# -*- coding: latin-1 -*-\r\nclass A:\r\n\tdef f(self):\r\n\t\treturn 1\r\n\r\n\tdef g(self):\r\n\t\treturn 2"
+    )
+    out = apply_op(content, EditOp(kind="replace", path="m.py", target="A.f", code="def f(self):\n    return 10\n"))
+    assert out == content.replace(b"\t\treturn 1", b"\t\treturn 10")
+    out = apply_op(content, EditOp(kind="replace", path="m.py", target="A.g", code="def g(self):\n    return 20\n"))
+    assert out == content.replace(b"return 2", b"return 20")  # still no newline at the end
+
+
+def test_missing_and_ambiguous_targets_name_the_candidates() -> None:
+    with pytest.raises(EditError, match="no definition named 'Point.nrom'.*did you mean Point.norm"):
+        apply_op(SAMPLE, op(kind="replace", target="Point.nrom", code="def nrom(self): pass"))
+    twice = b"def f():\n    return 1\n\n\ndef f():\n    return 2\n"
+    with pytest.raises(EditError, match="'f' is ambiguous.*line 1.*line 5"):
+        apply_op(twice, EditOp(kind="replace", path="m.py", target="f", code="def f():\n    return 3\n"))
+    out = apply_op(twice, EditOp(kind="replace", path="m.py", target="f", line=5, code="def f():\n    return 3\n"))
+    assert out == b"def f():\n    return 1\n\n\ndef f():\n    return 3\n"
+
+
+def test_insert_delete_and_blocks() -> None:
+    after = apply_op(SAMPLE, op(kind="insert", after="helper", code="def triple(x):\n    return 3 * x\n"))
+    assert b"    return x * 2\n\n\ndef triple(x):\n    return 3 * x\n\n\n@dataclass" in after
+    end = apply_op(
+        SAMPLE, op(kind="insert", target="Point", position="class_end", code="def zero(self):\n    return 0")
+    )
+    assert b'        ordering = ["x"]\n\n    def zero(self):\n        return 0\n' in end
+    top = apply_op(SAMPLE, op(kind="insert", position="module_top", code="def first():\n    pass\n"))
+    assert top.index(b"def first") > top.index(b"import os") and top.index(b"def first") < top.index(b"LIMIT")
+    bottom = apply_op(SAMPLE, op(kind="insert", position="module_bottom", code="def last():\n    pass\n"))
+    assert bottom.endswith(b"    print(helper(os.getpid()))\n\n\ndef last():\n    pass\n")
+    gone = apply_op(SAMPLE, op(kind="delete", target="Point.Meta"))
+    assert b"class Meta" not in gone and b"return Point(clamp(self.x + dx))\n\n\nif __name__" in gone
+    imports = apply_op(SAMPLE, op(kind="replace_block", line=5, code="import os\nimport sys\n"))
+    assert b"import os\nimport sys\n\nLIMIT" in imports
+    between = apply_op(SAMPLE, op(kind="replace_block", after="Point", code="if __name__ == '__main__':\n    pass\n"))
+    assert between.endswith(b"        ordering = [\"x\"]\n\n\nif __name__ == '__main__':\n    pass\n")
+
+
+def test_gates_reject_broken_code_with_actionable_messages() -> None:
+    files = {"pkg/core.py": SAMPLE}
+    with pytest.raises(GateError, match=r"syntax check failed in pkg/core.py: line 1\d: "):
+        apply_ops([op(kind="replace", target="helper", code="def helper(x:\n    return x\n")], files.__getitem__)
+    with pytest.raises(GateError, match="lint check failed in pkg/core.py: undefined name 'undefined_thing'"):
+        apply_ops(
+            [op(kind="replace", target="helper", code="def helper(x):\n    return undefined_thing\n")],
+            files.__getitem__,
+        )
+    js = b"function f() {\n  return 1;\n}\n"
+    with pytest.raises(GateError, match="syntax check failed in a.js"):
+        apply_ops(
+            [EditOp(kind="replace", path="a.js", target="f", code="function f() {\n  return (;\n}\n")],
+            {"a.js": js}.__getitem__,
+        )
+
+
+def test_existing_lint_errors_are_not_blamed_on_the_edit() -> None:
+    messy = b"def f():\n    return missing_name\n\n\ndef g():\n    return 1\n"
+    edits = apply_ops(
+        [EditOp(kind="replace", path="m.py", target="g", code="def g():\n    return 2\n")], {"m.py": messy}.__getitem__
+    )
+    assert edits[0].after.endswith(b"return 2\n")
+
+
+def test_transaction_is_all_or_nothing() -> None:
+    files = {"pkg/core.py": SAMPLE, "pkg/util.py": b"def add(a, b):\n    return a + b\n"}
+    ops = [
+        EditOp(kind="replace", path="pkg/util.py", target="add", code="def add(a, b):\n    return b + a\n"),
+        op(kind="replace", target="helper", code="def helper(x):\n    return nope\n"),
+    ]
+    with pytest.raises(GateError):
+        apply_ops(ops, files.__getitem__)
+    assert files["pkg/util.py"] == b"def add(a, b):\n    return a + b\n"
+    edits = apply_ops(ops[:1], files.__getitem__)
+    assert [e.path for e in edits] == ["pkg/util.py"]
+
+
+def test_diff_applies_with_git_apply_byte_for_byte(tmp_path: Path) -> None:
+    odd = b"# caf\xe9\r\ndef f():\r\n    return 1\r\n\r\ndef g():\r\n    return 2"
+    repo = tmp_path / "r"
+    make_repo(repo, {"pkg/core.py": SAMPLE, "odd.py": odd})
+    files = {"pkg/core.py": SAMPLE, "odd.py": odd}
+    ops = [
+        op(kind="replace", target="Point.moved", code="def moved(self, dx):\n    return Point(self.x + dx)\n"),
+        op(kind="insert", position="module_bottom", code="def tail():\n    return None\n"),
+        EditOp(kind="replace", path="odd.py", target="g", code="def g():\n    return 3\n"),
+        EditOp(kind="insert", path="pkg/new.py", position="module_top", code="VALUE = 1\n"),
+    ]
+    edits = apply_ops(ops, lambda p: files[p] if p in files else (_ for _ in ()).throw(FileNotFoundError(p)))
+    patch = tmp_path / "fix.patch"
+    patch.write_bytes(patch_bytes(edits))
+    subprocess.run(["git", "-C", str(repo), "apply", "--check", str(patch)], check=True)
+    git(repo, "apply", str(patch))
+    for e in edits:
+        assert (repo / e.path).read_bytes() == e.after
+
+
+def _definitions_of_real_files() -> list[tuple[str, bytes]]:
+    import argparse
+    import json.decoder
+    import textwrap
+
+    return [
+        (Path(inspect.getfile(m)).name, Path(inspect.getfile(m)).read_bytes())
+        for m in (argparse, json.decoder, textwrap, inspect)
+    ]
+
+
+REAL = _definitions_of_real_files()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(REAL), st.data())
+def test_round_trip_replacing_a_definition_by_itself(real: tuple[str, bytes], data: st.DataObject) -> None:
+    name, content = real
+    parsed = parse_source(content, "python")
+    defs = [s for s in parsed.definitions if "<locals>" not in s.qualname]
+    sym = data.draw(st.sampled_from(defs))
+    code = content[sym.start_byte : sym.end_byte].decode("utf-8")
+    out = apply_op(content, EditOp(kind="replace", path=name, target=sym.qualname, line=sym.header_line, code=code))
+    assert out == content
+
+
+def test_round_trip_every_definition_of_a_repository_file(tmp_path: Path) -> None:
+    content = REAL[0][1]
+    parsed = parse_source(content, "python")
+    ops = [
+        EditOp(
+            kind="replace",
+            path="argparse.py",
+            target=s.qualname,
+            line=s.header_line,
+            code=content[s.start_byte : s.end_byte].decode(),
+        )
+        for s in sorted(parsed.toplevel, key=lambda s: -s.start_byte)
+        if s.is_definition
+    ]
+    edits = apply_ops(ops, {"argparse.py": content}.__getitem__)
+    assert edits == []  # nothing changed at all
