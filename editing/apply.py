@@ -223,7 +223,7 @@ def apply_ops(ops: list[EditOp], read: Callable[[str], bytes], gates: bool = Tru
             try:
                 before[op.path] = read(op.path)
             except (FileNotFoundError, KeyError, SourceError):
-                before[op.path] = b"" if op.kind == "insert" else _missing(op.path)
+                before[op.path] = b"" if op.kind in ("insert", "replace_block") else _missing(op.path)
             after[op.path] = before[op.path]
         after[op.path] = apply_op(after[op.path], op)
     if gates:
@@ -233,4 +233,4 @@ def apply_ops(ops: list[EditOp], read: Callable[[str], bytes], gates: bool = Tru
 
 
 def _missing(path: str) -> bytes:
-    raise EditError(f"{path} does not exist; only an insert may create a file")
+    raise EditError(f"{path} does not exist; only an insert or a module-level block may create a file")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ class ScriptedLLM(CustomLLM):
         super().__init__()
         self.positions: dict[str, int] = {}
         self.scripts: dict[str, list[Any]] = {}
+        self.lock = threading.Lock()  # samples may be drawn from several threads
 
     def _script(self, name: str) -> list[Any]:
         if name not in self.scripts:
@@ -54,8 +56,9 @@ class ScriptedLLM(CustomLLM):
         plain = [i for i in script if not (isinstance(i, dict) and i.get("when"))]
         if not plain:
             raise UserError(f"scripted model {name!r}: no answer matches and none is unconditional")
-        pos = self.positions.get(name, 0)
-        self.positions[name] = pos + 1
+        with self.lock:
+            pos = self.positions.get(name, 0)
+            self.positions[name] = pos + 1
         item = plain[min(pos, len(plain) - 1)]
         return str(item["answer"] if isinstance(item, dict) else item)
 

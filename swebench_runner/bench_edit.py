@@ -16,6 +16,7 @@ from typing import Any
 
 from editing.apply import apply_ops
 from editing.errors import EditError
+from editing.ops import EditOp
 from retrieval.languages import language_for_path
 from retrieval.source import RepoSource
 from swebench_runner.dataset import Instance
@@ -25,14 +26,17 @@ from swebench_runner.repos import RepoFinder
 
 
 def patched_files(source: RepoSource, patch: str, paths: list[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """Base and gold-patched contents of ``paths`` (``git apply`` in a scratch folder)."""
+    """Base and gold-patched contents of ``paths`` (``git apply`` in a scratch folder).
+
+    A renamed file's base is empty under its new path: the editor can only create it.
+    """
     listed = {f.path: f for f in source.files()}
     base = {p: next(source.read([listed[p]]))[1] if p in listed else b"" for p in paths}
     with tempfile.TemporaryDirectory(prefix="repoagent-gold-") as tmp:
-        for p, data in base.items():
-            if p in listed:
-                (Path(tmp) / p).parent.mkdir(parents=True, exist_ok=True)
-                (Path(tmp) / p).write_bytes(data)
+        for fp in parse_patch(patch):
+            if fp.old_path in listed:
+                (Path(tmp) / fp.old_path).parent.mkdir(parents=True, exist_ok=True)
+                (Path(tmp) / fp.old_path).write_bytes(next(source.read([listed[fp.old_path]]))[1])
         proc = subprocess.run(
             ["git", "apply", "--whitespace=nowarn", "-"],
             cwd=tmp,
@@ -63,8 +67,13 @@ def bench_edit_one(inst: Instance, finder: RepoFinder) -> dict[str, Any]:
         paths = [f.new_path for f in parse_patch(inst.patch) if language_for_path(f.new_path)]
         row["skipped_files"] = [f.new_path for f in parse_patch(inst.patch) if not language_for_path(f.new_path)]
         base, gold = patched_files(source, inst.patch, paths)
-        ops = [op for p in paths for op in gold_ops(p, base[p], gold[p])]
+        ops, levels = [], []
+        for p in paths:
+            level, file_ops = _finest_exact_ops(p, base[p], gold[p])
+            ops.extend(file_ops)
+            levels.append(level)
         row["ops"] = [op.describe() for op in ops]
+        row["level"] = max(levels, default=0)
         edits = {e.path: e.after for e in apply_ops(ops, lambda p: base[p] if base[p] else _raise(p), gates=True)}
         result = {p: edits.get(p, base[p]) for p in paths}
         row["exact"] = all(result[p] == gold[p] for p in paths)
@@ -77,6 +86,20 @@ def bench_edit_one(inst: Instance, finder: RepoFinder) -> dict[str, Any]:
         row["error"] = f"{type(exc).__name__}: {exc}"
     row["seconds"] = round(time.perf_counter() - started, 3)
     return row
+
+
+def _finest_exact_ops(path: str, before: bytes, after: bytes) -> tuple[int, list[EditOp]]:
+    """The finest granularity (see ``gold_ops``) whose operations reproduce ``after`` exactly."""
+    last: list[EditOp] = []
+    for level in (0, 1, 2):
+        try:
+            last = gold_ops(path, before, after, level)
+            got = apply_ops(last, lambda p: before if before else _raise(p), gates=False)
+        except EditError:
+            continue
+        if (got[0].after if got else before) == after:
+            return level, last
+    return 2, last
 
 
 def _raise(path: str) -> bytes:

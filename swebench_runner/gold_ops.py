@@ -68,13 +68,17 @@ def _blank_after(lines: list[bytes], sym: Symbol) -> int:
     return n
 
 
-def _enclosing(base: ParsedFile, new: ParsedFile, ch: _Change, base_lines: list[bytes]) -> tuple[Symbol, Symbol] | None:
+def _enclosing(
+    base: ParsedFile, new: ParsedFile, ch: _Change, base_lines: list[bytes], toplevel_only: bool = False
+) -> tuple[Symbol, Symbol] | None:
     """The smallest definition holding the change on both sides (same name and occurrence).
 
     A change in the blank lines just after a definition on the old side (a
     method appended to a class) still belongs to it when the new side says so.
     """
     cands = sorted((s for s in new.definitions if _holds(s, ch.new)), key=lambda s: s.end_byte - s.start_byte)
+    if toplevel_only:
+        cands = [s for s in cands if s.toplevel]
     for sym in cands:
         old = _by_occurrence(base, sym.qualname, _occurrence(new, sym))
         if old is not None and _holds(old, ch.old, _blank_after(base_lines, old)):
@@ -82,63 +86,83 @@ def _enclosing(base: ParsedFile, new: ParsedFile, ch: _Change, base_lines: list[
     return None
 
 
-def _neighbours(parsed: ParsedFile, span: tuple[int, int]) -> tuple[Symbol | None, Symbol | None]:
-    lo, hi = span
+def _shared_neighbours(
+    base: ParsedFile, new: ParsedFile, lo: int, hi: int, texts: tuple[bytes, bytes] | None = None
+) -> tuple[tuple[Symbol, Symbol] | None, tuple[Symbol, Symbol] | None]:
+    """The nearest top-level definitions before ``lo`` and after ``hi`` that both files have.
+
+    With ``texts`` (before, after) they must also be unchanged, byte for byte.
+    """
     hi = max(hi, lo - 1)
-    tops = [s for s in parsed.toplevel if s.is_definition]
-    after = [s for s in tops if s.end_line < lo]
-    before = [s for s in tops if s.start_line > hi]
-    return (after[-1] if after else None), (before[0] if before else None)
+    tops = [s for s in base.toplevel if s.is_definition]
+
+    def twin_of(sym: Symbol) -> Symbol | None:
+        twin = _by_occurrence(new, sym.qualname, _occurrence(base, sym))
+        if twin is None or not twin.toplevel:
+            return None
+        if texts is not None and sym.source(texts[0]) != twin.source(texts[1]):
+            return None
+        return twin
+
+    before = None
+    for sym in reversed([s for s in tops if s.end_line < lo]):
+        twin = twin_of(sym)
+        if twin is not None:
+            before = (sym, twin)
+            break
+    after = None
+    for sym in [s for s in tops if s.start_line > hi]:
+        twin = twin_of(sym)
+        if twin is not None and (before is None or twin.start_byte >= before[1].end_byte):
+            after = (sym, twin)
+            break
+    return before, after
 
 
-def gold_ops(path: str, before: bytes, after: bytes) -> list[EditOp]:
-    """Operations that turn ``before`` into ``after`` for one file."""
+def _region_op(path: str, after: bytes, a: tuple[Symbol, Symbol] | None, b: tuple[Symbol, Symbol] | None) -> EditOp:
+    code = after[a[1].end_byte if a else 0 : b[1].start_byte if b else len(after)]
+    return EditOp(
+        kind="replace_block",
+        path=path,
+        after=a[0].qualname if a else None,
+        before=b[0].qualname if b else None,
+        code=code.decode("utf-8", "surrogateescape"),
+        line=a[0].header_line if a else None,
+        verbatim=True,
+    )
+
+
+def gold_ops(path: str, before: bytes, after: bytes, level: int = 0) -> list[EditOp]:
+    """Operations that turn ``before`` into ``after`` for one file.
+
+    ``level`` 0 replaces the smallest enclosing definitions, 1 the enclosing
+    top-level definitions, 2 one region between unchanged top-level definitions.
+    """
     language = language_for_path(path)
     if language is None:
         raise ValueError(f"{path}: no parser for this kind of file")
     if not before:
         return [EditOp(kind="replace_block", path=path, code=after.decode("utf-8", "surrogateescape"), verbatim=True)]
     base, new = parse_source(before, language), parse_source(after, language)
+    changes = _changes(before, after)
+    if not changes:
+        return []
+    if level >= 2:
+        lo = min(c.old[0] for c in changes)
+        hi = max(max(c.old[1], c.old[0] - 1) for c in changes)
+        return [_region_op(path, after, *_shared_neighbours(base, new, lo, hi, (before, after)))]
     ops: dict[tuple, tuple[int, EditOp]] = {}
-    regions: list[tuple[int, int, Symbol | None, Symbol | None]] = []
     base_lines = before.splitlines()
-    for ch in _changes(before, after):
-        pair = _enclosing(base, new, ch, base_lines)
+    for ch in changes:
+        pair = _enclosing(base, new, ch, base_lines, toplevel_only=level == 1)
         if pair is not None:
             old, sym = pair
-            key = ("replace", old.qualname, old.start_byte)
             code = after[sym.start_byte : sym.end_byte].decode("utf-8", "surrogateescape")
-            ops[key] = (
-                old.start_byte,
-                EditOp(kind="replace", path=path, target=old.qualname, code=code, line=old.header_line),
-            )
+            op = EditOp(kind="replace", path=path, target=old.qualname, code=code, line=old.header_line)
+            ops[("replace", old.start_byte)] = (old.start_byte, op)
             continue
-        regions.append((ch.old[0], ch.old[1], *_neighbours(base, ch.old)))
-    for a, b in _merge_regions(regions):
-        start = a.end_byte if a else 0
-        end = b.start_byte if b else len(before)
-        new_a = _by_occurrence(new, a.qualname, _occurrence(base, a)) if a else None
-        new_b = _by_occurrence(new, b.qualname, _occurrence(base, b)) if b else None
-        if (a and new_a is None) or (b and new_b is None):
-            raise ValueError(f"{path}: the definitions around a change are not both in the patched file")
-        code = after[new_a.end_byte if new_a else 0 : new_b.start_byte if new_b else len(after)]
-        op = EditOp(
-            kind="replace_block",
-            path=path,
-            after=a.qualname if a else None,
-            before=b.qualname if b else None,
-            code=code.decode("utf-8", "surrogateescape"),
-            line=a.header_line if a else None,
-            verbatim=True,
-        )
-        ops[("block", start, end)] = (start, op)
+        a, b = _shared_neighbours(base, new, ch.old[0], ch.old[1])
+        start = a[0].end_byte if a else 0
+        ops[("block", start)] = (start, _region_op(path, after, a, b))
     # Bottom-up, so each operation's line hint still points at its target.
     return [op for _, op in sorted(ops.values(), key=lambda t: -t[0])]
-
-
-def _merge_regions(regions: list) -> list[tuple[Symbol | None, Symbol | None]]:
-    seen: dict[tuple, tuple[Symbol | None, Symbol | None]] = {}
-    for _, _, a, b in regions:
-        key = (a.start_byte if a else -1, b.start_byte if b else -1)
-        seen[key] = (a, b)
-    return list(seen.values())

@@ -1,0 +1,125 @@
+"""Generation: ask the model for whole replacement definitions at several temperatures.
+
+Each sample is parsed into ``EditOp``s (a format error goes back to the model
+once), applied as one transaction behind the gates, and turned into a
+``Candidate``.  Identical fixes (same code once comments and formatting are
+set aside) collapse into one candidate with a vote count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from editing.answer_format import FormatError, parse_edit_answer
+from editing.apply import apply_ops
+from editing.candidates import Candidate, collapse, normalise
+from editing.diff import patch_bytes
+from editing.errors import EditError, GateError
+from retrieval.llm import ChatModel, Message
+from retrieval.localization import Localization
+
+PROMPTS = Path(__file__).parent / "prompts"
+Reader = Callable[[str], bytes]
+Recorder = Callable[[dict[str, Any]], None]
+
+
+def prompt(name: str, **values: Any) -> str:
+    return (PROMPTS / f"{name}.txt").read_text().format(**values)
+
+
+def numbered(source: str, first_line: int) -> str:
+    lines = source.splitlines()
+    width = len(str(first_line + len(lines)))
+    return "\n".join(f"{first_line + i:>{width}} | {line}" for i, line in enumerate(lines))
+
+
+def generation_prompt(issue: str, loc: Localization, maps: dict[str, str]) -> str:
+    blocks = []
+    for x in loc.locations:
+        blocks.append(
+            f"## {x.path}::{x.qualname} (lines {x.start_line}-{x.end_line}, {x.role})\n"
+            f"```\n{numbered(x.source, x.start_line)}\n```"
+        )
+    return prompt(
+        "generate",
+        issue=issue.strip(),
+        locations="\n\n".join(blocks) or "(no locations were found)",
+        maps="\n".join(maps.values()) or "(none)",
+    )
+
+
+@dataclass
+class Sampler:
+    model: ChatModel
+    read: Reader
+    record: Recorder | None = None
+    parallel: int = 4
+
+    def _default_target(self, loc: Localization) -> tuple[str, str] | None:
+        edits = [x for x in loc.locations if x.role == "edit"]
+        return (edits[0].path, edits[0].qualname) if len(edits) == 1 else None
+
+    def sample(self, messages: list[Message], temperature: float, loc: Localization) -> Candidate:
+        """One sample: ask, read the answer (one format retry), apply behind the gates."""
+        messages = list(messages)
+        answer = ""
+        for attempt in range(2):
+            completion = self.model.complete(messages, temperature=temperature)[0]
+            answer = completion.text
+            event = {
+                "stage": "generate",
+                "temperature": temperature,
+                "attempt": attempt,
+                "messages": [m.to_dict() for m in messages],
+                "response": answer,
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "cost": completion.cost,
+                "seconds": completion.seconds,
+            }
+            try:
+                ops = parse_edit_answer(answer, self._default_target(loc))
+            except FormatError as exc:
+                event["error"] = str(exc)
+                if self.record:
+                    self.record(event)
+                messages += [Message("assistant", answer), Message("user", prompt("format_error", error=exc))]
+                continue
+            if self.record:
+                self.record(event)
+            return self.build(ops, temperature, answer)
+        return Candidate(temperatures=[temperature], error=f"format: {event['error']}", response=answer)
+
+    def build(self, ops: list, temperature: float, answer: str = "") -> Candidate:
+        try:
+            edits = apply_ops(ops, self.read)
+        except GateError as exc:
+            return Candidate(ops=ops, temperatures=[temperature], error=str(exc), gate=exc.gate, response=answer)
+        except EditError as exc:
+            return Candidate(ops=ops, temperatures=[temperature], error=str(exc), gate="apply", response=answer)
+        if not edits:
+            return Candidate(ops=ops, temperatures=[temperature], error="the edit changes nothing", response=answer)
+        return Candidate(
+            ops=ops,
+            patch=patch_bytes(edits).decode("utf-8", errors="surrogateescape"),
+            files={e.path: normalise(e.path, e.after) for e in edits},
+            temperatures=[temperature],
+            response=answer,
+        )
+
+    def candidates(
+        self, messages: list[Message], temperatures: list[float], per_temperature: int, loc: Localization
+    ) -> list[Candidate]:
+        """All samples, in temperature order, identical fixes collapsed into votes."""
+        jobs = [t for t in temperatures for _ in range(per_temperature)]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(jobs)))) as pool:
+            results = list(pool.map(lambda t: self.sample(messages, t, loc), jobs))
+        return collapse(results)
+
+
+def first_messages(issue: str, loc: Localization, maps: dict[str, str]) -> list[Message]:
+    return [Message("system", prompt("system")), Message("user", generation_prompt(issue, loc, maps))]
