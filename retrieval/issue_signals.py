@@ -32,10 +32,11 @@ class Signal:
 class IssueSignals:
     signals: list[Signal] = field(default_factory=list)
 
-    def file_scores(self) -> dict[str, float]:
+    def file_scores(self, kind: str | None = None) -> dict[str, float]:
         scores: dict[str, float] = defaultdict(float)
         for s in self.signals:
-            scores[s.path] += s.weight
+            if kind is None or s.kind == kind:
+                scores[s.path] += s.weight
         return dict(scores)
 
     def symbol_scores(self) -> dict[tuple[str, str], float]:

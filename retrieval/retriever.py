@@ -23,11 +23,22 @@ from retrieval.tokenize import tokenize
 
 @dataclass
 class FusionWeights:
-    """Weights of each ranked list in reciprocal-rank fusion (measured on the dev split)."""
+    """Weights of each ranked list in reciprocal-rank fusion.
+
+    Grid-searched on the SWE-bench dev split (not the test splits): separate
+    lists per kind of issue signal and a BM25 of the issue's title lifted
+    recall@5 from 0.53 to 0.61 over one list of summed signals.
+    """
 
     bm25: float = 1.0
+    bm25_title: float = 1.0
     dense: float = 0.5
-    signals: float = 1.5
+    signals: float = 1.5  # symbol ranking: all signals summed
+    frame: float = 2.0
+    identifier: float = 0.5
+    path: float = 1.0
+    module: float = 0.0
+    message: float = 1.0
     k: float = 10.0
     symbol_file: float = 1.0
     symbol_bm25: float = 1.0
@@ -131,10 +142,13 @@ class Retriever:
         query = tokenize(issue)
         signals = extract_signals(self.index, issue)
         file_signals = signals.file_scores()
+        title = issue.strip().splitlines()[0] if issue.strip() else ""
         lists: list[tuple[float, dict[str, float], str]] = [
             (w.bm25, self._file_bm25(query), "bm25"),
-            (w.signals, file_signals, "signals"),
+            (w.bm25_title, self._file_bm25(tokenize(title)), "title"),
         ]
+        for kind in ("frame", "identifier", "path", "module", "message"):
+            lists.append((getattr(w, kind), signals.file_scores(kind), kind))
         if self.dense is not None and w.dense > 0:
             lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
         is_test = {e.path for e in self.tests}
@@ -159,6 +173,8 @@ class Retriever:
             scores = {
                 p: v for p, v in scores.items() if (keep is None or p in keep) and (exclude is None or p not in exclude)
             }
+            if weight <= 0:
+                continue
             for key, rank in _ranks(scores).items():
                 fused[key] += weight / (self.weights.k + rank)
                 if rank <= 20:
