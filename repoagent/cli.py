@@ -68,7 +68,7 @@ def main() -> None:
 
 def _register() -> None:
     # Command modules register themselves on import; keep them below ``app``.
-    from repoagent import cli_edit, cli_index, cli_localize  # noqa: F401
+    from repoagent import cli_edit, cli_index, cli_localize, cli_sandbox  # noqa: F401
 
 
 _register()

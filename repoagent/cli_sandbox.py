@@ -1,0 +1,100 @@
+"""``repoagent sandbox build-base|doctor`` and ``repoagent test``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, settings_from
+from repoagent.errors import JobFailed, UserError
+from repoagent.sandbox.base_image import DEFAULT_TAG, build_base
+
+sandbox_app = typer.Typer(help="Build and check the sandboxes tests run in.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+@sandbox_app.command("build-base")
+def build_base_command(
+    tag: Annotated[str, typer.Option("--tag", help="Image tag to create.")] = DEFAULT_TAG,
+    mirror: Annotated[str, typer.Option("--mirror", help="Debian mirror.")] = "http://deb.debian.org/debian",
+) -> None:
+    """Build the local base image (Debian bookworm with python3, pip, venv, git) with no registry."""
+    built = build_base(tag, mirror=mirror, log=lambda m: err.print(m))
+    typer.echo(built)
+
+
+@sandbox_app.command("doctor")
+def doctor_command() -> None:
+    """Say whether a Docker engine answers and which repoagent images it has."""
+    from repoagent.sandbox.docker_box import docker_client
+
+    try:
+        client = docker_client()
+    except UserError as exc:
+        typer.echo(f"docker: not available ({exc})")
+        typer.echo("sandbox: use --sandbox local (no isolation) or start dockerd")
+        raise typer.Exit(1) from None
+    version = client.version().get("Version", "?")
+    typer.echo(f"docker: engine {version} answers")
+    tags = sorted(t for img in client.images.list() for t in img.tags if t.startswith("repoagent"))
+    typer.echo("images: " + (", ".join(tags) if tags else "none; run 'repoagent sandbox build-base'"))
+
+
+def detect_test_command(repo: Path) -> str:
+    names = {p.name for p in repo.iterdir()} if repo.is_dir() else set()
+    if names & {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "tests", "test"}:
+        return "python3 -m pytest -q -p no:cacheprovider"
+    if "package.json" in names:
+        return "npm test"
+    return "python3 -m unittest discover -v"
+
+
+@app.command("test")
+def test_command(
+    repo: RepoOpt = Path("."),
+    rev: RevOpt = None,
+    patch: Annotated[Path | None, typer.Option("--patch", help="Apply this diff first.")] = None,
+    sandbox: Annotated[Literal["docker", "local"] | None, typer.Option("--sandbox", help="Where to run.")] = None,
+    image: Annotated[str | None, typer.Option("--image", help="Docker image (default: the configured one).")] = None,
+    test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="Command to run (default: detected).")] = None,
+    install: Annotated[str | None, typer.Option("--install", help="Install step baked into a cached image.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Wall-clock limit in seconds.")] = None,
+    json_out: JsonOpt = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
+) -> None:
+    """Run the repository's tests, with an optional patch applied, in a sandbox."""
+    settings = settings_from(config, override)
+    sb = settings.sandbox
+    kind = sandbox or (sb.kind if sb.kind != "none" else "local")
+    diff = patch.read_bytes() if patch else None
+    command = test_cmd or detect_test_command(repo)
+    limit = timeout or sb.timeout
+    if kind == "docker":
+        from repoagent.sandbox.docker_box import DockerSandbox
+
+        box = DockerSandbox(image or sb.image, sb.memory_mb, sb.cpus, sb.pids, sb.network)
+        run = box.run(repo, command, rev, diff, limit, install)
+    else:
+        from repoagent.sandbox.local import WARNING, LocalSandbox
+
+        err.print(f"[yellow]{WARNING}[/]")
+        run = LocalSandbox(sb.memory_mb).run(repo, command, rev, diff, limit)
+    if json_out:
+        typer.echo(json.dumps(run.summary()))
+    else:
+        for t in run.tests:
+            if t.outcome != "passed":
+                typer.echo(f"{t.outcome.upper():8} {t.name}  {t.message[:120]}")
+        s = run.summary()
+        typer.echo(
+            f"{s['passed']} passed, {s['failed']} failed, {s['errors']} errors"
+            f"{', timed out' if run.timed_out else ''} in {s['seconds']} s (exit {run.exit_code})"
+        )
+        if not run.tests:
+            typer.echo(run.stdout[-3000:] + run.stderr[-3000:])
+    if run.timed_out or run.exit_code != 0:
+        raise JobFailed(f"the tests did not pass (exit {run.exit_code}{', timed out' if run.timed_out else ''})")

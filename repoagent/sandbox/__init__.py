@@ -1,0 +1,1 @@
+"""Sandboxes that run untrusted code: a Docker container, or a local subprocess where no engine runs."""

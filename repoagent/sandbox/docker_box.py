@@ -1,0 +1,189 @@
+"""``DockerSandbox``: run a command in a fresh container with the code copied in.
+
+No host folder is mounted: the working copy goes in as a tar archive.  The
+network is off unless asked for; memory, CPU and process count are limited;
+the container is removed on every way out, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+from repoagent.errors import UserError
+from repoagent.sandbox.testrun import JUNIT_PATH, TestRun, parse_junit, trim, with_junit
+from repoagent.sandbox.tree import WorkTree
+
+LABEL = "repoagent.sandbox"
+WORKDIR = "/work"
+
+
+def docker_client() -> Any:
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=120)
+        client.ping()
+    except DockerException as exc:
+        raise UserError(
+            f"no Docker engine answers ({exc.__class__.__name__}); start dockerd, or use --sandbox local"
+        ) from None
+    return client
+
+
+def tar_tree(tree: Path) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path in sorted(tree.rglob("*")):
+            rel = path.relative_to(tree)
+            if rel.parts[0] == ".git":
+                continue
+            tar.add(path, arcname=str(Path(WORKDIR.strip("/")) / rel), recursive=False)
+    return buf.getvalue()
+
+
+class DockerSandbox:
+    name = "docker"
+
+    def __init__(
+        self,
+        image: str,
+        memory_mb: int = 4096,
+        cpus: float = 2.0,
+        pids: int = 512,
+        network: bool = False,
+        client: Any = None,
+    ) -> None:
+        self.image = image
+        self.memory_mb = memory_mb
+        self.cpus = cpus
+        self.pids = pids
+        self.network = network
+        self.client = client or docker_client()
+        self._check_image(image)
+
+    def _check_image(self, image: str) -> None:
+        from docker.errors import ImageNotFound
+
+        try:
+            self.client.images.get(image)
+        except ImageNotFound:
+            raise UserError(
+                f"Docker image {image!r} is not here; build the base image with 'repoagent sandbox build-base' "
+                "or pass --image"
+            ) from None
+
+    def run(
+        self,
+        repo: Path,
+        command: str,
+        rev: str | None = None,
+        patch: bytes | None = None,
+        timeout: float = 900,
+        install: str | None = None,
+    ) -> TestRun:
+        with WorkTree(repo, rev, patch) as tree:
+            archive = tar_tree(tree)
+            image = self.env_image(tree, install) if install else self.image
+            return self.run_archive(archive, command, timeout, image)
+
+    def env_image(self, tree: Path, install: str) -> str:
+        """The base image with the repository's install step done, cached by a hash of what it installs."""
+        digest = hashlib.sha256(f"{self.image}\n{install}".encode())
+        for name in ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "requirements-dev.txt"):
+            if (tree / name).exists():
+                digest.update(name.encode() + b"\0" + (tree / name).read_bytes())
+        tag = f"repoagent-env:{digest.hexdigest()[:16]}"
+        from docker.errors import ImageNotFound
+
+        try:
+            self.client.images.get(tag)
+            return tag
+        except ImageNotFound:
+            pass
+        container = self._create(self.image, install, network=True)
+        try:
+            container.put_archive("/", tar_tree(tree))
+            container.start()
+            result = container.wait(timeout=3600)
+            if result.get("StatusCode") != 0:
+                logs = container.logs().decode(errors="replace")[-2000:]
+                raise UserError(f"the install step {install!r} failed in {self.image}:\n{logs}")
+            container.commit(repository="repoagent-env", tag=tag.split(":", 1)[1])
+        finally:
+            container.remove(force=True)
+        return tag
+
+    def _create(self, image: str, command: str, network: bool | None = None) -> Any:
+        net = self.network if network is None else network
+        return self.client.containers.create(
+            image,
+            command=["/bin/sh", "-c", command],
+            working_dir=WORKDIR,
+            network_disabled=not net,
+            network_mode="bridge" if net else "none",
+            mem_limit=f"{self.memory_mb}m",
+            memswap_limit=f"{self.memory_mb}m",
+            nano_cpus=int(self.cpus * 1e9),
+            pids_limit=self.pids,
+            labels={LABEL: "1"},
+            environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"},
+        )
+
+    def run_archive(self, archive: bytes, command: str, timeout: float, image: str | None = None) -> TestRun:
+        import requests
+
+        full = with_junit(command)
+        container = self._create(image or self.image, full)
+        started = time.perf_counter()
+        timed_out = False
+        try:
+            container.put_archive("/", archive)
+            container.start()
+            try:
+                status = container.wait(timeout=timeout).get("StatusCode")
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                timed_out = True
+                container.kill()
+                status = None
+            seconds = time.perf_counter() - started
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+            out = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
+            err = container.logs(stdout=False, stderr=True).decode("utf-8", errors="replace")
+            tests = parse_junit(self._read_file(container, f"{WORKDIR}/{JUNIT_PATH}"))
+        finally:
+            container.remove(force=True)
+        return TestRun(
+            command=command,
+            exit_code=status,
+            seconds=seconds,
+            tests=tests,
+            stdout=trim(out),
+            stderr=trim(err),
+            timed_out=timed_out,
+            killed=oom or (status is not None and status >= 128),
+            sandbox=self.name,
+        )
+
+    @staticmethod
+    def _read_file(container: Any, path: str) -> bytes:
+        from docker.errors import NotFound
+
+        try:
+            stream, _ = container.get_archive(path)
+        except NotFound:
+            return b""
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            f = tar.extractfile(member) if member else None
+            return f.read() if f else b""
+
+
+def leftover_containers(client: Any) -> list[Any]:
+    return client.containers.list(all=True, filters={"label": LABEL})

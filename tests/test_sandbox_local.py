@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from repoagent.sandbox.local import LocalSandbox
+from tests.gitrepo import git
+from tests.sandbox_fixtures import FIX, make_calc
+
+CMD = "python3 -m pytest -q -p no:cacheprovider"
+
+
+def _worktrees(repo: Path) -> list[str]:
+    return [ln for ln in git(repo, "worktree", "list").splitlines() if ln]
+
+
+def test_failing_then_fixed_with_per_test_outcomes(tmp_path: Path) -> None:
+    repo = make_calc(tmp_path / "calc")
+    before = LocalSandbox().run(repo, CMD, timeout=120)
+    outcomes = {t.name.split("::")[-1]: t.outcome for t in before.tests}
+    assert outcomes == {"test_add": "passed", "test_mul": "failed"}
+    assert before.exit_code == 1 and before.failed == 1
+    after = LocalSandbox().run(repo, CMD, patch=FIX, timeout=120)
+    assert after.exit_code == 0 and after.passed == 2 and after.failed == 0
+    # The user's tree is untouched and no worktree is left behind.
+    assert "a + b  # bug" in (repo / "calc/ops.py").read_text()
+    assert git(repo, "status", "--porcelain") == "" and len(_worktrees(repo)) == 1
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
+    repo = make_calc(tmp_path / "calc")
+    marker = f"repoagent-sleeper-{os.getpid()}"
+    started = time.monotonic()
+    run = LocalSandbox().run(repo, f"sh -c 'exec -a {marker} sleep 300' & sleep 300", timeout=2)
+    assert run.timed_out and time.monotonic() - started < 30
+    time.sleep(0.5)
+    alive = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout.strip()
+    assert alive == ""
+    assert len(_worktrees(repo)) == 1
+
+
+def test_secrets_are_scrubbed_and_memory_is_limited(tmp_path: Path, monkeypatch) -> None:
+    repo = make_calc(tmp_path / "calc")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-secret")
+    monkeypatch.setenv("HARMLESS_SETTING", "visible")
+    run = LocalSandbox().run(repo, "env", timeout=30)
+    assert "HARMLESS_SETTING=visible" in run.stdout
+    assert "sk-secret" not in run.stdout and "ghp-secret" not in run.stdout
+    bomb = LocalSandbox(memory_mb=256).run(repo, 'python3 -c "x = bytearray(2 * 1024 ** 3)"', timeout=60)
+    assert bomb.exit_code != 0 and "MemoryError" in bomb.stderr
+
+
+def test_rev_and_plain_folder(tmp_path: Path) -> None:
+    repo = make_calc(tmp_path / "calc")
+    first = git(repo, "rev-parse", "HEAD")
+    (repo / "calc/ops.py").write_text("def add(a, b):\n    return 0\n\n\ndef mul(a, b):\n    return a * b\n")
+    git(repo, "commit", "-qam", "break add")
+    run = LocalSandbox().run(repo, CMD, rev=first, timeout=120)
+    assert {t.name.split("::")[-1]: t.outcome for t in run.tests}["test_add"] == "passed"
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "test_x.py").write_text("def test_x():\n    assert True\n")
+    assert LocalSandbox().run(folder, CMD, timeout=60).passed == 1
