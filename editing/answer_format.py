@@ -21,12 +21,12 @@ _HEADER = re.compile(
     r"`?(?P<path>[\w./-]+\.\w+)(?:(?:::|:)(?P<target>[\w.<>]+))?`?\s*(?P<where>TOP|BOTTOM)?\s*$",
     re.I | re.M,
 )
-_FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+FENCE = re.compile(r"^```[\w+-]*[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
 
 def parse_edit_answer(text: str, default_target: tuple[str, str] | None = None) -> list[EditOp]:
     headers = list(_HEADER.finditer(text))
-    fences = list(_FENCE.finditer(text))
+    fences = list(FENCE.finditer(text))
     if not headers:
         if len(fences) == 1 and default_target is not None:
             path, qualname = default_target

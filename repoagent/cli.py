@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 the job ran but found no fix or failed its checks;
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,8 +52,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str) + "\n")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console entry point: run the app and turn known errors into one line and an exit code."""
+    signal.signal(signal.SIGTERM, _interrupt)  # clean up on kill as on Ctrl-C
     try:
         app()
     except RepoagentError as exc:

@@ -76,8 +76,8 @@ def test_command(
     if kind == "docker":
         from repoagent.sandbox.docker_box import DockerSandbox
 
-        box = DockerSandbox(image or sb.image, sb.memory_mb, sb.cpus, sb.pids, sb.network)
-        run = box.run(repo, command, rev, diff, limit, install)
+        box = DockerSandbox(image or sb.image, sb.memory_mb, sb.cpus, sb.pids, sb.network, install=install)
+        run = box.run(repo, command, rev, diff, limit)
     else:
         from repoagent.sandbox.local import WARNING, LocalSandbox
 

@@ -40,9 +40,12 @@ class FusionWeights:
     module: float = 0.0
     message: float = 1.0
     k: float = 10.0
-    symbol_file: float = 1.0
+    # Symbols of the top files: grid-searched on the dev split like the file weights.
+    symbol_file: float = 2.0
     symbol_bm25: float = 1.0
-    symbol_signals: float = 1.5
+    symbol_title: float = 1.0
+    symbol_signals: float = 1.0
+    symbol_k: float = 5.0
     symbol_files: int = 30
 
 
@@ -81,18 +84,22 @@ def _ranks(scores: dict[str, float]) -> dict[str, int]:
     return {key: i + 1 for i, (key, _) in enumerate(ordered)}
 
 
-def _bm25_scores(docs: list[str], keys: list[str], query: list[str]) -> dict[str, float]:
-    if not docs or not query:
-        return {}
+def _bm25_scores(docs: list[str], keys: list[str], queries: list[list[str]]) -> list[dict[str, float]]:
+    """BM25 scores of ``docs`` for each query; the index is built once."""
+    if not docs:
+        return [{} for _ in queries]
     corpus = [tokenize(d) or ["_empty_"] for d in docs]
     retriever = bm25s.BM25()
     retriever.index(corpus, show_progress=False)
-    vocab = set(retriever.vocab_dict)
-    known = [t for t in query if t in vocab]
-    if not known:
-        return {}
-    scores = np.asarray(retriever.get_scores(known))
-    return {key: float(s) for key, s in zip(keys, scores, strict=True) if s > 0}
+    out = []
+    for query in queries:
+        known = [t for t in query if t in retriever.vocab_dict]
+        if not known:
+            out.append({})
+            continue
+        scores = np.asarray(retriever.get_scores(known))
+        out.append({key: float(s) for key, s in zip(keys, scores, strict=True) if s > 0})
+    return out
 
 
 class Retriever:
@@ -157,7 +164,7 @@ class Retriever:
         tests = self._fuse(test_lists, signals, keep=is_test)
         seen = {f.path for f in files}
         files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
-        symbols = self._rank_symbols(files[: w.symbol_files], query, signals)
+        symbols = self._rank_symbols(files[: w.symbol_files], query, tokenize(title), signals)
         return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals)
 
     def _fuse(
@@ -182,26 +189,31 @@ class Retriever:
         ranked = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
         return [RankedFile(p, s, why[p] + signals.reasons(p)) for p, s in ranked]
 
-    def _rank_symbols(self, files: list[RankedFile], query: list[str], signals: IssueSignals) -> list[RankedSymbol]:
+    def _rank_symbols(
+        self, files: list[RankedFile], query: list[str], title: list[str], signals: IssueSignals
+    ) -> list[RankedSymbol]:
         w = self.weights
         entries = [self.index.files[f.path] for f in files]
         contents = self._contents(entries)
         syms = [(e, s) for e in entries for s in e.symbols if s.is_definition and "<locals>" not in s.qualname]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
         docs = [symbol_text(e, s, contents[e.path]) for e, s in syms]
-        bm25 = _bm25_scores(docs, keys, query)
-        sig = {
-            f"{e.path}::{s.qualname}#{s.start_byte}": signals.symbol_scores().get((e.path, s.qualname), 0.0)
-            for e, s in syms
-        }
+        bm25, title_bm25 = _bm25_scores(docs, keys, [query, title])
+        by_symbol = signals.symbol_scores()
+        sig = {key: by_symbol.get((e.path, s.qualname), 0.0) for key, (e, s) in zip(keys, syms, strict=True)}
         file_rank = {f.path: i + 1 for i, f in enumerate(files)}
         fused: dict[str, float] = defaultdict(float)
         why: dict[str, list[str]] = defaultdict(list)
         for key, (e, _) in zip(keys, syms, strict=True):
-            fused[key] += w.symbol_file / (w.k + file_rank[e.path])
-        for weight, scores, name in ((w.symbol_bm25, bm25, "bm25"), (w.symbol_signals, sig, "signals")):
+            fused[key] += w.symbol_file / (w.symbol_k + file_rank[e.path])
+        lists = (
+            (w.symbol_bm25, bm25, "bm25"),
+            (w.symbol_title, title_bm25, "title"),
+            (w.symbol_signals, sig, "signals"),
+        )
+        for weight, scores, name in lists:
             for key, rank in _ranks(scores).items():
-                fused[key] += weight / (w.k + rank)
+                fused[key] += weight / (w.symbol_k + rank)
                 if rank <= 20:
                     why[key].append(f"{name} #{rank}")
         out: list[RankedSymbol] = []

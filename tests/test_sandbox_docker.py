@@ -37,11 +37,11 @@ def box(client, **kw) -> DockerSandbox:
 
 def test_tests_run_in_a_container_with_and_without_the_patch(client, calc: Path, tmp_path: Path) -> None:
     install = "python3 -m pip install -q pytest"
-    sandbox = box(client)
-    before = sandbox.run(calc, CMD, timeout=300, install=install)
+    sandbox = box(client, install=install)
+    before = sandbox.run(calc, CMD, timeout=300)
     outcomes = {t.name.split("::")[-1]: t.outcome for t in before.tests}
     assert outcomes == {"test_add": "passed", "test_mul": "failed"}, before.stdout + before.stderr
-    after = sandbox.run(calc, CMD, patch=FIX, timeout=300, install=install)
+    after = sandbox.run(calc, CMD, patch=FIX, timeout=300)
     assert after.exit_code == 0 and after.passed == 2
     env_tags = [t for img in client.images.list() for t in img.tags if t.startswith("repoagent-env:")]
     assert env_tags  # the install step is baked into a cached image, reused by the second run
@@ -127,5 +127,8 @@ def test_cli_test_json_and_interrupt_leaves_nothing(client, calc: Path, tmp_path
         time.sleep(0.5)
     assert leftover_containers(client), "the container never started"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    try:
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
     assert proc.returncode == 130, err

@@ -11,6 +11,7 @@ import hashlib
 import io
 import tarfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,11 @@ class DockerSandbox:
         pids: int = 512,
         network: bool = False,
         client: Any = None,
+        install: str | None = None,
     ) -> None:
+        """``install`` (for example ``pip install -e .``) is baked into a cached image before tests run."""
         self.image = image
+        self.install = install
         self.memory_mb = memory_mb
         self.cpus = cpus
         self.pids = pids
@@ -85,11 +89,10 @@ class DockerSandbox:
         rev: str | None = None,
         patch: bytes | None = None,
         timeout: float = 900,
-        install: str | None = None,
     ) -> TestRun:
         with WorkTree(repo, rev, patch) as tree:
             archive = tar_tree(tree)
-            image = self.env_image(tree, install) if install else self.image
+            image = self.env_image(tree, self.install) if self.install else self.image
             return self.run_archive(archive, command, timeout, image)
 
     def env_image(self, tree: Path, install: str) -> str:
@@ -106,8 +109,9 @@ class DockerSandbox:
             return tag
         except ImageNotFound:
             pass
-        container = self._create(self.image, install, network=True)
+        name = f"repoagent-install-{uuid.uuid4().hex[:12]}"
         try:
+            container = self._create(self.image, install, network=True, name=name)
             container.put_archive("/", tar_tree(tree))
             container.start()
             result = container.wait(timeout=3600)
@@ -116,10 +120,10 @@ class DockerSandbox:
                 raise UserError(f"the install step {install!r} failed in {self.image}:\n{logs}")
             container.commit(repository="repoagent-env", tag=tag.split(":", 1)[1])
         finally:
-            container.remove(force=True)
+            self._remove(name)
         return tag
 
-    def _create(self, image: str, command: str, network: bool | None = None) -> Any:
+    def _create(self, image: str, command: str, network: bool | None = None, name: str | None = None) -> Any:
         net = self.network if network is None else network
         return self.client.containers.create(
             image,
@@ -132,6 +136,7 @@ class DockerSandbox:
             nano_cpus=int(self.cpus * 1e9),
             pids_limit=self.pids,
             labels={LABEL: "1"},
+            name=name,
             environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"},
         )
 
@@ -139,10 +144,11 @@ class DockerSandbox:
         import requests
 
         full = with_junit(command)
-        container = self._create(image or self.image, full)
+        name = f"repoagent-{uuid.uuid4().hex[:12]}"
         started = time.perf_counter()
         timed_out = False
         try:
+            container = self._create(image or self.image, full, name=name)
             container.put_archive("/", archive)
             container.start()
             try:
@@ -158,7 +164,7 @@ class DockerSandbox:
             err = container.logs(stdout=False, stderr=True).decode("utf-8", errors="replace")
             tests = parse_junit(self._read_file(container, f"{WORKDIR}/{JUNIT_PATH}"))
         finally:
-            container.remove(force=True)
+            self._remove(name)
         return TestRun(
             command=command,
             exit_code=status,
@@ -170,6 +176,19 @@ class DockerSandbox:
             killed=oom or (status is not None and status >= 128),
             sandbox=self.name,
         )
+
+    def _remove(self, name: str) -> None:
+        """Remove the container by name, even when the call that made it was interrupted."""
+        from docker.errors import NotFound
+
+        for _ in range(3):  # a second Ctrl-C must not leave the container behind
+            try:
+                self.client.containers.get(name).remove(force=True)
+                return
+            except NotFound:
+                return
+            except KeyboardInterrupt:
+                continue
 
     @staticmethod
     def _read_file(container: Any, path: str) -> bytes:

@@ -1,0 +1,227 @@
+"""The test-execution feedback loop: reproduce, generate, test, send failures back, choose.
+
+1. The tests that import or name the localized code run on the base revision,
+   so tests failing before the change are not blamed on it.
+2. The model writes a reproduction test; it is kept only if it fails on the
+   base revision (else it is asked again, a bounded number of times).
+3. Candidates are sampled at several temperatures; each runs the selected
+   tests and the reproduction test in the sandbox.
+4. While no candidate is clean, the best failing one goes back to the model
+   with its trimmed failure, at most ``max_retries`` rounds.
+5. The winner: reproduction test passing, no newly failing tests, most votes,
+   smallest diff, in that order; ``FixResult`` says why it won.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from editing.answer_format import FENCE
+from editing.candidates import Candidate
+from editing.generate import Sampler, first_messages, numbered
+from repoagent.sandbox.protocol import Sandbox
+from repoagent.sandbox.testrun import TestRun
+from repoagent.test_selection import select_tests
+from retrieval.index import RepoIndex
+from retrieval.llm import ChatModel, Message
+from retrieval.localization import Localization
+from retrieval.maps import schematic_map
+
+PROMPTS = Path(__file__).parent / "prompts"
+REPRO_PATH = "tests/test_repoagent_reproduction.py"
+_NEW_TEST = re.compile(r"^#{2,4}\s*NEW TEST\s+`?(?P<path>[\w./-]+\.py)`?\s*$", re.M)
+
+
+def _prompt(name: str, **values: Any) -> str:
+    return (PROMPTS / f"{name}.txt").read_text().format(**values)
+
+
+class Scored(BaseModel):
+    candidate: Candidate
+    run: TestRun | None = None
+    repro_passes: bool = False
+    new_failures: list[str] = Field(default_factory=list)
+    round: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return self.candidate.ok and self.run is not None and not self.new_failures and not self.run.timed_out
+
+    def rank_key(self) -> tuple:
+        size = self.candidate.patch.count("\n+") + self.candidate.patch.count("\n-")
+        return (not self.candidate.ok, not self.repro_passes, len(self.new_failures), -self.candidate.votes, size)
+
+
+class FixResult(BaseModel):
+    issue: str
+    patch: str = ""
+    reason: str = ""
+    resolved: bool = False
+    tests: list[str] = Field(default_factory=list)
+    baseline: TestRun | None = None
+    reproduction: str = ""
+    reproduction_run: TestRun | None = None
+    candidates: list[Scored] = Field(default_factory=list)
+
+
+@dataclass
+class LoopOptions:
+    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.4, 0.8])
+    per_temperature: int = 1
+    max_retries: int = 2
+    repro_attempts: int = 2
+    timeout: float = 900
+    test_cmd: str = "python3 -m pytest -q -p no:cacheprovider"
+
+
+def new_file_patch(path: str, text: str) -> str:
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    body = "".join("+" + ln for ln in lines)
+    head = f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
+    return f"{head}@@ -0,0 +1,{len(lines)} @@\n{body}"
+
+
+def failure_text(run: TestRun, limit: int = 4000) -> str:
+    if run.timed_out:
+        return "The tests did not finish within the time limit and were killed."
+    failed = [t for t in run.tests if t.outcome in ("failed", "error")]
+    head = "\n".join(f"- {t.name}: {t.message}" for t in failed[:10])
+    tail = (run.stdout + "\n" + run.stderr).strip()[-limit:]
+    return f"Failing tests:\n{head or '(none reported)'}\n\nOutput (end):\n{tail}"
+
+
+class FixLoop:
+    def __init__(
+        self,
+        model: ChatModel,
+        sandbox: Sandbox,
+        repo: Path,
+        rev: str | None,
+        index: RepoIndex,
+        options: LoopOptions | None = None,
+        record: Callable[[dict[str, Any]], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.sandbox = sandbox
+        self.repo = repo
+        self.rev = rev
+        self.index = index
+        self.options = options or LoopOptions()
+        self.record = record or (lambda event: None)
+        self.say = progress or (lambda message: None)
+
+    def _run(self, tests: list[str], patch: str | None) -> TestRun:
+        cmd = " ".join([self.options.test_cmd, *tests])
+        data = patch.encode("utf-8", errors="surrogateescape") if patch else None
+        run = self.sandbox.run(self.repo, cmd, self.rev, data, self.options.timeout)
+        self.record({"stage": "test", "command": cmd, "summary": run.summary()})
+        return run
+
+    def run(self, issue: str, loc: Localization) -> FixResult:
+        changed: dict[str, list[str]] = {}
+        for x in loc.locations:
+            if x.role == "edit":
+                changed.setdefault(x.path, []).append(x.qualname)
+        tests = select_tests(self.index, changed)
+        result = FixResult(issue=issue, tests=tests)
+        self.say(f"baseline: running {len(tests) or 'all'} test files on the base revision")
+        result.baseline = self._run(tests, None)
+        failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
+        result.reproduction, result.reproduction_run = self._reproduction(issue, loc)
+        repro_patch = new_file_patch(REPRO_PATH, result.reproduction) if result.reproduction else ""
+        run_tests = tests + ([REPRO_PATH] if repro_patch and tests else [])
+        maps = {p: schematic_map(self.index, p) for p in dict.fromkeys(x.path for x in loc.locations)}
+        messages = first_messages(issue, loc, maps)
+        sampler = Sampler(self.model, self._reader(), self.record)
+        pool = sampler.candidates(messages, self.options.temperatures, self.options.per_temperature, loc)
+        for round_no in range(self.options.max_retries + 1):
+            self.say(f"round {round_no}: testing {len([c for c in pool if c.ok])} candidates")
+            for cand in pool:
+                result.candidates.append(self._score(cand, run_tests, repro_patch, failing_before, round_no))
+            if any(s.clean and (s.repro_passes or not repro_patch) for s in result.candidates):
+                break
+            if round_no == self.options.max_retries:
+                break
+            best = sorted(result.candidates, key=Scored.rank_key)[0]
+            feedback = best.candidate.error or (failure_text(best.run) if best.run else "no test ran")
+            follow = messages + [
+                Message("assistant", best.candidate.response or "(no answer)"),
+                Message("user", _prompt("feedback", failure=feedback)),
+            ]
+            pool = [sampler.sample(follow, 0.0, loc)]
+        return self._choose(result, bool(repro_patch))
+
+    def _reader(self) -> Callable[[str], bytes]:
+        return self.index.read
+
+    def _score(
+        self, cand: Candidate, tests: list[str], repro_patch: str, failing_before: set[str], round_no: int
+    ) -> Scored:
+        scored = Scored(candidate=cand, round=round_no)
+        if not cand.ok:
+            return scored
+        run = self._run(tests, cand.patch + repro_patch)
+        scored.run = run
+        failing = {t.name for t in run.tests if t.outcome in ("failed", "error")}
+        scored.new_failures = sorted(n for n in failing - failing_before if "repoagent_reproduction" not in n)
+        if not run.tests and run.exit_code != 0:
+            scored.new_failures = ["(the test command failed without test results)"]
+        scored.repro_passes = (
+            bool(repro_patch)
+            and not any("repoagent_reproduction" in n for n in failing)
+            and any("repoagent_reproduction" in t.name for t in run.tests)
+        )
+        return scored
+
+    def _choose(self, result: FixResult, has_repro: bool) -> FixResult:
+        ranked = sorted(result.candidates, key=Scored.rank_key)
+        best = ranked[0] if ranked else None
+        if best is None or not best.candidate.ok:
+            result.reason = "no candidate applied cleanly"
+            return result
+        result.patch = best.candidate.patch
+        result.resolved = best.clean and (best.repro_passes or not has_repro)
+        why = [f"{best.candidate.votes} vote(s)"]
+        why.append("reproduction test passes" if best.repro_passes else "no passing reproduction test")
+        why.append("no newly failing tests" if not best.new_failures else f"{len(best.new_failures)} newly failing")
+        result.reason = f"chosen from {len(ranked)} candidates (round {best.round}): " + ", ".join(why)
+        return result
+
+    def _reproduction(self, issue: str, loc: Localization) -> tuple[str, TestRun | None]:
+        """A test that fails on the base revision, or "" when the model cannot write one."""
+        locations = "\n\n".join(
+            f"## {x.path}::{x.qualname}\n```\n{numbered(x.source, x.start_line)}\n```"
+            for x in loc.locations
+            if x.role == "edit"
+        )
+        messages = [Message("user", _prompt("reproduce", issue=issue, locations=locations, path=REPRO_PATH))]
+        for attempt in range(self.options.repro_attempts):
+            answer = self.model.complete(messages, temperature=0.0)[0].text
+            self.record({"stage": "reproduce", "attempt": attempt, "response": answer})
+            code, error = _read_test(answer), ""
+            if code is None:
+                error = "no '### NEW TEST path' header followed by a fenced block was found"
+            else:
+                run = self._run([REPRO_PATH], new_file_patch(REPRO_PATH, code))
+                if run.failed or run.errors:
+                    return code, run
+                error = "it passes on the current, unfixed code" if run.passed else "it ran no test"
+            messages += [Message("assistant", answer), Message("user", _prompt("reproduce_retry", error=error))]
+        return "", None
+
+
+def _read_test(answer: str) -> str | None:
+    head = _NEW_TEST.search(answer)
+    if head is None:
+        return None
+    fence = FENCE.search(answer, head.end())
+    return fence.group(1) if fence else None

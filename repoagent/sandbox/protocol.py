@@ -1,0 +1,18 @@
+"""The one seam every sandbox offers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from repoagent.sandbox.testrun import TestRun
+
+
+class Sandbox(Protocol):
+    name: str
+
+    def run(
+        self, repo: Path, command: str, rev: str | None = None, patch: bytes | None = None, timeout: float = 900
+    ) -> TestRun:
+        """Copy ``repo`` at ``rev``, apply ``patch``, run ``command`` within ``timeout``, clean up."""
+        ...

@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from repoagent.loop import FixLoop, LoopOptions
+from repoagent.models import LiteLLMModel
+from repoagent.sandbox.local import LocalSandbox
+from repoagent.test_selection import select_tests
+from retrieval.index import RepoIndex
+from retrieval.localizer import Localizer
+from retrieval.retriever import Retriever
+from retrieval.source import RepoSource
+from tests.sandbox_fixtures import make_calc, require_docker
+
+ISSUE = "mul returns the sum: mul(2, 3) gives 5 instead of 6"
+REPRO = """### NEW TEST tests/test_repoagent_reproduction.py
+```python
+from calc.ops import mul
+
+
+def test_mul_multiplies():
+    assert mul(2, 3) == 6
+```"""
+PASSING_REPRO = REPRO.replace("mul(2, 3) == 6", "mul(0, 0) == 0")
+GOOD = """### REPLACE calc/ops.py::mul
+```python
+def mul(a, b):
+    return a * b
+```"""
+WRONG = """### REPLACE calc/ops.py::mul
+```python
+def mul(a, b):
+    return a - b
+```"""
+
+
+def _model(tmp_path: Path, answers: list) -> LiteLLMModel:
+    script = tmp_path / f"loop-{len(list(tmp_path.glob('loop-*')))}.json"
+    script.write_text(json.dumps(answers))
+    return LiteLLMModel(f"scripted/{script}")
+
+
+def _setup(tmp_path: Path):
+    repo = make_calc(tmp_path / "calc")
+    index = RepoIndex.build(RepoSource(repo, "HEAD"))
+    loc = Localizer(index, Retriever(index), None).localize(ISSUE)
+    assert any(x.qualname == "mul" for x in loc.locations)
+    return repo, index, loc
+
+
+def _loop(model, repo, index, sandbox=None, **opts) -> tuple[FixLoop, list]:
+    events: list = []
+    options = LoopOptions(temperatures=[0.0], timeout=120, **opts)
+    return FixLoop(model, sandbox or LocalSandbox(), repo, "HEAD", index, options, events.append), events
+
+
+def test_selection_finds_tests_that_import_the_changed_module(tmp_path: Path) -> None:
+    repo, index, _ = _setup(tmp_path)
+    assert select_tests(index, {"calc/ops.py": ["mul"]}) == ["tests/test_ops.py"]
+    assert select_tests(index, {"calc/other.py": ["nothing"]}) == []
+
+
+def test_correct_fix_on_the_first_try(tmp_path: Path) -> None:
+    repo, index, loc = _setup(tmp_path)
+    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, GOOD])
+    loop, events = _loop(model, repo, index)
+    result = loop.run(ISSUE, loc)
+    assert result.resolved and "return a * b" in result.patch
+    assert result.baseline is not None and result.baseline.failed == 1  # test_mul fails before
+    assert result.reproduction_run is not None and result.reproduction_run.failed == 1
+    best = result.candidates[0]
+    assert best.repro_passes and best.new_failures == [] and best.run.passed == 3
+    assert "reproduction test passes" in result.reason and "no newly failing tests" in result.reason
+    assert [e["stage"] for e in events].count("generate") == 1
+
+
+def test_wrong_fix_is_corrected_after_test_feedback(tmp_path: Path) -> None:
+    repo, index, loc = _setup(tmp_path)
+    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, WRONG, GOOD])
+    loop, events = _loop(model, repo, index, max_retries=2)
+    result = loop.run(ISSUE, loc)
+    assert result.resolved and "return a * b" in result.patch
+    assert [c.round for c in result.candidates] == [0, 1]
+    assert not result.candidates[0].repro_passes
+    feedback = [e for e in events if e["stage"] == "generate"][1]["messages"][-1]["content"]
+    assert feedback.startswith("Your change was applied, but it is not right yet") and "test_mul" in feedback
+
+
+def test_a_reproduction_that_passes_on_base_is_refused(tmp_path: Path) -> None:
+    repo, index, loc = _setup(tmp_path)
+    model = _model(
+        tmp_path,
+        [
+            {"when": "reproduces the issue", "answer": PASSING_REPRO},
+            {"when": "That test cannot be used", "answer": REPRO},
+            GOOD,
+        ],
+    )
+    loop, events = _loop(model, repo, index)
+    result = loop.run(ISSUE, loc)
+    assert "mul(2, 3) == 6" in result.reproduction
+    assert [e["attempt"] for e in events if e["stage"] == "reproduce"] == [0, 1]
+    assert result.resolved
+
+
+def test_a_model_that_never_succeeds_ends_unresolved_within_its_rounds(tmp_path: Path) -> None:
+    repo, index, loc = _setup(tmp_path)
+    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, WRONG])
+    loop, events = _loop(model, repo, index, max_retries=1)
+    result = loop.run(ISSUE, loc)
+    assert not result.resolved and len(result.candidates) == 2
+    assert "no passing reproduction test" in result.reason
+
+
+def test_the_loop_runs_in_docker(tmp_path: Path) -> None:
+    client = require_docker()
+    from repoagent.sandbox.docker_box import DockerSandbox
+
+    repo, index, loc = _setup(tmp_path)
+    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, GOOD])
+    sandbox = DockerSandbox(
+        "repoagent-base:bookworm", memory_mb=512, client=client, install="python3 -m pip install -q pytest"
+    )
+    loop, _ = _loop(model, repo, index, sandbox=sandbox)
+    result = loop.run(ISSUE, loc)
+    assert result.resolved and "return a * b" in result.patch
+    assert result.baseline is not None and result.baseline.sandbox == "docker" and result.baseline.failed == 1
+    assert result.candidates[0].repro_passes and result.candidates[0].run.passed == 3
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
