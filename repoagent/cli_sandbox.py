@@ -52,6 +52,22 @@ def detect_test_command(repo: Path) -> str:
     return "python3 -m unittest discover -v"
 
 
+def tests_for_patch(repo: Path, rev: str | None, patch: str) -> list[str]:
+    """The test files that import or name what ``patch`` changes; none means the whole suite."""
+    from editing.patches import innermost_definitions, parse_patch
+    from repoagent.test_selection import select_tests
+    from retrieval.index import RepoIndex
+    from retrieval.source import RepoSource
+
+    index = RepoIndex.build(RepoSource(repo, rev))
+    changed: dict[str, list[str]] = {}
+    for fp in parse_patch(patch):
+        entry = index.files.get(fp.old_path)
+        names = sorted(innermost_definitions(entry.parsed, fp.changed_lines)) if entry and entry.parsed else []
+        changed[fp.old_path] = names
+    return select_tests(index, changed)
+
+
 @app.command("test")
 def test_command(
     repo: RepoOpt = Path("."),
@@ -72,6 +88,8 @@ def test_command(
     kind = sandbox or (sb.kind if sb.kind != "none" else "local")
     diff = patch.read_bytes() if patch else None
     command = test_cmd or detect_test_command(repo)
+    if diff and not test_cmd and "pytest" in command:
+        command = " ".join([command, *tests_for_patch(repo, rev, diff.decode("utf-8", errors="replace"))])
     limit = timeout or sb.timeout
     if kind == "docker":
         from repoagent.sandbox.docker_box import DockerSandbox

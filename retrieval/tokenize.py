@@ -8,6 +8,7 @@ the whole identifier, so an issue that says "user name" and one that quotes
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -26,16 +27,22 @@ def split_identifier(ident: str) -> list[str]:
     return parts
 
 
+@lru_cache(maxsize=200_000)
+def _identifier_tokens(ident: str) -> tuple[str, ...]:
+    parts = split_identifier(ident)
+    out = [p for p in parts if len(p) > 1 and p not in STOPWORDS]
+    if len(parts) > 1:
+        whole = ident.lower()
+        if whole not in STOPWORDS:
+            out.insert(0, whole)
+    return tuple(out)
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased identifier parts, plus the whole identifier when it has several parts."""
     out: list[str] = []
     for ident in _IDENT.findall(text):
-        parts = split_identifier(ident)
-        if len(parts) > 1:
-            whole = ident.lower()
-            if whole not in STOPWORDS:
-                out.append(whole)
-        out.extend(p for p in parts if len(p) > 1 and p not in STOPWORDS)
+        out.extend(_identifier_tokens(ident))
     return out
 
 

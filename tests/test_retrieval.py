@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.cache import IndexCache
-from retrieval.dense import DenseIndex, load_model
+from retrieval.dense import DenseIndex, load_model, model_key
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import extract_signals
 from retrieval.retriever import FusionWeights, Retriever
@@ -57,7 +57,7 @@ def test_dense_embeddings_with_the_bundled_model_are_cached(shop_repo: Path, tmp
     dense = DenseIndex.build(index, "bundled", cache)
     hits = dense.search("customer login with email and password")
     assert max(hits, key=hits.get) == "shop/users.py"
-    stored = cache.get_embeddings([index.files["shop/users.py"].blob_id], "bundled:all-MiniLM-L6-v2")
+    stored = cache.get_embeddings([index.files["shop/users.py"].blob_id], model_key("bundled"))
     vec = next(iter(stored.values()))
     assert vec.shape[1] == 384 and np.isclose(np.linalg.norm(vec[0]), 1.0, atol=1e-3)
     # A new commit that changes one file embeds only that file.

@@ -64,3 +64,20 @@ def test_rev_and_plain_folder(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "test_x.py").write_text("def test_x():\n    assert True\n")
     assert LocalSandbox().run(folder, CMD, timeout=60).passed == 1
+
+
+def test_cli_local_runs_the_tests_the_patch_touches(tmp_path: Path) -> None:
+    from tests.cli_helpers import run_cli
+    from tests.gitrepo import write_files
+
+    repo = make_calc(tmp_path / "calc")
+    write_files(repo, {"tests/test_unrelated.py": "def test_other():\n    assert False\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "unrelated failing test")
+    patch = tmp_path / "fix.diff"
+    patch.write_bytes(FIX)
+    out = run_cli("test", "--repo", str(repo), "--sandbox", "local", "--patch", str(patch), "--json", home=tmp_path)
+    summary = __import__("json").loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 0, out.stderr
+    assert summary["passed"] == 2 and summary["failed"] == 0  # test_unrelated.py was not selected
+    assert "without isolation" in out.stderr
