@@ -14,6 +14,16 @@ from editing.diff import patch_bytes
 from editing.errors import EditError
 from editing.ops import EditOp
 from repoagent.cli import app, bench_app, err
+from repoagent.cli_bench import (
+    DatasetOpt,
+    ForceOpt,
+    InstancesOpt,
+    LimitOpt,
+    OutOpt,
+    RepoMapOpt,
+    ReposOpt,
+    bench_inputs,
+)
 from repoagent.errors import JobFailed, UserError
 from repoagent.progress import progress_bar
 
@@ -79,39 +89,21 @@ def edit_command(
 
 @bench_app.command("edit")
 def bench_edit_command(
-    dataset: Annotated[Path, typer.Option("--dataset", help="SWE-bench instances: JSON list or JSON lines.")],
-    out: Annotated[Path, typer.Option("--out", help="JSON lines written per instance (resumable).")],
-    repos: Annotated[Path | None, typer.Option("--repos", help="Folder of git repositories.")] = None,
-    repo_map: Annotated[Path | None, typer.Option("--repo-map", help="JSON: owner/name to a git folder.")] = None,
-    instances: Annotated[str | None, typer.Option("--instances", help="Comma-separated instance ids.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many instances.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Redo instances already in --out.")] = False,
+    dataset: DatasetOpt,
+    out: OutOpt,
+    repos: ReposOpt = None,
+    repo_map: RepoMapOpt = None,
+    instances: InstancesOpt = None,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
 ) -> None:
     """Express each gold patch as whole-definition edits and compare with the gold files."""
     from swebench_runner.bench_edit import bench_edit_one
-    from swebench_runner.bench_localize import read_done
-    from swebench_runner.dataset import load_instances
-    from swebench_runner.repos import RepoFinder
+    from swebench_runner.resumable import run_resumable
 
-    if repos is None and repo_map is None:
-        raise UserError("pass --repos DIR (and/or --repo-map FILE) so the repositories can be found")
-    ids = [i.strip() for i in instances.split(",") if i.strip()] if instances else None
-    chosen = load_instances(dataset, ids, limit)
-    finder = RepoFinder(repos, repo_map)
-    done = {} if force else read_done(out)
-    if force and out.exists():
-        out.unlink()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rows = [done[i.instance_id] for i in chosen if i.instance_id in done]
-    todo = [i for i in chosen if i.instance_id not in done]
-    with progress_bar() as progress, out.open("a") as sink:
-        for n, inst in enumerate(todo):
-            progress("edit", n, len(todo))
-            row = bench_edit_one(inst, finder)
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            rows.append(row)
-        progress("edit", len(todo), len(todo))
+    chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
+    with progress_bar() as progress:
+        rows = run_resumable(chosen, out, force, lambda i: bench_edit_one(i, finder), progress, "edit")
     total = max(1, len(rows))
     summary = {
         "instances": len(rows),

@@ -20,6 +20,16 @@ from repoagent.cli import (
     print_json,
     settings_from,
 )
+from repoagent.cli_bench import (
+    DatasetOpt,
+    ForceOpt,
+    InstancesOpt,
+    LimitOpt,
+    OutOpt,
+    RepoMapOpt,
+    ReposOpt,
+    bench_inputs,
+)
 from repoagent.cli_index import open_index
 from repoagent.config import Settings
 from repoagent.errors import UserError
@@ -119,28 +129,23 @@ def localize_command(
 
 @bench_app.command("localize")
 def bench_localize_command(
-    dataset: Annotated[Path, typer.Option("--dataset", help="SWE-bench instances: JSON list or JSON lines.")],
-    out: Annotated[Path, typer.Option("--out", help="JSON lines written per instance (resumable).")],
-    repos: Annotated[Path | None, typer.Option("--repos", help="Folder of git repositories.")] = None,
-    repo_map: Annotated[Path | None, typer.Option("--repo-map", help="JSON: owner/name to a git folder.")] = None,
-    instances: Annotated[str | None, typer.Option("--instances", help="Comma-separated instance ids.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most this many instances.")] = None,
+    dataset: DatasetOpt,
+    out: OutOpt,
+    repos: ReposOpt = None,
+    repo_map: RepoMapOpt = None,
+    instances: InstancesOpt = None,
+    limit: LimitOpt = None,
     no_llm: NoLlmOpt = False,
-    force: Annotated[bool, typer.Option("--force", help="Redo instances already in --out.")] = False,
+    force: ForceOpt = False,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
     """File and symbol recall of the localizer on SWE-bench instances; last stdout line is the summary."""
     from swebench_runner.bench_localize import BenchOptions, run_bench_localize
-    from swebench_runner.dataset import Instance, load_instances
-    from swebench_runner.repos import RepoFinder
+    from swebench_runner.dataset import Instance
 
     settings = settings_from(config, override)
-    if repos is None and repo_map is None:
-        raise UserError("pass --repos DIR (and/or --repo-map FILE) so the repositories can be found")
-    ids = [i.strip() for i in instances.split(",") if i.strip()] if instances else None
-    chosen = load_instances(dataset, ids, limit)
-    finder = RepoFinder(repos, repo_map)
+    chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
     cache = IndexCache(settings.resolved_cache_dir() / "index.sqlite3")
 
     def localize(index: RepoIndex, inst: Instance) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 import traceback
@@ -17,6 +16,7 @@ from retrieval.source import RepoSource
 from swebench_runner.dataset import Instance
 from swebench_runner.gold import gold_files, innermost_definitions, parse_patch
 from swebench_runner.repos import RepoFinder
+from swebench_runner.resumable import run_resumable
 
 Localize = Callable[[RepoIndex, Instance], dict[str, Any]]
 
@@ -27,18 +27,6 @@ class BenchOptions:
     force: bool = False
     min_files: int = 20
     min_symbols: int = 50
-
-
-def read_done(out: Path) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interrupted run is redone
-            done[row["instance_id"]] = row
-    return done
 
 
 def gold_symbols(index: RepoIndex, patch: str) -> list[str]:
@@ -74,20 +62,9 @@ def run_bench_localize(
     progress: Callable[[str, int, int], None],
 ) -> dict[str, Any]:
     """Run ``localize`` on each instance not yet in ``options.out``; return the summary of all."""
-    done = {} if options.force else read_done(options.out)
-    if options.force and options.out.exists():
-        options.out.unlink()
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    rows = [done[i.instance_id] for i in instances if i.instance_id in done]
-    todo = [i for i in instances if i.instance_id not in done]
-    with options.out.open("a") as sink:
-        for n, inst in enumerate(todo):
-            progress("localize", n, len(todo))
-            row = _one(inst, finder, cache, localize)
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            rows.append(row)
-        progress("localize", len(todo), len(todo))
+    rows = run_resumable(
+        instances, options.out, options.force, lambda i: _one(i, finder, cache, localize), progress, "localize"
+    )
     return summarize(rows)
 
 
