@@ -58,7 +58,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main() -> None:
     """Console entry point: run the app and turn known errors into one line and an exit code."""
-    signal.signal(signal.SIGTERM, _interrupt)  # clean up on kill as on Ctrl-C
+    # Ctrl-C and kill both unwind through the cleanup code (containers, worktrees), even when
+    # a parent started us with SIGINT ignored, as a non-interactive shell does for `cmd &`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         app()
     except RepoagentError as exc:
