@@ -166,18 +166,25 @@ def test_round_trip_replacing_a_definition_by_itself(real: tuple[str, bytes], da
 
 
 def test_round_trip_every_definition_of_a_repository_file(tmp_path: Path) -> None:
-    content = REAL[0][1]
-    parsed = parse_source(content, "python")
-    ops = [
-        EditOp(
-            kind="replace",
-            path="argparse.py",
-            target=s.qualname,
-            line=s.header_line,
-            code=content[s.start_byte : s.end_byte].decode(),
-        )
-        for s in sorted(parsed.toplevel, key=lambda s: -s.start_byte)
-        if s.is_definition
-    ]
-    edits = apply_ops(ops, {"argparse.py": content}.__getitem__)
-    assert edits == []  # nothing changed at all
+    """Replace every definition (nested ones too) of real files in a git repository by its own text."""
+    from retrieval.index import RepoIndex
+    from retrieval.source import RepoSource
+
+    repo = tmp_path / "real"
+    make_repo(repo, {f"lib/{name}": content for name, content in REAL})
+    index = RepoIndex.build(RepoSource(repo, "HEAD"))
+    for entry in index.code_files():
+        content = index.read(entry.path)
+        defs = [s for s in entry.symbols if s.is_definition and "<locals>" not in s.qualname]
+        ops = [
+            EditOp(
+                kind="replace",
+                path=entry.path,
+                target=s.qualname,
+                line=s.header_line,
+                code=content[s.start_byte : s.end_byte].decode(),
+            )
+            for s in sorted(defs, key=lambda s: -s.start_byte)
+        ]
+        assert len(ops) > 10
+        assert apply_ops(ops, index.read) == []  # every byte stays as it was
