@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import configparser
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -43,10 +45,43 @@ def doctor_command() -> None:
     typer.echo("images: " + (", ".join(tags) if tags else "none; run 'repoagent sandbox build-base'"))
 
 
+PYTEST = "python3 -m pytest -q -p no:cacheprovider"
+
+
+def _from_tox(text: str) -> str | None:
+    """The test runner a tox.ini's [testenv] commands call, as a command we can run."""
+    config = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        config.read_string(text)
+    except configparser.Error:
+        return None
+    commands = config.get("testenv", "commands", fallback="")
+    for line in commands.splitlines():
+        words = line.replace("{posargs}", "").split()
+        if not words or words[0] == "pip" or words[1:3] == ["-m", "pip"]:
+            continue
+        if "pytest" in words[:3] or words[0] == "py.test":
+            return PYTEST
+        if words[:3] in (["python", "-m", "unittest"], ["python3", "-m", "unittest"]):
+            return "python3 -m unittest " + " ".join(words[3:]) if words[3:] else "python3 -m unittest discover -v"
+    return None
+
+
 def detect_test_command(repo: Path) -> str:
+    """pytest, unittest or npm, read from tox.ini or noxfile.py where they say, else from the layout."""
     names = {p.name for p in repo.iterdir()} if repo.is_dir() else set()
-    if names & {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tox.ini", "tests", "test"}:
-        return "python3 -m pytest -q -p no:cacheprovider"
+    if "tox.ini" in names:
+        found = _from_tox((repo / "tox.ini").read_text(errors="replace"))
+        if found:
+            return found
+    if "noxfile.py" in names:
+        nox = (repo / "noxfile.py").read_text(errors="replace")
+        if re.search(r"session\.run\(\s*[\"'](pytest|py\.test)[\"']", nox):
+            return PYTEST
+        if "unittest" in nox:
+            return "python3 -m unittest discover -v"
+    if names & {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tests", "test"}:
+        return PYTEST
     if "package.json" in names:
         return "npm test"
     return "python3 -m unittest discover -v"

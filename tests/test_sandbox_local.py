@@ -81,3 +81,25 @@ def test_cli_local_runs_the_tests_the_patch_touches(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert summary["passed"] == 2 and summary["failed"] == 0  # test_unrelated.py was not selected
     assert "without isolation" in out.stderr
+
+
+def test_test_command_is_read_from_tox_and_nox(tmp_path: Path) -> None:
+    from repoagent.cli_sandbox import detect_test_command
+
+    tox = tmp_path / "tox"
+    tox.mkdir()
+    (tox / "tox.ini").write_text(
+        "[tox]\nenvlist = py311\n\n[testenv]\ndeps = -rreq.txt\ncommands =\n"
+        "    pip install -e .\n    python -m unittest discover -s tests {posargs}\n"
+    )
+    assert detect_test_command(tox) == "python3 -m unittest discover -s tests"
+    (tox / "tox.ini").write_text("[testenv]\ncommands = pytest {posargs} tests\n")
+    assert detect_test_command(tox) == "python3 -m pytest -q -p no:cacheprovider"
+    nox = tmp_path / "nox"
+    nox.mkdir()
+    (nox / "noxfile.py").write_text("import nox\n\n@nox.session\ndef tests(session):\n    session.run('pytest')\n")
+    assert detect_test_command(nox) == "python3 -m pytest -q -p no:cacheprovider"
+    js = tmp_path / "js"
+    js.mkdir()
+    (js / "package.json").write_text("{}")
+    assert detect_test_command(js) == "npm test"
