@@ -24,22 +24,25 @@ def select_tests(index: RepoIndex, changed: dict[str, list[str]], limit: int = 2
     answer means: run the whole suite.
     """
     scored: dict[str, int] = {}
-    for entry in index.code_files(tests=True):
-        if not PurePosixPath(entry.path).name.startswith("test") and not entry.path.endswith("_test.py"):
-            continue
-        text = index.read(entry.path).decode("utf-8", errors="replace")
+    tests = [
+        e.path
+        for e in index.code_files(tests=True)
+        if PurePosixPath(e.path).name.startswith("test") or e.path.endswith("_test.py")
+    ]
+    for test_path, content in index.read_many(tests).items():
+        text = content.decode("utf-8", errors="replace")
         score = 0
         for path, names in changed.items():
             mod = module_name(path)
             if mod and re.search(rf"\b(from|import)\s+{re.escape(mod)}\b", text):
                 score += 2
             stem = PurePosixPath(path).stem
-            if stem and stem != "__init__" and stem in PurePosixPath(entry.path).stem:
+            if stem and stem != "__init__" and stem in PurePosixPath(test_path).stem:
                 score += 1
             for name in names:
                 short = name.split(".")[-1]
                 if len(short) > 2 and re.search(rf"\b{re.escape(short)}\b", text):
                     score += 1
         if score:
-            scored[entry.path] = score
+            scored[test_path] = score
     return [p for p, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))][:limit]

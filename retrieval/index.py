@@ -17,6 +17,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from retrieval.cache import IndexCache
+from retrieval.errors import SourceError
 from retrieval.languages import language_for_path
 from retrieval.parser import PARSER_VERSION, parse_source
 from retrieval.source import RepoSource, SourceFile
@@ -90,6 +91,7 @@ class RepoIndex:
         self.source = source
         self.files = files
         self.stats = stats
+        self._content: dict[str, bytes] = {}  # read once, from one git process per batch
 
     @classmethod
     def build(
@@ -177,13 +179,19 @@ class RepoIndex:
             return None
         return next((s for s in entry.symbols if s.qualname == qualname), None)
 
-    def read(self, path: str) -> bytes:
-        entry = self.files.get(path)
-        if entry is None:
-            from retrieval.errors import SourceError
+    def read_many(self, paths: list[str]) -> dict[str, bytes]:
+        """Contents of ``paths``; each file is read from the source once and then kept."""
+        missing = [p for p in dict.fromkeys(paths) if p not in self._content]
+        unknown = [p for p in missing if p not in self.files]
+        if unknown:
+            raise SourceError(f"{unknown[0]} is not a file of {self.source.label}")
+        wanted = [SourceFile(p, self.files[p].blob_id, self.files[p].size) for p in missing]
+        for f, data in self.source.read(wanted):
+            self._content[f.path] = data
+        return {p: self._content[p] for p in paths}
 
-            raise SourceError(f"{path} is not a file of {self.source.label}")
-        return next(self.source.read([SourceFile(path, entry.blob_id, entry.size)]))[1]
+    def read(self, path: str) -> bytes:
+        return self.read_many([path])[path]
 
 
 def _parse_all(items: list[tuple[bytes, str]], workers: int | None, progress: Progress | None) -> list[ParsedFile]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from retrieval.dense import DenseIndex
 from retrieval.documents import lexical_file_text, symbol_text
-from retrieval.index import IndexedFile, RepoIndex
+from retrieval.index import RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.tokenize import tokenize
 
@@ -111,18 +111,7 @@ class Retriever:
         self.weights = weights or FusionWeights()
         self.files = index.code_files(tests=False)
         self.tests = index.code_files(tests=True)
-        self._content: dict[str, bytes] = {}
         self._bm25: dict[bool, bm25s.BM25] = {}
-
-    def _contents(self, entries: list[IndexedFile]) -> dict[str, bytes]:
-        missing = [e for e in entries if e.path not in self._content]
-        if missing:
-            from retrieval.source import SourceFile
-
-            wanted = [SourceFile(e.path, e.blob_id, e.size) for e in missing]
-            for f, data in self.index.source.read(wanted):
-                self._content[f.path] = data
-        return {e.path: self._content[e.path] for e in entries}
 
     def _file_bm25(self, query: list[str], tests: bool = False) -> dict[str, float]:
         """BM25 of whole files; the model of each corpus (code, tests) is built once and reused."""
@@ -130,7 +119,7 @@ class Retriever:
         if not entries:
             return {}
         if tests not in self._bm25:
-            contents = self._contents(entries)
+            contents = self.index.read_many([e.path for e in entries])
             corpus = [
                 tokenize(lexical_file_text(e, contents[e.path].decode("utf-8", errors="replace"))) or ["_empty_"]
                 for e in entries
@@ -194,7 +183,7 @@ class Retriever:
     ) -> list[RankedSymbol]:
         w = self.weights
         entries = [self.index.files[f.path] for f in files]
-        contents = self._contents(entries)
+        contents = self.index.read_many([e.path for e in entries])
         syms = [(e, s) for e in entries for s in e.symbols if s.is_definition and "<locals>" not in s.qualname]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
         docs = [symbol_text(e, s, contents[e.path]) for e, s in syms]
