@@ -126,10 +126,10 @@ class RepoIndex:
             else {}
         )
         need = [f for f in to_read if (f.blob_id, files[f.path].language) not in cached]
-        contents: list[tuple[IndexedFile, bytes]] = []
+        contents: dict[str, bytes] = {}
         for f, data in source.read(need):
             entry = files[f.path]
-            entry.blob_id, entry.size = f.blob_id, f.size
+            entry.blob_id, entry.size = f.blob_id, f.size  # filled in for files read from disk
             if entry.size > max_file_bytes:
                 skipped["too_large"] += 1
                 entry.language = None
@@ -137,22 +137,18 @@ class RepoIndex:
                 skipped["binary"] += 1
                 entry.language = None
             else:
-                contents.append((entry, data))
-        if cache and not source.commit:
-            cached = cache.get_parsed(((e.blob_id, e.language or "") for e, _ in contents), PARSER_VERSION)
+                contents[f.path] = data
+        if cache and not source.commit:  # disk files have their content ids only now
+            cached = cache.get_parsed(((files[p].blob_id, files[p].language or "") for p in contents), PARSER_VERSION)
         fresh: list[tuple[IndexedFile, bytes]] = []
-        for entry, data in contents:
+        for f in to_read:
+            entry = files[f.path]
             hit = cached.get((entry.blob_id, entry.language or ""))
             if hit is not None:
                 entry.parsed = hit
                 stats.reused += 1
-            else:
-                fresh.append((entry, data))
-        for f in to_read:
-            hit = cached.get((f.blob_id, files[f.path].language or ""))
-            if hit is not None and files[f.path].parsed is None:
-                files[f.path].parsed = hit
-                stats.reused += 1
+            elif f.path in contents:
+                fresh.append((entry, contents[f.path]))
         parsed = _parse_all([(data, e.language or "") for e, data in fresh], workers, progress)
         for (entry, _), p in zip(fresh, parsed, strict=True):
             entry.parsed = p
