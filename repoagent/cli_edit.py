@@ -13,7 +13,7 @@ from editing.apply import apply_ops
 from editing.diff import patch_bytes
 from editing.errors import EditError
 from editing.ops import EditOp
-from repoagent.cli import app, bench_app, err
+from repoagent.cli import app, bench_app, err, text_or_file
 from repoagent.cli_bench import (
     DatasetOpt,
     ForceOpt,
@@ -26,15 +26,6 @@ from repoagent.cli_bench import (
 )
 from repoagent.errors import JobFailed, UserError
 from repoagent.progress import progress_bar
-
-
-def _read_code(value: str) -> str:
-    if not value.startswith("@"):
-        return value
-    try:
-        return Path(value[1:]).read_text()
-    except OSError as exc:
-        raise UserError(f"--code {value}: cannot read {value[1:]} ({exc.strerror})") from None
 
 
 @app.command("edit")
@@ -53,18 +44,13 @@ def edit_command(
     chosen = [x is not None for x in (symbol, insert_after, module_block)]
     if sum(chosen) != 1:
         raise UserError("give exactly one of --symbol, --insert-after or --module-block")
+    new_code = "" if symbol and delete else text_or_file(code, "--code")
     if symbol:
-        op = EditOp(
-            kind="delete" if delete else "replace",
-            path=file,
-            target=symbol,
-            line=line,
-            code="" if delete else _read_code(code),
-        )
+        op = EditOp(kind="delete" if delete else "replace", path=file, target=symbol, line=line, code=new_code)
     elif insert_after:
-        op = EditOp(kind="insert", path=file, after=insert_after, line=line, code=_read_code(code))
+        op = EditOp(kind="insert", path=file, after=insert_after, line=line, code=new_code)
     else:
-        op = EditOp(kind="replace_block", path=file, line=module_block, code=_read_code(code))
+        op = EditOp(kind="replace_block", path=file, line=module_block, code=new_code)
     target = repo / file
 
     def read(path: str) -> bytes:

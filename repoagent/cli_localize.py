@@ -19,6 +19,7 @@ from repoagent.cli import (
     err,
     print_json,
     settings_from,
+    text_or_file,
 )
 from repoagent.cli_bench import (
     DatasetOpt,
@@ -45,14 +46,7 @@ NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Retrieval only: no mod
 
 
 def read_issue(value: str) -> str:
-    if value.startswith("@"):
-        path = Path(value[1:])
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise UserError(f"--issue {value}: cannot read {path} ({exc.strerror})") from None
-    else:
-        text = value
+    text = text_or_file(value, "--issue")
     if not text.strip():
         raise UserError("--issue is empty; pass the issue text or @FILE")
     return text
