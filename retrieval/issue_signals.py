@@ -31,6 +31,7 @@ class Signal:
 @dataclass
 class IssueSignals:
     signals: list[Signal] = field(default_factory=list)
+    _by_path: dict[str, list[Signal]] | None = field(default=None, init=False, repr=False)
 
     def file_scores(self, kind: str | None = None) -> dict[str, float]:
         scores: dict[str, float] = defaultdict(float)
@@ -47,11 +48,15 @@ class IssueSignals:
         return dict(scores)
 
     def reasons(self, path: str, qualname: str | None = None) -> list[str]:
+        if self._by_path is None:  # grouped once: this is asked for every ranked file and symbol
+            self._by_path = defaultdict(list)
+            for s in self.signals:
+                self._by_path[s.path].append(s)
         return sorted(
             {
                 f"{s.kind}: {s.evidence}"
-                for s in self.signals
-                if s.path == path and (qualname is None or s.qualname == qualname)
+                for s in self._by_path.get(path, ())
+                if qualname is None or s.qualname == qualname
             }
         )
 
