@@ -141,7 +141,7 @@ class FixLoop:
         run_tests = tests + ([REPRO_PATH] if repro_patch and tests else [])
         maps = {p: schematic_map(self.index, p) for p in dict.fromkeys(x.path for x in loc.locations)}
         messages = first_messages(issue, loc, maps)
-        sampler = Sampler(self.model, self._reader(), self.record)
+        sampler = Sampler(self.model, self.index.read, self.record)
         pool = sampler.candidates(messages, self.options.temperatures, self.options.per_temperature, loc)
         for round_no in range(self.options.max_retries + 1):
             self.say(f"round {round_no}: testing {len([c for c in pool if c.ok])} candidates")
@@ -159,9 +159,6 @@ class FixLoop:
             ]
             pool = [sampler.sample(follow, 0.0, loc)]
         return self._choose(result, bool(repro_patch))
-
-    def _reader(self) -> Callable[[str], bytes]:
-        return self.index.read
 
     def _score(
         self, cand: Candidate, tests: list[str], repro_patch: str, failing_before: set[str], round_no: int

@@ -25,8 +25,6 @@ Localize = Callable[[RepoIndex, Instance], dict[str, Any]]
 class BenchOptions:
     out: Path
     force: bool = False
-    min_files: int = 20
-    min_symbols: int = 50
 
 
 def gold_symbols(index: RepoIndex, patch: str) -> list[str]:
