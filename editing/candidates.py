@@ -28,6 +28,11 @@ class Candidate(BaseModel):
         return self.error is None and bool(self.patch)
 
     @property
+    def patch_id(self) -> str:
+        """A short, stable name for this candidate's diff."""
+        return hashlib.sha1(self.patch.encode("utf-8", errors="surrogateescape")).hexdigest()[:8]
+
+    @property
     def key(self) -> str:
         return "|".join(f"{p}:{h}" for p, h in sorted(self.files.items()))
 

@@ -19,7 +19,7 @@ from editing.apply import apply_ops
 from editing.candidates import Candidate, collapse, normalise
 from editing.diff import patch_bytes
 from editing.errors import EditError, GateError
-from retrieval.llm import ChatModel, Message
+from retrieval.llm import ChatModel, Message, ModelStopped
 from retrieval.localization import Localization
 
 PROMPTS = Path(__file__).parent / "prompts"
@@ -68,7 +68,10 @@ class Sampler:
         messages = list(messages)
         answer = ""
         for attempt in range(2):
-            completion = self.model.complete(messages, temperature=temperature)[0]
+            try:
+                completion = self.model.complete(messages, temperature=temperature)[0]
+            except ModelStopped as exc:
+                return Candidate(temperatures=[temperature], error=str(exc), gate="stopped", response=answer)
             answer = completion.text
             event = {
                 "stage": "generate",

@@ -31,10 +31,15 @@ class ModelSettings(_Section):
     name: str | None = None
     """litellm model string; None means no model is configured."""
     api_base: str | None = None
+    api_key: str | None = None
+    """Usually left empty: litellm reads the provider's variable (OPENAI_API_KEY, ...)."""
     context_tokens: int | None = None
     max_output_tokens: int = 4096
     request_timeout: float = 120
-    retries: int = 3
+    retries: int = Field(3, ge=0)
+    backoff_seconds: float = Field(1.0, ge=0)
+    input_cost_per_token: float | None = None
+    output_cost_per_token: float | None = None
 
 
 class IndexSettings(_Section):
@@ -71,8 +76,13 @@ class LoopSettings(_Section):
     max_retries: int = Field(2, ge=0)
 
 
+class GitHubSettings(_Section):
+    api_url: str = "https://api.github.com"
+    """GitHub Enterprise: https://HOST/api/v3.  The token comes from GITHUB_TOKEN."""
+
+
 class SandboxSettings(_Section):
-    kind: Literal["docker", "local", "none"] = "docker"
+    kind: Literal["auto", "docker", "local", "none"] = "auto"
     image: str = "repoagent-base:bookworm"
     timeout: float = 900
     memory_mb: int = 4096
@@ -84,6 +94,7 @@ class SandboxSettings(_Section):
 class Settings(_Section):
     cache_dir: Path | None = None
     state_dir: Path | None = None
+    runs_dir: Path | None = None
     model: ModelSettings = ModelSettings()
     index: IndexSettings = IndexSettings()
     maps: MapSettings = MapSettings()
@@ -92,6 +103,7 @@ class Settings(_Section):
     generation: GenerationSettings = GenerationSettings()
     loop: LoopSettings = LoopSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    github: GitHubSettings = GitHubSettings()
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or _home_dir("cache", "XDG_CACHE_HOME", ".cache")

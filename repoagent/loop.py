@@ -29,7 +29,7 @@ from repoagent.sandbox.protocol import Sandbox
 from repoagent.sandbox.testrun import TestRun
 from repoagent.test_selection import select_tests
 from retrieval.index import RepoIndex
-from retrieval.llm import ChatModel, Message
+from retrieval.llm import ChatModel, Message, ModelStopped
 from retrieval.localization import Localization
 from retrieval.maps import schematic_map
 
@@ -63,6 +63,8 @@ class FixResult(BaseModel):
     patch: str = ""
     reason: str = ""
     resolved: bool = False
+    tested: bool = True
+    stopped: str = ""  # why the model was stopped early (budget), if it was
     tests: list[str] = Field(default_factory=list)
     baseline: TestRun | None = None
     reproduction: str = ""
@@ -102,14 +104,16 @@ class FixLoop:
     def __init__(
         self,
         model: ChatModel,
-        sandbox: Sandbox,
+        sandbox: Sandbox | None,
         repo: Path,
         rev: str | None,
         index: RepoIndex,
         options: LoopOptions | None = None,
         record: Callable[[dict[str, Any]], None] | None = None,
         progress: Callable[[str], None] | None = None,
+        stage: Callable[[str], None] | None = None,
     ) -> None:
+        """``sandbox`` None: no test runs; candidates are chosen by the gates and votes alone."""
         self.model = model
         self.sandbox = sandbox
         self.repo = repo
@@ -118,36 +122,60 @@ class FixLoop:
         self.options = options or LoopOptions()
         self.record = record or (lambda event: None)
         self.say = progress or (lambda message: None)
+        self.stage = stage or (lambda name: None)
 
-    def _run(self, tests: list[str], patch: str | None) -> TestRun:
-        cmd = " ".join([self.options.test_cmd, *tests])
+    def _run(self, tests: list[str], patch: str | None, label: str) -> TestRun:
+        assert self.sandbox is not None
+        pytest = "pytest" in self.options.test_cmd
+        cmd = " ".join([self.options.test_cmd, *tests]) if pytest else self.options.test_cmd
         data = patch.encode("utf-8", errors="surrogateescape") if patch else None
         run = self.sandbox.run(self.repo, cmd, self.rev, data, self.options.timeout)
-        self.record({"stage": "test", "command": cmd, "summary": run.summary()})
+        self.record({"type": "test", "stage": "test", "label": label, "patch": patch or "", **run.model_dump()})
         return run
+
+    @property
+    def _python_tests(self) -> bool:
+        return "pytest" in self.options.test_cmd
 
     def run(self, issue: str, loc: Localization) -> FixResult:
         changed: dict[str, list[str]] = {}
         for x in loc.locations:
             if x.role == "edit":
                 changed.setdefault(x.path, []).append(x.qualname)
-        tests = select_tests(self.index, changed)
-        result = FixResult(issue=issue, tests=tests)
-        self.say(f"baseline: running {len(tests) or 'all'} test files on the base revision")
-        result.baseline = self._run(tests, None)
-        failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
-        result.reproduction, result.reproduction_run = self._reproduction(issue, loc)
-        repro_patch = new_file_patch(REPRO_PATH, result.reproduction) if result.reproduction else ""
+        tests = select_tests(self.index, changed) if self._python_tests else []
+        result = FixResult(issue=issue, tests=tests, tested=self.sandbox is not None)
+        failing_before: set[str] = set()
+        repro_patch = ""
+        if self.sandbox is not None:
+            self.stage("baseline")
+            self.say(f"baseline: running {len(tests) or 'all'} test file(s) on the base revision")
+            result.baseline = self._run(tests, None, "baseline")
+            failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
+            self.say(f"baseline: {_counts(result.baseline)}")
+            if self._python_tests:
+                try:
+                    result.reproduction, result.reproduction_run = self._reproduction(issue, loc)
+                except ModelStopped as exc:
+                    return self._stop(result, str(exc), bool(repro_patch))
+                repro_patch = new_file_patch(REPRO_PATH, result.reproduction) if result.reproduction else ""
         run_tests = tests + ([REPRO_PATH] if repro_patch and tests else [])
         maps = {p: schematic_map(self.index, p) for p in dict.fromkeys(x.path for x in loc.locations)}
         messages = first_messages(issue, loc, maps)
         sampler = Sampler(self.model, self.index.read, self.record)
+        self.stage("generate")
+        n = len(self.options.temperatures) * self.options.per_temperature
+        self.say(f"generate: sampling {n} candidate(s) at temperatures {self.options.temperatures}")
         pool = sampler.candidates(messages, self.options.temperatures, self.options.per_temperature, loc)
         for round_no in range(self.options.max_retries + 1):
-            self.say(f"round {round_no}: testing {len([c for c in pool if c.ok])} candidates")
+            stopped = next((c.error for c in pool if c.gate == "stopped"), "")
+            pool = [c for c in pool if c.gate != "stopped"]
+            ok = [c for c in pool if c.ok]
+            self.say(f"round {round_no}: {len(ok)} of {len(pool)} candidate(s) passed the gates")
             for cand in pool:
                 result.candidates.append(self._score(cand, run_tests, repro_patch, failing_before, round_no))
-            if any(s.clean and (s.repro_passes or not repro_patch) for s in result.candidates):
+            if stopped:
+                return self._stop(result, stopped, bool(repro_patch))
+            if self.sandbox is None or any(s.clean and (s.repro_passes or not repro_patch) for s in result.candidates):
                 break
             if round_no == self.options.max_retries:
                 break
@@ -157,16 +185,23 @@ class FixLoop:
                 Message("assistant", best.candidate.response or "(no answer)"),
                 Message("user", _prompt("feedback", failure=feedback)),
             ]
+            self.stage("feedback")
+            self.say(f"feedback: sending the best failing candidate back (round {round_no + 1})")
             pool = [sampler.sample(follow, 0.0, loc)]
         return self._choose(result, bool(repro_patch))
+
+    def _stop(self, result: FixResult, why: str, has_repro: bool) -> FixResult:
+        self.say(f"stopped: {why}")
+        result.stopped = why
+        return self._choose(result, has_repro)
 
     def _score(
         self, cand: Candidate, tests: list[str], repro_patch: str, failing_before: set[str], round_no: int
     ) -> Scored:
         scored = Scored(candidate=cand, round=round_no)
-        if not cand.ok:
+        if not cand.ok or self.sandbox is None:
             return scored
-        run = self._run(tests, cand.patch + repro_patch)
+        run = self._run(tests, cand.patch + repro_patch, f"candidate {cand.patch_id} (round {round_no})")
         scored.run = run
         failing = {t.name for t in run.tests if t.outcome in ("failed", "error")}
         scored.new_failures = sorted(n for n in failing - failing_before if "repoagent_reproduction" not in n)
@@ -186,6 +221,10 @@ class FixLoop:
             result.reason = "no candidate applied cleanly"
             return result
         result.patch = best.candidate.patch
+        if self.sandbox is None:
+            votes = best.candidate.votes
+            result.reason = f"chosen from {len(ranked)} candidates by the gates and {votes} vote(s); untested"
+            return result
         result.resolved = best.clean and (best.repro_passes or not has_repro)
         why = [f"{best.candidate.votes} vote(s)"]
         why.append("reproduction test passes" if best.repro_passes else "no passing reproduction test")
@@ -201,6 +240,8 @@ class FixLoop:
             if x.role == "edit"
         )
         messages = [Message("user", _prompt("reproduce", issue=issue, locations=locations, path=REPRO_PATH))]
+        self.stage("reproduce")
+        self.say("reproduce: asking for a test that fails on the base revision")
         for attempt in range(self.options.repro_attempts):
             answer = self.model.complete(messages, temperature=0.0)[0].text
             self.record({"stage": "reproduce", "attempt": attempt, "response": answer})
@@ -208,12 +249,19 @@ class FixLoop:
             if code is None:
                 error = "no '### NEW TEST path' header followed by a fenced block was found"
             else:
-                run = self._run([REPRO_PATH], new_file_patch(REPRO_PATH, code))
+                run = self._run([REPRO_PATH], new_file_patch(REPRO_PATH, code), f"reproduction (attempt {attempt})")
                 if run.failed or run.errors:
+                    self.say("reproduce: the test fails on the base revision; kept")
                     return code, run
                 error = "it passes on the current, unfixed code" if run.passed else "it ran no test"
             messages += [Message("assistant", answer), Message("user", _prompt("reproduce_retry", error=error))]
+        self.say("reproduce: no usable reproduction test; going on without one")
         return "", None
+
+
+def _counts(run: TestRun) -> str:
+    s = run.summary()
+    return f"{s['passed']} passed, {s['failed']} failed, {s['errors']} errors in {s['seconds']} s"
 
 
 def _read_test(answer: str) -> str | None:

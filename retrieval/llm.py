@@ -26,6 +26,15 @@ class Completion:
     completion_tokens: int = 0
     cost: float = 0.0
     seconds: float = 0.0
+    truncated: bool = False  # the answer hit max_tokens
+
+
+class ModelStopped(Exception):
+    """The model may not be called again in this run (its budget is spent, or it keeps failing).
+
+    Callers keep what they have: the localizer falls back to retrieval, the
+    sampler records a failed sample, the loop chooses among what it tested.
+    """
 
 
 class ChatModel(Protocol):

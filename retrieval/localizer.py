@@ -14,7 +14,7 @@ from typing import Any
 
 from retrieval.answers import AnswerError, FileSelection, SymbolSelection, parse_answer
 from retrieval.index import RepoIndex
-from retrieval.llm import ChatModel, Completion, Message
+from retrieval.llm import ChatModel, Completion, Message, ModelStopped
 from retrieval.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice
 from retrieval.maps import estimate_tokens, file_map, schematic_map
 from retrieval.pipeline import retrieval_localization
@@ -76,7 +76,11 @@ class Localizer:
         messages = [Message("system", prompt("system")), Message("user", user)]
         rec = StageRecord(stage=stage)
         for attempt in range(self.options.attempts):
-            answer: Completion = self.model.complete(messages, temperature=0.0)[0]
+            try:
+                answer: Completion = self.model.complete(messages, temperature=0.0)[0]
+            except ModelStopped as exc:  # keep the retrieval ranking
+                rec.detail["stopped"] = str(exc)
+                break
             rec.prompt_tokens += answer.prompt_tokens
             rec.completion_tokens += answer.completion_tokens
             event = {"stage": stage, "attempt": attempt, "messages": [m.to_dict() for m in messages]}
