@@ -29,7 +29,7 @@ app = typer.Typer(
 bench_app = typer.Typer(help="Benchmarks on SWE-bench data.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="YAML file of settings layered over configs/default.yaml.")
@@ -87,7 +87,7 @@ def main() -> None:
 
 def _register() -> None:
     # Command modules register themselves on import; keep them below ``app``.
-    from repoagent import cli_edit, cli_index, cli_localize, cli_sandbox  # noqa: F401
+    from repoagent import cli_edit, cli_fix, cli_index, cli_localize, cli_sandbox  # noqa: F401
 
 
 _register()

@@ -34,11 +34,12 @@ from repoagent.cli_bench import (
 from repoagent.cli_index import open_index
 from repoagent.config import Settings
 from repoagent.errors import UserError
+from repoagent.options import localizer_options
 from repoagent.progress import progress_bar
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
 from retrieval.localization import Localization
-from retrieval.localizer import Localizer, LocalizerOptions
+from retrieval.localizer import Localizer
 from retrieval.pipeline import make_retriever
 
 IssueOpt = Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")]
@@ -50,20 +51,6 @@ def read_issue(value: str) -> str:
     if not text.strip():
         raise UserError("--issue is empty; pass the issue text or @FILE")
     return text
-
-
-def localizer_options(settings: Settings, top_k: int | None) -> LocalizerOptions:
-    loc = settings.localize
-    return LocalizerOptions(
-        top_k=top_k or settings.retrieval.top_k_files,
-        candidate_files=loc.candidate_files,
-        max_files=loc.max_files,
-        max_symbols=loc.max_symbols,
-        attempts=loc.attempts,
-        file_map_tokens=settings.maps.file_map_tokens,
-        schematic_map_tokens=settings.maps.schematic_map_tokens,
-        locations_tokens=loc.locations_tokens,
-    )
 
 
 def build_localizer(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import configparser
 import json
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -13,6 +11,8 @@ import typer
 from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, settings_from
 from repoagent.errors import JobFailed, UserError
 from repoagent.sandbox.base_image import DEFAULT_TAG, build_base
+from repoagent.sandbox.detect import detect_test_command
+from repoagent.sandbox.factory import open_sandbox
 
 sandbox_app = typer.Typer(help="Build and check the sandboxes tests run in.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
@@ -45,48 +45,6 @@ def doctor_command() -> None:
     typer.echo("images: " + (", ".join(tags) if tags else "none; run 'repoagent sandbox build-base'"))
 
 
-PYTEST = "python3 -m pytest -q -p no:cacheprovider"
-
-
-def _from_tox(text: str) -> str | None:
-    """The test runner a tox.ini's [testenv] commands call, as a command we can run."""
-    config = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        config.read_string(text)
-    except configparser.Error:
-        return None
-    commands = config.get("testenv", "commands", fallback="")
-    for line in commands.splitlines():
-        words = line.replace("{posargs}", "").split()
-        if not words or words[0] == "pip" or words[1:3] == ["-m", "pip"]:
-            continue
-        if "pytest" in words[:3] or words[0] == "py.test":
-            return PYTEST
-        if words[:3] in (["python", "-m", "unittest"], ["python3", "-m", "unittest"]):
-            return "python3 -m unittest " + " ".join(words[3:]) if words[3:] else "python3 -m unittest discover -v"
-    return None
-
-
-def detect_test_command(repo: Path) -> str:
-    """pytest, unittest or npm, read from tox.ini or noxfile.py where they say, else from the layout."""
-    names = {p.name for p in repo.iterdir()} if repo.is_dir() else set()
-    if "tox.ini" in names:
-        found = _from_tox((repo / "tox.ini").read_text(errors="replace"))
-        if found:
-            return found
-    if "noxfile.py" in names:
-        nox = (repo / "noxfile.py").read_text(errors="replace")
-        if re.search(r"session\.run\(\s*[\"'](pytest|py\.test)[\"']", nox):
-            return PYTEST
-        if "unittest" in nox:
-            return "python3 -m unittest discover -v"
-    if names & {"pytest.ini", "conftest.py", "pyproject.toml", "setup.cfg", "tests", "test"}:
-        return PYTEST
-    if "package.json" in names:
-        return "npm test"
-    return "python3 -m unittest discover -v"
-
-
 def tests_for_patch(repo: Path, rev: str | None, patch: str) -> list[str]:
     """The test files that import or name what ``patch`` changes; none means the whole suite."""
     from editing.patches import innermost_definitions, parse_patch
@@ -108,7 +66,9 @@ def test_command(
     repo: RepoOpt = Path("."),
     rev: RevOpt = None,
     patch: Annotated[Path | None, typer.Option("--patch", help="Apply this diff first.")] = None,
-    sandbox: Annotated[Literal["docker", "local"] | None, typer.Option("--sandbox", help="Where to run.")] = None,
+    sandbox: Annotated[
+        Literal["auto", "docker", "local"] | None, typer.Option("--sandbox", help="Where to run (default: auto).")
+    ] = None,
     image: Annotated[str | None, typer.Option("--image", help="Docker image (default: the configured one).")] = None,
     test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="Command to run (default: detected).")] = None,
     install: Annotated[str | None, typer.Option("--install", help="Install step baked into a cached image.")] = None,
@@ -120,22 +80,16 @@ def test_command(
     """Run the repository's tests, with an optional patch applied, in a sandbox."""
     settings = settings_from(config, override)
     sb = settings.sandbox
-    kind = sandbox or (sb.kind if sb.kind != "none" else "local")
+    kind = sandbox or (sb.kind if sb.kind != "none" else "auto")
     diff = patch.read_bytes() if patch else None
     command = test_cmd or detect_test_command(repo)
     if diff and not test_cmd and "pytest" in command:
         command = " ".join([command, *tests_for_patch(repo, rev, diff.decode("utf-8", errors="replace"))])
-    limit = timeout or sb.timeout
-    if kind == "docker":
-        from repoagent.sandbox.docker_box import DockerSandbox
-
-        box = DockerSandbox(image or sb.image, sb.memory_mb, sb.cpus, sb.pids, sb.network, install=install)
-        run = box.run(repo, command, rev, diff, limit)
-    else:
-        from repoagent.sandbox.local import WARNING, LocalSandbox
-
-        err.print(f"[yellow]{WARNING}[/]")
-        run = LocalSandbox(sb.memory_mb).run(repo, command, rev, diff, limit)
+    if image:
+        sb = sb.model_copy(update={"image": image})
+    box = open_sandbox(sb, kind, install, warn=lambda m: err.print(f"[yellow]{m}[/]"))
+    assert box is not None
+    run = box.run(repo, command, rev, diff, timeout or sb.timeout)
     if json_out:
         typer.echo(json.dumps(run.summary()))
     else:

@@ -48,7 +48,11 @@ def load_model(name: str) -> SentenceTransformer:
     """Load an embedding model by name or folder; ``bundled`` is the packaged MiniLM."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own progress is on stderr; no second bar
 
     target = str(bundled_model_path()) if name == BUNDLED else name
     try:

@@ -18,7 +18,19 @@ from pathlib import Path
 
 from retrieval.errors import SourceError
 
-_SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache"}
+_SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".repoagent",
+}
 
 
 @dataclass(frozen=True)
@@ -44,8 +56,16 @@ def _git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
 
 
 def is_git_repo(path: Path) -> bool:
-    proc = subprocess.run(["git", "-C", str(path), "rev-parse", "--git-dir"], capture_output=True, check=False)
-    return proc.returncode == 0
+    """A repository's top folder or a bare git directory; a folder inside another repository is not one."""
+    proc = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--is-bare-repository", "--show-prefix"],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return False
+    lines = proc.stdout.decode(errors="replace").splitlines()
+    return bool(lines) and (lines[0] == "true" or len(lines) < 2 or not lines[1].strip())
 
 
 class RepoSource:

@@ -84,7 +84,7 @@ def test_cli_local_runs_the_tests_the_patch_touches(tmp_path: Path) -> None:
 
 
 def test_test_command_is_read_from_tox_and_nox(tmp_path: Path) -> None:
-    from repoagent.cli_sandbox import detect_test_command
+    from repoagent.sandbox.detect import detect_test_command
 
     tox = tmp_path / "tox"
     tox.mkdir()

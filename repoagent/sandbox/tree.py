@@ -39,7 +39,8 @@ class WorkTree:
             else:
                 if self.rev:
                     raise UserError(f"{self.repo} is not a git repository, so --rev cannot be used")
-                shutil.copytree(self.repo, self.path, symlinks=True)
+                skip = shutil.ignore_patterns(".repoagent", "__pycache__", ".pytest_cache")
+                shutil.copytree(self.repo, self.path, symlinks=True, ignore=skip)
             if self.patch:
                 proc = subprocess.run(
                     ["git", "apply", "--whitespace=nowarn", "-"],

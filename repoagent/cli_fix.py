@@ -1,0 +1,176 @@
+"""``repoagent fix`` and ``repoagent report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.markup import escape
+
+from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, RevOpt, app, err, print_json, settings_from
+from repoagent.errors import JobFailed, UserError
+
+SandboxKind = Literal["auto", "docker", "local", "none"]
+
+
+def _summary(report) -> dict:  # noqa: ANN001 - FixReport, imported lazily
+    loop = report.loop
+    chosen = None
+    if loop is not None:
+        chosen = next((s for s in loop.candidates if s.candidate.ok and s.candidate.patch == report.patch), None)
+    return {
+        "status": report.status,
+        "resolved": report.status == "resolved",
+        "patch": report.patch,
+        "reason": report.error or report.stopped or report.reason,
+        "run_id": report.run_id,
+        "run_dir": report.run_dir,
+        "report": str(Path(report.run_dir) / "report.html"),
+        "repo": report.repo,
+        "revision": report.revision,
+        "files": [f.path for f in report.localization.files[:5]] if report.localization else [],
+        "edited": sorted({op.path for op in chosen.candidate.ops}) if chosen else [],
+        "tests": chosen.run.summary() if chosen and chosen.run else None,
+        "candidates": len(loop.candidates) if loop else 0,
+        "budget": report.budget,
+        "applied": report.applied,
+        "branch": report.branch,
+        "commit": report.commit,
+        "seconds": report.seconds,
+    }
+
+
+def _explain(report) -> None:  # noqa: ANN001
+    loc = report.localization
+    if loc is not None:
+        err.print("[bold]Localized[/]", highlight=False)
+        for f in loc.files[:3]:
+            err.print(f"  file   {f.path}  [{'; '.join(f.reasons[:3]) or 'rank'}]", highlight=False, markup=False)
+        for x in [x for x in loc.locations if x.role == "edit"][:5]:
+            err.print(f"  edit   {x.path}::{x.qualname} (lines {x.start_line}-{x.end_line})", markup=False)
+    s = _summary(report)
+    if s["tests"]:
+        t = s["tests"]
+        err.print(
+            f"[bold]Tests[/] ({report.sandbox}): {t['passed']} passed, {t['failed']} failed, {t['errors']} errors "
+            f"with the chosen patch; {s['candidates']} candidate(s) tried",
+            highlight=False,
+        )
+    b = report.budget
+    cost = f"${b.get('spent_cost', 0):.4f}" + (f" of ${b['max_cost']}" if b.get("max_cost") is not None else "")
+    tokens = f"{b.get('spent_tokens', 0)}" + (f" of {b['max_tokens']}" if b.get("max_tokens") is not None else "")
+    err.print(f"[bold]Spent[/] {tokens} tokens in {b.get('calls', 0)} model calls, {cost}", highlight=False)
+    err.print(f"[bold]Result[/] {report.status}: {escape(str(s['reason']))}", highlight=False)
+    err.print(f"[bold]Report[/] {s['report']}", highlight=False)
+
+
+@app.command("fix")
+def fix_command(
+    issue: Annotated[str, typer.Option("--issue", help="Issue text, @FILE, or a GitHub issue URL.")],
+    repo: Annotated[str, typer.Option("--repo", help="Repository folder or git URL (cloned into the cache).")] = ".",
+    rev: RevOpt = None,
+    model: Annotated[str | None, typer.Option("--model", help="litellm model string, e.g. openai/gpt-4o.")] = None,
+    api_base: Annotated[str | None, typer.Option("--api-base", help="Server URL for local models.")] = None,
+    sandbox: Annotated[SandboxKind | None, typer.Option("--sandbox", help="Where tests run (default: auto).")] = None,
+    apply: Annotated[bool, typer.Option("--apply", help="Apply the patch to the working tree.")] = False,
+    branch: Annotated[str | None, typer.Option("--branch", help="Commit the patch on this new branch.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="--apply even when the tree has changes.")] = False,
+    max_cost: Annotated[float | None, typer.Option("--max-cost", help="Stop before spending more (USD).")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Stop before using more tokens.")] = None,
+    test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="Test command (default: detected).")] = None,
+    install: Annotated[str | None, typer.Option("--install", help="Install step for the Docker image.")] = None,
+    json_out: JsonOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or explanation on stderr.")] = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
+) -> None:
+    """Fix an issue: localize, rewrite, test in a sandbox; print the patch and write a run report."""
+    from repoagent.budget import Budget
+    from repoagent.deliver import check_apply, check_branch
+    from repoagent.fix import FixRequest, run_fix
+    from repoagent.models import LiteLLMModel
+    from repoagent.progress import StageLog
+    from repoagent.runs import RunFolder, runs_root
+    from repoagent.sources import clone_or_update, is_git_url, read_issue
+    from retrieval.source import is_git_repo
+
+    settings = settings_from(config, override)
+    updates = {k: v for k, v in (("name", model), ("api_base", api_base)) if v is not None}
+    if updates:
+        settings.model = settings.model.model_copy(update=updates)
+    if apply and branch:
+        raise UserError("give --apply or --branch, not both")
+    if max_cost is not None and max_cost <= 0 or max_tokens is not None and max_tokens <= 0:
+        raise UserError("--max-cost and --max-tokens must be greater than 0")
+    log = StageLog(enabled=not (quiet or json_out))
+    budget = Budget(max_cost=max_cost, max_tokens=max_tokens)
+    llm = LiteLLMModel.from_settings(settings.model, budget=budget, busy=log.busy)  # no model: stops here
+    if max_cost is not None and not llm.prices.known:
+        raise UserError(
+            f"--max-cost: litellm has no price for {llm.name}; set -o model.input_cost_per_token=... and "
+            "-o model.output_cost_per_token=..., or limit with --max-tokens"
+        )
+    local = not is_git_url(repo)
+    if local:
+        path = Path(repo).expanduser().resolve()
+        if not path.is_dir():
+            raise UserError(f"--repo {repo}: no such folder; pass a repository folder or a git URL")
+        if apply:
+            check_apply(path, force)
+        if branch:
+            check_branch(path, branch)
+    else:
+        if apply or branch:
+            raise UserError("--apply and --branch need a local repository; with a git URL the patch is printed")
+        path = clone_or_update(repo, settings.resolved_cache_dir(), log.say)
+    found = read_issue(issue, settings.github.api_url)
+    req = FixRequest(
+        issue=found,
+        repo=path,
+        repo_label=str(path) if local else repo,
+        local=local,
+        rev=rev or ("HEAD" if is_git_repo(path) else None),
+        sandbox=sandbox,
+        test_cmd=test_cmd,
+        install=install,
+        apply=apply,
+        force=force,
+        branch=branch,
+    )
+    run = RunFolder(runs_root(settings, path, local))
+    llm.record = run.record
+    log.say(f"run {run.id}: {found.title or 'issue'} ({found.source})")
+    try:
+        report = run_fix(settings, req, llm, run, log)
+    except BaseException:
+        err.print(f"repoagent: the run's report is in {run.path / 'report.html'}", highlight=False)
+        raise
+    if json_out:
+        print_json(_summary(report))
+    else:
+        if report.patch:
+            typer.echo(report.patch, nl=not report.patch.endswith("\n"))
+        if not quiet:
+            _explain(report)
+    if not report.ok:
+        why = report.stopped or report.reason or report.status
+        raise JobFailed(f"no verified fix ({report.status}): {why}; see {run.path / 'report.html'}")
+
+
+@app.command("report")
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder, .repoagent/runs/<id>.")],
+    open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Redraw a run's report.html from its files and print its path."""
+    from repoagent.report import write_report
+
+    if not (run_dir / "result.json").is_file():
+        raise UserError(f"{run_dir}: not a run folder (no result.json); runs are in REPO/.repoagent/runs/<id>")
+    page = write_report(run_dir)
+    typer.echo(str(page.resolve()))
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())

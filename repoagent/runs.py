@@ -1,0 +1,107 @@
+"""Run folders: everything one ``repoagent fix`` did, on disk, as it happens.
+
+``RUNS/<id>/`` holds ``trajectory.jsonl`` (one event per line: each stage, model
+call and test run, with seconds since the start), ``candidates/`` (one diff per
+candidate), ``tests/`` (each test run), ``patch.diff``, ``result.json`` and
+``report.html``.  Events are appended and flushed as they happen, so an
+interrupted run keeps everything up to the interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from repoagent.config import Settings
+from retrieval.source import is_git_repo
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def runs_root(settings: Settings, repo: Path, local: bool) -> Path:
+    """The configured folder; else REPO/.repoagent/runs for a local working tree; else STATE_DIR/runs."""
+    if settings.runs_dir:
+        return Path(settings.runs_dir).expanduser()
+    bare = is_git_repo(repo) and _git_out(repo, "rev-parse", "--is-bare-repository") == "true"
+    if local and not bare:
+        _exclude(repo)
+        return repo / ".repoagent" / "runs"
+    return settings.resolved_state_dir() / "runs"
+
+
+def _git_out(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+    return proc.stdout.decode(errors="replace").strip() if proc.returncode == 0 else ""
+
+
+def _exclude(repo: Path) -> None:
+    """Keep ``.repoagent/`` out of ``git status`` without touching tracked files."""
+    if not is_git_repo(repo):
+        return
+    git_dir = _git_out(repo, "rev-parse", "--git-common-dir")
+    if not git_dir:
+        return
+    exclude = (repo / git_dir if not Path(git_dir).is_absolute() else Path(git_dir)) / "info" / "exclude"
+    text = exclude.read_text() if exclude.exists() else ""
+    if ".repoagent/" not in text.split():
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        exclude.write_text(text + ("" if text.endswith("\n") or not text else "\n") + ".repoagent/\n")
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", text).strip("-")[:60] or "run"
+
+
+class RunFolder:
+    def __init__(self, root: Path, run_id: str | None = None) -> None:
+        self.id = run_id or new_run_id()
+        self.path = Path(root) / self.id
+        self.path.mkdir(parents=True, exist_ok=False)
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._trajectory = (self.path / "trajectory.jsonl").open("a", encoding="utf-8")
+        self._tests = 0
+
+    def record(self, event: dict[str, Any]) -> None:
+        """Append one event; test runs are also written to ``tests/``."""
+        line = {"t": round(time.monotonic() - self.started, 3), **event}
+        with self._lock:
+            self._trajectory.write(json.dumps(line, default=str) + "\n")
+            self._trajectory.flush()
+            if event.get("type") == "test":
+                self._tests += 1
+                name = f"tests/{self._tests:02d}-{safe_name(str(event.get('label', 'run')))}.json"
+                self.write_json(name, line)
+
+    def write_text(self, name: str, text: str) -> Path:
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", errors="surrogateescape")
+        return path
+
+    def write_json(self, name: str, data: Any) -> Path:
+        return self.write_text(name, json.dumps(data, indent=2, default=str) + "\n")
+
+    def close(self) -> None:
+        with self._lock:
+            self._trajectory.close()
+
+
+def read_trajectory(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "trajectory.jsonl"
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if path.exists() else []:
+        try:
+            events.append(json.loads(line))
+        except ValueError:  # a line cut by an interruption
+            continue
+    return events

@@ -1,0 +1,33 @@
+"""Choose the sandbox a run uses: Docker when it can, the local one when it must, or none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from repoagent.config import SandboxSettings
+from repoagent.errors import UserError
+from repoagent.sandbox.protocol import Sandbox
+
+
+def open_sandbox(
+    settings: SandboxSettings, kind: str | None = None, install: str | None = None, warn: Callable[[str], None] = print
+) -> Sandbox | None:
+    """``auto``: Docker when an engine answers and the image is there, else local with a warning; ``none``: None."""
+    kind = kind or settings.kind
+    if kind == "none":
+        return None
+    if kind in ("auto", "docker"):
+        from repoagent.sandbox.docker_box import DockerSandbox
+
+        try:
+            return DockerSandbox(
+                settings.image, settings.memory_mb, settings.cpus, settings.pids, settings.network, install=install
+            )
+        except UserError as exc:
+            if kind == "docker":
+                raise
+            warn(f"Docker sandbox unavailable ({exc})")
+    from repoagent.sandbox.local import WARNING, LocalSandbox
+
+    warn(WARNING)
+    return LocalSandbox(settings.memory_mb)

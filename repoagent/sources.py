@@ -1,0 +1,100 @@
+"""Where a fix starts: the issue (text, @FILE or a GitHub issue URL) and the repository (path or git URL)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from repoagent.errors import UserError
+
+ISSUE_URL = re.compile(r"^https?://[^/\s]+/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+)/issues/(?P<number>\d+)/?(?:[#?].*)?$")
+GIT_URL = re.compile(r"^(?:(?:https?|git|ssh|file)://\S+|[\w.-]+@[\w.-]+:\S+)$")
+
+
+@dataclass
+class Issue:
+    text: str
+    source: str  # "text", the file read, or the issue URL
+    title: str = ""
+
+
+def issue_title(text: str) -> str:
+    first = next((line.strip("# ").strip() for line in text.splitlines() if line.strip()), "")
+    return first[:100]
+
+
+def read_issue(value: str, api_url: str = "https://api.github.com", timeout: float = 30) -> Issue:
+    """``value`` as issue text, ``@FILE``, or a GitHub issue URL read through the API (``GITHUB_TOKEN`` if set)."""
+    if value.startswith("@"):
+        try:
+            text = Path(value[1:]).read_text()
+        except OSError as exc:
+            raise UserError(f"--issue {value}: cannot read {value[1:]} ({exc.strerror})") from None
+        source = value[1:]
+    elif ISSUE_URL.match(value.strip()):
+        return fetch_github_issue(value.strip(), api_url, timeout)
+    else:
+        text, source = value, "text"
+    if not text.strip():
+        raise UserError("--issue is empty; pass the issue text, @FILE or a GitHub issue URL")
+    return Issue(text, source, issue_title(text))
+
+
+def fetch_github_issue(url: str, api_url: str, timeout: float = 30) -> Issue:
+    m = ISSUE_URL.match(url)
+    assert m is not None
+    api = f"{api_url.rstrip('/')}/repos/{m['owner']}/{m['name']}/issues/{m['number']}"
+    headers = {"Accept": "application/vnd.github+json", "User-Agent": "repoagent"}
+    token = os.environ.get("GITHUB_TOKEN")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(api, headers=headers), timeout=timeout) as resp:
+            data = json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        hint = {
+            401: "the token in GITHUB_TOKEN was refused",
+            403: "access refused or rate limited; set GITHUB_TOKEN",
+            404: "no such issue, or a private repository: set GITHUB_TOKEN",
+        }.get(exc.code, "the GitHub API refused the request")
+        raise UserError(f"--issue {url}: HTTP {exc.code} from {api} ({hint})") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise UserError(f"--issue {url}: cannot reach {api} ({reason}); pass the text or @FILE instead") from None
+    except ValueError:
+        raise UserError(f"--issue {url}: {api} did not answer with JSON") from None
+    if "pull_request" in data:
+        raise UserError(f"--issue {url}: this number is a pull request, not an issue")
+    title = str(data.get("title") or "").strip()
+    body = str(data.get("body") or "").strip()
+    return Issue(f"{title}\n\n{body}".strip() + "\n", url, title)
+
+
+def is_git_url(value: str) -> bool:
+    return bool(GIT_URL.match(value)) and not Path(value).exists()
+
+
+def clone_or_update(url: str, cache_dir: Path, say: Callable[[str], None] = lambda m: None) -> Path:
+    """A bare clone of ``url`` in the cache (fetched again if it is already there)."""
+    slug = re.sub(r"[^\w.-]+", "-", url.split("://")[-1]).strip("-")[-60:]
+    dest = cache_dir / "repos" / f"{slug}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
+    if (dest / "HEAD").exists():
+        say(f"updating the clone of {url}")
+        cmd = ["git", "-C", str(dest), "fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"]
+    else:
+        say(f"cloning {url}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        cmd = ["git", "clone", "--quiet", "--bare", url, str(dest)]
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    proc = subprocess.run(cmd, capture_output=True, check=False, env=env)
+    if proc.returncode != 0:
+        raise UserError(f"--repo {url}: git could not clone it: {proc.stderr.decode(errors='replace').strip()}")
+    return dest
