@@ -143,8 +143,9 @@ def fix_command(
     log.say(f"run {run.id}: {found.title or 'issue'} ({found.source})")
     try:
         report = run_fix(settings, req, llm, run, log)
-    except BaseException:
-        err.print(f"repoagent: the run's report is in {run.path / 'report.html'}", highlight=False)
+    except BaseException as exc:
+        what = "interrupted; " if isinstance(exc, KeyboardInterrupt) else ""
+        err.print(f"repoagent: {what}the run's report is in {run.path / 'report.html'}", highlight=False)
         raise
     if json_out:
         print_json(_summary(report))

@@ -25,7 +25,7 @@ vertical-align:top}
 .badge{display:inline-block;padding:.15em .6em;border-radius:1em;color:#fff;font-weight:600}
 .resolved,.untested{background:#1a7f37}.unresolved,.no_patch,.stopped{background:#bf8700}
 .error,.interrupted{background:#cf222e}
-.add{background:#dafbe1;display:block}.del{background:#ffebe9;display:block}.hunk{color:#8250df;display:block}
+.ctx{display:block;white-space:pre}.add{background:#dafbe1;display:block}.del{background:#ffebe9;display:block}.hunk{color:#8250df;display:block}
 .meta{color:#57606a}.fail{color:#cf222e}.ok{color:#1a7f37}summary{cursor:pointer}
 """
 
@@ -35,17 +35,18 @@ def _e(value: object) -> str:
 
 
 def diff_html(patch: str) -> str:
+    """A diff as one block line per diff line, added and removed lines coloured."""
     lines = []
     for line in patch.splitlines():
-        cls = ""
+        cls = "ctx"
         if line.startswith("+") and not line.startswith("+++"):
             cls = "add"
         elif line.startswith("-") and not line.startswith("---"):
             cls = "del"
         elif line.startswith("@@"):
             cls = "hunk"
-        lines.append(f'<span class="{cls}">{_e(line) or " "}</span>' if cls else _e(line))
-    return '<pre class="diff">' + "\n".join(lines) + "</pre>"
+        lines.append(f'<span class="{cls}">{_e(line) or " "}</span>')
+    return '<pre class="diff">' + "".join(lines) + "</pre>"
 
 
 def _test_run(run: dict[str, Any] | None, title: str) -> str:

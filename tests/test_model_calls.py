@@ -1,0 +1,123 @@
+"""Model calls through litellm against a real OpenAI-compatible server on loopback: retries, cuts, budgets."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from repoagent.budget import Budget, BudgetExceeded, Prices
+from repoagent.context import fit_messages
+from repoagent.errors import UserError
+from repoagent.models import LiteLLMModel
+from retrieval.llm import Message, ModelStopped
+from tests.loopback import chat_completion, serve
+
+ERROR = {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
+
+
+def _model(url: str, **kw) -> tuple[LiteLLMModel, list[dict]]:  # noqa: ANN003
+    events: list[dict] = []
+    kw.setdefault("retries", 2)
+    model = LiteLLMModel(
+        "openai/local-test",
+        f"{url}/v1",
+        30,
+        kw.pop("retries"),
+        200,
+        api_key="sk-test",
+        backoff=0.01,
+        record=events.append,
+        **kw,
+    )
+    return model, events
+
+
+def test_rate_limit_is_retried_with_backoff(tmp_path: Path) -> None:
+    answers = iter([(429, ERROR), (200, chat_completion("fixed"))])
+    with serve(lambda *req: next(answers)) as (url, seen):
+        model, events = _model(url)
+        done = model.complete([Message("user", "hello")])[0]
+    assert done.text == "fixed" and done.prompt_tokens == 50 and done.completion_tokens == 10
+    assert len(seen) == 2 and seen[0]["path"] == "/v1/chat/completions"
+    assert seen[1]["headers"]["authorization"] == "Bearer sk-test"
+    assert "RateLimitError" in events[0]["errors"][0] and events[0]["response"] == "fixed"
+    assert model.budget.spent_tokens == 60 and model.budget.calls == 1
+
+
+def test_server_errors_past_the_retries_stop_the_model() -> None:
+    with serve(lambda *req: (500, {"error": {"message": "boom", "type": "server_error"}})) as (url, seen):
+        model, events = _model(url, retries=1)
+        with pytest.raises(ModelStopped, match="kept failing after 2 tries"):
+            model.complete([Message("user", "hello")])
+    assert len(seen) == 2 and len(events[0]["errors"]) == 2
+    assert model.budget.spent_tokens == 0  # failed calls cost nothing and free their reservation
+
+
+def test_a_refused_key_is_a_user_error() -> None:
+    refused = {"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}}
+    with serve(lambda *req: (401, refused)) as (url, seen):
+        model, _ = _model(url)
+        with pytest.raises(UserError, match="AuthenticationError"):
+            model.complete([Message("user", "hello")])
+    assert len(seen) == 1  # not retried
+
+
+def test_prompts_are_cut_to_the_context_window_not_by_the_server() -> None:
+    long_code = "\n".join(f"line {i} = compute({i})" for i in range(3000))
+    with serve(lambda *req: (200, chat_completion("ok"))) as (url, seen):
+        model, events = _model(url, context_tokens=1200)
+        model.complete([Message("system", "be brief"), Message("user", f"# Code\n{long_code}\n# End")])
+    sent = json.loads(seen[0]["body"])
+    user = sent["messages"][1]["content"]
+    assert "lines cut here to fit the model's context window" in user
+    assert user.startswith("# Code\nline 0") and user.endswith("# End")  # head and tail kept
+    assert sent["messages"][0]["content"] == "be brief"
+    assert sent["max_tokens"] == 200 and events[0]["lines_cut"] > 2000
+
+
+def test_fit_messages_leaves_short_chats_alone() -> None:
+    msgs = [Message("user", "short")]
+    assert fit_messages(msgs, 100, lambda ms: sum(len(m.content) for m in ms) // 4) == (msgs, 0)
+
+
+def test_budget_caps_the_answer_then_refuses_and_never_overspends() -> None:
+    budget = Budget(max_tokens=10_000)
+    free = Prices()
+    held = budget.reserve(1000, 4096, free)
+    assert held.answer_tokens == 4096
+    budget.settle(held, 5000, 0.0)
+    capped = budget.reserve(1000, 4096, free)  # 10000 - 5000 - 1000*1.15 - 16
+    assert capped.answer_tokens == 10_000 - 5000 - 1166
+    budget.settle(capped, 9000 - 5000, 0.0)
+    with pytest.raises(BudgetExceeded, match="budget reached: 9000 of 10000 tokens"):
+        budget.reserve(1000, 4096, free)
+    assert budget.to_dict()["spent_tokens"] == 9000
+
+
+def test_cost_budget_is_safe_under_parallel_reservations() -> None:
+    prices = Prices(input_per_token=1e-6, output_per_token=4e-6, known=True)
+    budget = Budget(max_cost=0.05)
+    held: list = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            r = budget.reserve(2000, 2000, prices)
+        except BudgetExceeded:
+            return
+        with lock:
+            held.append(r)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 0 < len(held) < 20
+    assert sum(r.cost for r in held) <= 0.05
+    for r in held:  # every call spends its whole reservation: still within the limit
+        budget.settle(r, r.tokens, r.cost)
+    assert budget.spent_cost <= 0.05
