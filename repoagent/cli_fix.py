@@ -106,6 +106,7 @@ def fix_command(
     log = StageLog(enabled=not (quiet or json_out))
     budget = Budget(max_cost=max_cost, max_tokens=max_tokens)
     llm = LiteLLMModel.from_settings(settings.model, budget=budget, busy=log.busy)  # no model: stops here
+    llm.check_credentials()
     if max_cost is not None and not llm.prices.known:
         raise UserError(
             f"--max-cost: litellm has no price for {llm.name}; set -o model.input_cost_per_token=... and "

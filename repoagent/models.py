@@ -197,6 +197,21 @@ class LiteLLMModel:
             **extra,
         )
 
+    def check_credentials(self) -> None:
+        """Stop before any work when the provider's key (or server address) is not set."""
+        if self.api_key or self.name.startswith(f"{SCRIPTED}/"):
+            return
+        try:
+            found = litellm.validate_environment(model=self.name)
+        except Exception:  # a provider litellm cannot check: let the first call tell
+            return
+        missing = [k for k in found.get("missing_keys", []) if not (self.api_base and k.endswith("API_BASE"))]
+        if missing:
+            raise UserError(
+                f"model {self.name} needs {', '.join(missing)} in the environment (or -o model.api_key=...); "
+                "for a local server use for example --model ollama/qwen2.5-coder --api-base http://localhost:11434"
+            )
+
     def complete(self, messages: list[Message], temperature: float = 0.0, n: int = 1) -> list[Completion]:
         return [self._one(messages, temperature) for _ in range(n)]
 

@@ -206,6 +206,12 @@ def test_no_model_stops_before_any_work(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "no model is configured" in proc.stderr and "--model" in proc.stderr and "ollama" in proc.stderr
     assert not (repo / ".repoagent").exists() and not (tmp_path / "home").exists()
+    keyless = run_cli(
+        "fix", "--repo", str(repo), "--issue", "x is broken", "--model", "openai/gpt-4o-mini",
+        home=tmp_path / "home", env={"OPENAI_API_KEY": None},
+    )  # fmt: skip
+    assert keyless.returncode == 2 and "needs OPENAI_API_KEY" in keyless.stderr
+    assert not (repo / ".repoagent").exists()
 
 
 def test_max_cost_needs_a_price_and_is_enforced_with_one(tmp_path: Path) -> None:
