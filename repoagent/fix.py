@@ -8,6 +8,8 @@ folder ends with ``result.json`` and ``report.html``.
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,9 +88,6 @@ class FixReport(BaseModel):
 
 def _github_base(repo: Path, commit: str | None) -> str | None:
     """https://github.com/OWNER/NAME/blob/COMMIT/ for a repository whose origin is on GitHub."""
-    import re
-    import subprocess
-
     if commit is None:
         return None
     proc = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, check=False)
