@@ -151,10 +151,12 @@ def fix_command(
     if json_out:
         print_json(_summary(report))
     else:
-        if report.patch:
+        if report.patch and report.ok:  # stdout carries only a patch worth applying
             typer.echo(report.patch, nl=not report.patch.endswith("\n"))
         if not quiet:
             _explain(report)
+            if report.patch and not report.ok:
+                err.print(f"[bold]Best unverified candidate[/] {run.path / 'patch.diff'}", highlight=False)
     if not report.ok:
         why = report.stopped or report.reason or report.status
         raise JobFailed(f"no verified fix ({report.status}): {why}; see {run.path / 'report.html'}")

@@ -144,6 +144,7 @@ def test_a_model_that_never_succeeds_ends_within_budget_with_exit_1(tmp_path: Pa
     proc = _fix(repo, model, tmp_path / "home", "--sandbox", "local", "--max-tokens", "200000")
     assert proc.returncode == 1, proc.stderr
     assert "no verified fix (unresolved)" in proc.stderr and "report.html" in proc.stderr
+    assert proc.stdout == "" and "Best unverified candidate" in proc.stderr  # nothing to pipe into git apply
     run_dir = next((repo / ".repoagent" / "runs").iterdir())
     result = json.loads((run_dir / "result.json").read_text())
     assert result["status"] == "unresolved"
