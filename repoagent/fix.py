@@ -174,7 +174,7 @@ def _pipeline(
     report.sandbox = sandbox.name if sandbox is not None else "none"
     log.say(
         f"sandbox: {report.sandbox}; tests: {test_cmd}"
-        + (f"; install: {install}" if install and kind != "local" else "")
+        + (f"; install: {install}" if install and report.sandbox == "docker" else "")
     )
     options = loop_options(settings, test_cmd)
 

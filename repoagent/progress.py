@@ -1,4 +1,4 @@
-"""Progress on stderr with rich; silent when asked or when stderr is not a terminal and quiet."""
+"""Progress on stderr with rich: bars on a terminal only, stage lines and a spinner for long jobs."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from retrieval.index import Progress as ProgressFn
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[ProgressFn]:
     """Yield a ``(stage, done, total)`` callback that drives a rich progress bar on stderr."""
-    if not enabled:
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:  # a bar in a log file is only a stray blank line
         yield lambda stage, done, total: None
         return
-    console = Console(stderr=True)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
