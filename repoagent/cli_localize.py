@@ -64,7 +64,7 @@ def build_localizer(
         model = LiteLLMModel(m.name or "", m.api_base, m.request_timeout, m.retries, m.max_output_tokens)
     embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
     with progress_bar(not quiet) as progress:
-        retriever = make_retriever(index, cache, embed, progress=progress)
+        retriever = make_retriever(index, cache, embed, progress=progress, shortlist=settings.retrieval.dense_shortlist)
     return Localizer(index, retriever, model, localizer_options(settings, top_k))
 
 

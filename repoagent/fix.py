@@ -156,7 +156,7 @@ def _pipeline(
         model.stage = "localize"
         embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
         with log.bar() as bar:
-            retriever = make_retriever(index, cache, embed, progress=bar)
+            retriever = make_retriever(index, cache, embed, progress=bar, shortlist=settings.retrieval.dense_shortlist)
         localizer = Localizer(index, retriever, model, localizer_options(settings, None), record=run.record)
         loc = localizer.localize(req.issue.text)
     report.localization = loc

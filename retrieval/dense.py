@@ -19,7 +19,7 @@ import numpy as np
 from retrieval.cache import IndexCache
 from retrieval.documents import dense_file_chunks
 from retrieval.errors import RetrievalError
-from retrieval.index import Progress, RepoIndex
+from retrieval.index import IndexedFile, Progress, RepoIndex
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -70,6 +70,65 @@ def model_key(name: str) -> str:
     return f"{'bundled:all-MiniLM-L6-v2' if name == BUNDLED else name}|{DOCS_VERSION}"
 
 
+def embed_files(
+    files: list[IndexedFile], model_name: str, cache: IndexCache | None, progress: Progress | None = None
+) -> dict[str, np.ndarray]:
+    """Chunk vectors per blob id for ``files``: from the cache, the rest embedded now and cached."""
+    key = model_key(model_name)
+    cached = cache.get_embeddings((f.blob_id for f in files), key) if cache else {}
+    todo = list({f.blob_id: f for f in files if f.blob_id not in cached}.values())
+    if not todo:
+        return cached
+    model = load_model(model_name)
+    chunks = [(f.blob_id, c) for f in todo for c in dense_file_chunks(f)]
+    vecs: list[np.ndarray] = []
+    for start in range(0, len(chunks), _BATCH):
+        batch = [c for _, c in chunks[start : start + _BATCH]]
+        vecs.append(model.encode(batch, normalize_embeddings=True, convert_to_numpy=True))
+        if progress:
+            progress("embed", min(start + _BATCH, len(chunks)), len(chunks))
+    allv = np.concatenate(vecs) if vecs else np.zeros((0, 384), np.float32)
+    fresh: dict[str, list[np.ndarray]] = {}
+    for (blob_id, _), v in zip(chunks, allv, strict=True):
+        fresh.setdefault(blob_id, []).append(v)
+    new = {b: np.stack(v) for b, v in fresh.items()}
+    if cache:
+        cache.put_embeddings(new.items(), key)
+    return {**cached, **new}
+
+
+class ShortlistDense:
+    """Dense similarity for a shortlist of files, embedded when first asked for and cached.
+
+    A cold start on a large repository then embeds the few hundred files the
+    lexical lists and issue signals put first, not every file: the dense list
+    reorders what the others found instead of searching the whole repository.
+    """
+
+    def __init__(self, index: RepoIndex, model_name: str, cache: IndexCache | None, size: int) -> None:
+        self.index = index
+        self.model_name = model_name
+        self.cache = cache
+        self.size = size
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def search(self, query: str, paths: list[str]) -> dict[str, float]:
+        entries = [self.index.files[p] for p in paths[: self.size] if p in self.index.files]
+        entries = [e for e in entries if e.blob_id]
+        missing = [e for e in entries if e.blob_id not in self._vectors]
+        if missing:
+            self._vectors.update(embed_files(missing, self.model_name, self.cache))
+        if not entries:
+            return {}
+        q = load_model(self.model_name).encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+        out = {}
+        for e in entries:
+            vec = self._vectors.get(e.blob_id)
+            if vec is not None and len(vec):
+                out[e.path] = float((vec @ q).max())
+        return out
+
+
 class DenseIndex:
     """Chunk embeddings of a repository's non-test code files, with their file paths."""
 
@@ -95,30 +154,11 @@ class DenseIndex:
         progress: Progress | None = None,
     ) -> DenseIndex:
         files = [f for f in index.code_files(tests=False) if f.blob_id]  # tests are ranked lexically
-        key = model_key(model_name)
-        cached = cache.get_embeddings((f.blob_id for f in files), key) if cache else {}
-        todo = [f for f in files if f.blob_id not in cached]
-        if todo:
-            model = load_model(model_name)
-            chunks = [(f.blob_id, c) for f in todo for c in dense_file_chunks(f)]
-            vecs: list[np.ndarray] = []
-            for start in range(0, len(chunks), _BATCH):
-                batch = [c for _, c in chunks[start : start + _BATCH]]
-                vecs.append(model.encode(batch, normalize_embeddings=True, convert_to_numpy=True))
-                if progress:
-                    progress("embed", min(start + _BATCH, len(chunks)), len(chunks))
-            allv = np.concatenate(vecs) if vecs else np.zeros((0, 384), np.float32)
-            fresh: dict[str, list[np.ndarray]] = {}
-            for (blob_id, _), v in zip(chunks, allv, strict=True):
-                fresh.setdefault(blob_id, []).append(v)
-            new = {b: np.stack(v) for b, v in fresh.items()}
-            if cache:
-                cache.put_embeddings(new.items(), key)
-            cached.update(new)
+        vectors_of = embed_files(files, model_name, cache, progress)
         paths: list[str] = []
         rows: list[np.ndarray] = []
         for f in files:
-            vec = cached.get(f.blob_id)
+            vec = vectors_of.get(f.blob_id)
             if vec is None:
                 continue
             paths.extend([f.path] * len(vec))

@@ -62,14 +62,25 @@ class IssueSignals:
 
 
 def _suffix_matches(index: RepoIndex, mention: str) -> list[str]:
-    mention = mention.replace("\\", "/").lstrip("./")
-    if not mention:
+    """Repository files a mentioned path names: the path itself, or a file it ends with.
+
+    An installed copy (``/usr/lib/python3/site-packages/pkg/mod.py``) names the
+    repository's ``pkg/mod.py`` or ``src/pkg/mod.py``: the mention is tried whole,
+    then without its leading folders, keeping at least a folder and the file name.
+    """
+    parts = [p for p in mention.replace("\\", "/").split("/") if p and p != "."]
+    if not parts:
         return []
-    if mention in index.files:
-        return [mention]
-    suffix = "/" + mention
-    hits = [p for p in index.files if p.endswith(suffix)]
-    return hits if len(hits) <= 3 else []
+    shortest = 1 if len(parts) == 1 else 2
+    for start in range(0, len(parts) - shortest + 1):
+        tail = "/".join(parts[start:])
+        if tail in index.files:
+            return [tail]
+        suffix = "/" + tail
+        hits = [p for p in index.files if p.endswith(suffix)]
+        if hits:
+            return hits if len(hits) <= 3 else []
+    return []
 
 
 def _module_paths(index: RepoIndex, dotted: str) -> list[str]:
@@ -102,7 +113,8 @@ def extract_signals(index: RepoIndex, text: str) -> IssueSignals:
             entry = index.files[path]
             weight = 2.0 + pos / max(1, len(frames))  # deeper frames are nearer the fault
             quals = [s.qualname for s in entry.symbols if s.is_definition and s.name == func]
-            out.signals.append(Signal("frame", path, quals[0] if quals else None, weight, f"{fname} in {func}"))
+            where = f"{fname} in {func}" if func else fname
+            out.signals.append(Signal("frame", path, quals[0] if quals else None, weight, where))
     # Identifiers that name definitions, weighted by how rare the name is.
     idents = identifiers(text)
     defined: dict[str, list[tuple[str, str]]] = defaultdict(list)

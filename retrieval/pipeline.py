@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from retrieval.cache import IndexCache
-from retrieval.dense import DenseIndex
+from retrieval.dense import DenseIndex, ShortlistDense
 from retrieval.index import Progress, RepoIndex
 from retrieval.localization import FileChoice, Localization, StageRecord, SymbolChoice
 from retrieval.retriever import FusionWeights, Retrieval, Retriever
@@ -15,8 +15,14 @@ def make_retriever(
     embedding_model: str | None,
     weights: FusionWeights | None = None,
     progress: Progress | None = None,
+    shortlist: int = 0,
 ) -> Retriever:
-    dense = DenseIndex.build(index, embedding_model, cache, progress) if embedding_model else None
+    """``shortlist`` > 0: embed only the files the other lists rank first, when a query asks (cold starts)."""
+    dense: DenseIndex | ShortlistDense | None = None
+    if embedding_model and shortlist > 0:
+        dense = ShortlistDense(index, embedding_model, cache, shortlist)
+    elif embedding_model:
+        dense = DenseIndex.build(index, embedding_model, cache, progress)
     return Retriever(index, dense, weights)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import bm25s
 import numpy as np
 
-from retrieval.dense import DenseIndex
+from retrieval.dense import DenseIndex, ShortlistDense
 from retrieval.documents import lexical_file_text, symbol_text
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
@@ -105,7 +105,12 @@ def _bm25_scores(docs: list[str], keys: list[str], queries: list[list[str]]) -> 
 class Retriever:
     """Ranks files and symbols of one indexed repository; reusable across issues."""
 
-    def __init__(self, index: RepoIndex, dense: DenseIndex | None = None, weights: FusionWeights | None = None):
+    def __init__(
+        self,
+        index: RepoIndex,
+        dense: DenseIndex | ShortlistDense | None = None,
+        weights: FusionWeights | None = None,
+    ):
         self.index = index
         self.dense = dense
         self.weights = weights or FusionWeights()
@@ -145,9 +150,12 @@ class Retriever:
         ]
         for kind in ("frame", "identifier", "path", "module", "message"):
             lists.append((getattr(w, kind), signals.file_scores(kind), kind))
-        if self.dense is not None and w.dense > 0:
-            lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
         is_test = {e.path for e in self.tests}
+        if isinstance(self.dense, ShortlistDense) and w.dense > 0:
+            shortlist = [f.path for f in self._fuse(lists, signals, exclude=is_test)]
+            lists.append((w.dense, self.dense.search(issue[:2000], shortlist), "dense"))
+        elif self.dense is not None and w.dense > 0:
+            lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
         files = self._fuse(lists, signals, exclude=is_test)
         test_lists = [(w.bm25, self._file_bm25(query, tests=True), "bm25"), (w.signals, file_signals, "signals")]
         tests = self._fuse(test_lists, signals, keep=is_test)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.cache import IndexCache
-from retrieval.dense import DenseIndex, load_model, model_key
+from retrieval.dense import DenseIndex, ShortlistDense, load_model, model_key
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import extract_signals
 from retrieval.retriever import FusionWeights, Retriever
@@ -39,6 +39,18 @@ def test_issue_signals_find_frames_paths_names_and_messages(shop_index: RepoInde
     assert [s.path for s in message.signals if s.kind == "message"] == ["shop/inventory.py"]
     module = extract_signals(shop_index, "the shop.users module has no logout")
     assert any(s.kind == "module" and s.path == "shop/users.py" for s in module.signals)
+
+
+def test_paths_of_an_installed_copy_name_the_repository_files(shop_index: RepoIndex) -> None:
+    text = (
+        'File "/usr/lib/python3.11/site-packages/shop/pricing.py", line 3, in apply_discount\n'
+        "/home/me/env/lib/python3.11/site-packages/shop/cart.py:12: DeprecationWarning: old\n"
+        "see /usr/lib/python3.11/logging/__init__.py too\n"
+    )
+    sig = extract_signals(shop_index, text)
+    frames = {(s.path, s.qualname) for s in sig.signals if s.kind == "frame"}
+    assert ("shop/pricing.py", "apply_discount") in frames and ("shop/cart.py", None) in frames
+    assert {s.path for s in sig.signals if s.kind == "path"} == {"shop/pricing.py", "shop/cart.py"}
 
 
 def test_fused_ranking_puts_the_faulty_file_first(shop_index: RepoIndex) -> None:
@@ -77,6 +89,24 @@ def test_dense_signal_changes_ranking_when_words_differ(shop_index: RepoIndex) -
     assert fused.files[0].path == "shop/users.py"
     assert plain.files[0].score == 0.0  # no word of the issue is in the code
     assert any("dense" in r for r in fused.files[0].reasons)
+
+
+def test_shortlist_dense_embeds_only_what_the_other_lists_rank_first(shop_repo: Path, tmp_path: Path) -> None:
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    index = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    shortlist = ShortlistDense(index, "bundled", cache, size=2)
+    fused = Retriever(index, shortlist).retrieve(SHOP_ISSUE)
+    first_two = [f.path for f in Retriever(index).retrieve(SHOP_ISSUE).files[:2]]
+    key = model_key("bundled")
+    code = index.code_files(tests=False)
+    embedded = {e.path for e in code if cache.get_embeddings([e.blob_id], key)}
+    assert embedded == set(first_two) and len(code) > 2  # the rest were never embedded
+    dense_ranked = [f.path for f in fused.files if any(r.startswith("dense") for r in f.reasons)]
+    assert set(dense_ranked) <= set(first_two) and dense_ranked
+    # Its similarities are those of the full index, for the files it scored.
+    full = DenseIndex.build(index, "bundled", cache).search(SHOP_ISSUE[:2000])
+    scored = shortlist.search(SHOP_ISSUE[:2000], first_two)
+    assert all(abs(scored[p] - full[p]) < 1e-5 for p in scored)
 
 
 def test_unknown_embedding_model_is_a_clear_error() -> None:
