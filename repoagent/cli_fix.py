@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
-from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, RevOpt, app, err, print_json, settings_from
+from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, app, err, print_json, settings_from
 from repoagent.errors import JobFailed, UserError
 
 SandboxKind = Literal["auto", "docker", "local", "none"]
@@ -69,7 +69,9 @@ def _explain(report) -> None:  # noqa: ANN001
 def fix_command(
     issue: Annotated[str, typer.Option("--issue", help="Issue text, @FILE, or a GitHub issue URL.")],
     repo: Annotated[str, typer.Option("--repo", help="Repository folder or git URL (cloned into the cache).")] = ".",
-    rev: RevOpt = None,
+    rev: Annotated[
+        str | None, typer.Option("--rev", help="Commit to fix (default: HEAD; uncommitted changes are not seen).")
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help="litellm model string, e.g. openai/gpt-4o.")] = None,
     api_base: Annotated[str | None, typer.Option("--api-base", help="Server URL for local models.")] = None,
     sandbox: Annotated[SandboxKind | None, typer.Option("--sandbox", help="Where tests run (default: auto).")] = None,
