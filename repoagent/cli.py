@@ -48,16 +48,6 @@ def settings_from(config: Path | None, overrides: list[str] | None) -> Settings:
     return load_settings(config, overrides or ())
 
 
-def text_or_file(value: str, option: str) -> str:
-    """An option's text, or the content of FILE when it is given as ``@FILE``."""
-    if not value.startswith("@"):
-        return value
-    try:
-        return Path(value[1:]).read_text()
-    except OSError as exc:
-        raise UserError(f"{option} {value}: cannot read {value[1:]} ({exc.strerror})") from None
-
-
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str) + "\n")
 

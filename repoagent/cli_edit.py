@@ -13,7 +13,7 @@ from editing.apply import apply_ops
 from editing.diff import patch_bytes
 from editing.errors import EditError
 from editing.ops import EditOp
-from repoagent.cli import app, bench_app, err, text_or_file
+from repoagent.cli import app, bench_app, err
 from repoagent.cli_bench import (
     DatasetOpt,
     ForceOpt,
@@ -26,6 +26,7 @@ from repoagent.cli_bench import (
 )
 from repoagent.errors import JobFailed, UserError
 from repoagent.progress import progress_bar
+from repoagent.sources import text_or_file
 
 
 @app.command("edit")

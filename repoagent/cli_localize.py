@@ -19,7 +19,6 @@ from repoagent.cli import (
     err,
     print_json,
     settings_from,
-    text_or_file,
 )
 from repoagent.cli_bench import (
     DatasetOpt,
@@ -33,9 +32,9 @@ from repoagent.cli_bench import (
 )
 from repoagent.cli_index import open_index
 from repoagent.config import Settings
-from repoagent.errors import UserError
 from repoagent.options import localizer_options
 from repoagent.progress import progress_bar
+from repoagent.sources import issue_text
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
 from retrieval.localization import Localization
@@ -44,13 +43,6 @@ from retrieval.pipeline import make_retriever
 
 IssueOpt = Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")]
 NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Retrieval only: no model stages.")]
-
-
-def read_issue(value: str) -> str:
-    text = text_or_file(value, "--issue")
-    if not text.strip():
-        raise UserError("--issue is empty; pass the issue text or @FILE")
-    return text
 
 
 def build_localizer(
@@ -97,7 +89,7 @@ def localize_command(
 ) -> None:
     """Rank the files and symbols where an issue's fix most likely belongs."""
     settings = settings_from(config, override)
-    text = read_issue(issue)
+    text = issue_text(issue)
     index = open_index(settings, repo, rev, quiet=json_out)
     with IndexCache(settings.resolved_cache_dir() / "index.sqlite3") as cache:
         localizer = build_localizer(settings, index, cache, no_llm, top_k, quiet=json_out)

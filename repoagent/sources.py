@@ -26,6 +26,24 @@ class Issue:
     title: str = ""
 
 
+def text_or_file(value: str, option: str) -> str:
+    """An option's text, or the content of FILE when it is given as ``@FILE``."""
+    if not value.startswith("@"):
+        return value
+    try:
+        return Path(value[1:]).read_text()
+    except OSError as exc:
+        raise UserError(f"{option} {value}: cannot read {value[1:]} ({exc.strerror})") from None
+
+
+def issue_text(value: str, forms: str = "the issue text or @FILE") -> str:
+    """``--issue`` as text or ``@FILE``; refused when empty."""
+    text = text_or_file(value, "--issue")
+    if not text.strip():
+        raise UserError(f"--issue is empty; pass {forms}")
+    return text
+
+
 def issue_title(text: str) -> str:
     first = next((line.strip("# ").strip() for line in text.splitlines() if line.strip()), "")
     return first[:100]
@@ -33,19 +51,10 @@ def issue_title(text: str) -> str:
 
 def read_issue(value: str, api_url: str = "https://api.github.com", timeout: float = 30) -> Issue:
     """``value`` as issue text, ``@FILE``, or a GitHub issue URL read through the API (``GITHUB_TOKEN`` if set)."""
-    if value.startswith("@"):
-        try:
-            text = Path(value[1:]).read_text()
-        except OSError as exc:
-            raise UserError(f"--issue {value}: cannot read {value[1:]} ({exc.strerror})") from None
-        source = value[1:]
-    elif ISSUE_URL.match(value.strip()):
+    if ISSUE_URL.match(value.strip()):
         return fetch_github_issue(value.strip(), api_url, timeout)
-    else:
-        text, source = value, "text"
-    if not text.strip():
-        raise UserError("--issue is empty; pass the issue text, @FILE or a GitHub issue URL")
-    return Issue(text, source, issue_title(text))
+    text = issue_text(value, "the issue text, @FILE or a GitHub issue URL")
+    return Issue(text, value[1:] if value.startswith("@") else "text", issue_title(text))
 
 
 def fetch_github_issue(url: str, api_url: str, timeout: float = 30) -> Issue:
