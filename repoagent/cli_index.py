@@ -8,28 +8,8 @@ from typing import Annotated
 import typer
 
 from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, print_json, settings_from
-from repoagent.config import Settings
-from repoagent.progress import progress_bar
-from retrieval.cache import IndexCache
-from retrieval.index import RepoIndex
+from repoagent.options import open_index
 from retrieval.maps import file_map, schematic_map
-from retrieval.source import RepoSource
-
-
-def open_index(
-    settings: Settings, repo: Path, rev: str | None, cache_dir: Path | None = None, quiet: bool = False
-) -> RepoIndex:
-    """Index ``repo`` at ``rev`` through the persistent cache, with progress on stderr."""
-    source = RepoSource(repo, rev)
-    cache_root = cache_dir or settings.resolved_cache_dir()
-    with IndexCache(cache_root / "index.sqlite3") as cache, progress_bar(not quiet) as progress:
-        return RepoIndex.build(
-            source,
-            cache=cache,
-            max_file_bytes=settings.index.max_file_bytes,
-            workers=settings.index.workers or None,
-            progress=progress,
-        )
 
 
 @app.command("index")

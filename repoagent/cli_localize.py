@@ -30,34 +30,25 @@ from repoagent.cli_bench import (
     ReposOpt,
     bench_inputs,
 )
-from repoagent.cli_index import open_index
 from repoagent.config import Settings
-from repoagent.options import localizer_options
+from repoagent.options import build_localizer, open_index
 from repoagent.progress import progress_bar
 from repoagent.sources import issue_text
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
+from retrieval.llm import ChatModel
 from retrieval.localization import Localization
-from retrieval.localizer import Localizer
-from retrieval.pipeline import make_retriever
 
 IssueOpt = Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")]
 NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Retrieval only: no model stages.")]
 
 
-def build_localizer(
-    settings: Settings, index: RepoIndex, cache: IndexCache, no_llm: bool, top_k: int | None, quiet: bool = False
-) -> Localizer:
+def _model(settings: Settings, no_llm: bool) -> ChatModel | None:
+    if no_llm:
+        return None
     from repoagent.models import LiteLLMModel
 
-    model = None
-    if not no_llm:
-        m = settings.model
-        model = LiteLLMModel(m.name or "", m.api_base, m.request_timeout, m.retries, m.max_output_tokens)
-    embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
-    with progress_bar(not quiet) as progress:
-        retriever = make_retriever(index, cache, embed, progress=progress, shortlist=settings.retrieval.dense_shortlist)
-    return Localizer(index, retriever, model, localizer_options(settings, top_k))
+    return LiteLLMModel.from_settings(settings.model)
 
 
 def print_localization(loc: Localization, top_k: int) -> None:
@@ -92,7 +83,7 @@ def localize_command(
     text = issue_text(issue)
     index = open_index(settings, repo, rev, quiet=json_out)
     with IndexCache(settings.resolved_cache_dir() / "index.sqlite3") as cache:
-        localizer = build_localizer(settings, index, cache, no_llm, top_k, quiet=json_out)
+        localizer = build_localizer(settings, index, cache, _model(settings, no_llm), top_k, quiet=json_out)
         loc = localizer.localize(text)
     if json_out:
         print_json(loc.model_dump(mode="json"))
@@ -120,9 +111,10 @@ def bench_localize_command(
     settings = settings_from(config, override)
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
     cache = IndexCache(settings.resolved_cache_dir() / "index.sqlite3")
+    model = _model(settings, no_llm)
 
     def localize(index: RepoIndex, inst: Instance) -> dict:
-        localizer = build_localizer(settings, index, cache, no_llm, None, quiet=True)
+        localizer = build_localizer(settings, index, cache, model, None, quiet=True)
         loc = localizer.localize(inst.problem_statement)
         return {
             "ranked_files": [f.path for f in loc.files],

@@ -21,7 +21,7 @@ from repoagent import deliver
 from repoagent.config import Settings
 from repoagent.loop import FixLoop, FixResult
 from repoagent.models import LiteLLMModel
-from repoagent.options import localizer_options, loop_options
+from repoagent.options import build_localizer, loop_options, open_index
 from repoagent.progress import StageLog
 from repoagent.report import write_report
 from repoagent.runs import RunFolder
@@ -29,11 +29,7 @@ from repoagent.sandbox.detect import install_from, test_command_from
 from repoagent.sandbox.factory import open_sandbox
 from repoagent.sources import Issue
 from retrieval.cache import IndexCache
-from retrieval.index import RepoIndex
 from retrieval.localization import Localization
-from retrieval.localizer import Localizer
-from retrieval.pipeline import make_retriever
-from retrieval.source import RepoSource
 
 Status = Literal["resolved", "unresolved", "untested", "no_patch", "stopped", "error", "interrupted"]
 
@@ -130,34 +126,22 @@ def run_fix(settings: Settings, req: FixRequest, model: LiteLLMModel, run: RunFo
 def _pipeline(
     settings: Settings, req: FixRequest, model: LiteLLMModel, run: RunFolder, log: StageLog, report: FixReport
 ) -> None:
-    source = RepoSource(req.repo, req.rev)
-    report.revision = source.commit
+    model.stage = "index"
+    index = open_index(settings, req.repo, req.rev, quiet=not log.enabled)
+    report.revision = index.source.commit
     report.link_base = _github_base(req.repo, report.revision)
     if report.revision:
         log.say(f"working on commit {report.revision[:12]} of {req.repo_label}; your working tree is not touched")
-    cache_root = settings.resolved_cache_dir()
-    with IndexCache(cache_root / "index.sqlite3") as cache:
-        model.stage = "index"
-        with log.bar() as bar:
-            index = RepoIndex.build(
-                source,
-                cache=cache,
-                max_file_bytes=settings.index.max_file_bytes,
-                workers=settings.index.workers or None,
-                progress=bar,
-            )
-        stats = index.stats.to_dict()
-        report.index = stats
-        run.record({"type": "stage", "stage": "index", **stats})
-        log.say(
-            f"index: {stats['files']} files, {stats['symbols']} definitions "
-            f"({stats['parsed']} parsed, {stats['reused']} from the cache) in {stats['seconds']:.1f} s"
-        )
-        model.stage = "localize"
-        embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
-        with log.bar() as bar:
-            retriever = make_retriever(index, cache, embed, progress=bar, shortlist=settings.retrieval.dense_shortlist)
-        localizer = Localizer(index, retriever, model, localizer_options(settings, None), record=run.record)
+    stats = index.stats.to_dict()
+    report.index = stats
+    run.record({"type": "stage", "stage": "index", **stats})
+    log.say(
+        f"index: {stats['files']} files, {stats['symbols']} definitions "
+        f"({stats['parsed']} parsed, {stats['reused']} from the cache) in {stats['seconds']:.1f} s"
+    )
+    model.stage = "localize"
+    with IndexCache(settings.resolved_cache_dir() / "index.sqlite3") as cache:
+        localizer = build_localizer(settings, index, cache, model, quiet=not log.enabled, record=run.record)
         loc = localizer.localize(req.issue.text)
     report.localization = loc
     run.write_json("localization.json", loc.model_dump(mode="json"))
