@@ -33,14 +33,14 @@ def _cut_middle(text: str, drop_chars: int) -> tuple[str, int]:
     return "\n".join([*lines[:lo], MARKER.format(n=dropped), *lines[hi:]]), dropped
 
 
-def fit_messages(messages: list[Message], limit: int, count: Counter) -> tuple[list[Message], int]:
-    """``messages`` cut to at most ``limit`` tokens, and how many lines were cut (0: unchanged)."""
+def fit_messages(messages: list[Message], limit: int, count: Counter) -> tuple[list[Message], int, int]:
+    """``messages`` cut to at most ``limit`` tokens, how many lines were cut (0: unchanged), and their tokens."""
     out = list(messages)
     total_cut = 0
     for _ in range(32):
         used = count(out)
         if used <= limit:
-            return out, total_cut
+            return out, total_cut, used
         # the longest message that is not the system prompt, else the system prompt
         order = sorted(range(len(out)), key=lambda i: (out[i].role != "system", len(out[i].content)), reverse=True)
         i = order[0]
@@ -50,6 +50,7 @@ def fit_messages(messages: list[Message], limit: int, count: Counter) -> tuple[l
             break
         out[i] = Message(out[i].role, text)
         total_cut += max(cut, 1)
-    if count(out) > limit:
+    used = count(out)
+    if used > limit:
         raise ValueError(f"the prompt cannot be cut to {limit} tokens")
-    return out, total_cut
+    return out, total_cut, used

@@ -126,8 +126,7 @@ class FixLoop:
 
     def _run(self, tests: list[str], patch: str | None, label: str) -> TestRun:
         assert self.sandbox is not None
-        pytest = "pytest" in self.options.test_cmd
-        cmd = " ".join([self.options.test_cmd, *tests]) if pytest else self.options.test_cmd
+        cmd = " ".join([self.options.test_cmd, *tests]) if self._python_tests else self.options.test_cmd
         data = patch.encode("utf-8", errors="surrogateescape") if patch else None
         run = self.sandbox.run(self.repo, cmd, self.rev, data, self.options.timeout)
         self.record({"type": "test", "stage": "test", "label": label, "patch": patch or "", **run.model_dump()})

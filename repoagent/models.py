@@ -221,10 +221,9 @@ class LiteLLMModel:
         errors: list[str] = []
         for attempt in range(self.retries + 1):
             try:
-                fitted, cut = fit_messages(messages, limit, lambda ms: count_tokens(self.name, ms))
+                fitted, cut, prompt_tokens = fit_messages(messages, limit, lambda ms: count_tokens(self.name, ms))
             except ValueError as exc:
                 raise ModelStopped(f"{exc}: the model's context window ({self.context_tokens}) is too small") from None
-            prompt_tokens = count_tokens(self.name, fitted)
             held = self.budget.reserve(prompt_tokens, self.max_tokens, self.prices)
             started = time.perf_counter()
             try:

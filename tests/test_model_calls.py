@@ -80,7 +80,7 @@ def test_prompts_are_cut_to_the_context_window_not_by_the_server() -> None:
 
 def test_fit_messages_leaves_short_chats_alone() -> None:
     msgs = [Message("user", "short")]
-    assert fit_messages(msgs, 100, lambda ms: sum(len(m.content) for m in ms) // 4) == (msgs, 0)
+    assert fit_messages(msgs, 100, lambda ms: sum(len(m.content) for m in ms) // 4) == (msgs, 0, 1)
 
 
 def test_budget_caps_the_answer_then_refuses_and_never_overspends() -> None:
