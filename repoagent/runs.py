@@ -31,9 +31,10 @@ def runs_root(settings: Settings, repo: Path, local: bool) -> Path:
     """The configured folder; else REPO/.repoagent/runs for a local working tree; else STATE_DIR/runs."""
     if settings.runs_dir:
         return Path(settings.runs_dir).expanduser()
-    bare = is_git_repo(repo) and _git_out(repo, "rev-parse", "--is-bare-repository") == "true"
-    if local and not bare:
-        _exclude(repo)
+    git = is_git_repo(repo)
+    if local and not (git and _git_out(repo, "rev-parse", "--is-bare-repository") == "true"):
+        if git:
+            _exclude(repo)
         return repo / ".repoagent" / "runs"
     return settings.resolved_state_dir() / "runs"
 
@@ -44,13 +45,11 @@ def _git_out(repo: Path, *args: str) -> str:
 
 
 def _exclude(repo: Path) -> None:
-    """Keep ``.repoagent/`` out of ``git status`` without touching tracked files."""
-    if not is_git_repo(repo):
-        return
+    """Keep ``.repoagent/`` out of ``git status`` of a repository without touching tracked files."""
     git_dir = _git_out(repo, "rev-parse", "--git-common-dir")
     if not git_dir:
         return
-    exclude = (repo / git_dir if not Path(git_dir).is_absolute() else Path(git_dir)) / "info" / "exclude"
+    exclude = repo / git_dir / "info" / "exclude"  # an absolute git_dir replaces repo
     text = exclude.read_text() if exclude.exists() else ""
     if ".repoagent/" not in text.split():
         exclude.parent.mkdir(parents=True, exist_ok=True)
