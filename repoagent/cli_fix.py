@@ -132,7 +132,6 @@ def fix_command(
         issue=found,
         repo=path,
         repo_label=str(path) if local else repo,
-        local=local,
         rev=rev or ("HEAD" if is_git_repo(path) else None),
         sandbox=sandbox,
         test_cmd=test_cmd,

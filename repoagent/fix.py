@@ -39,7 +39,6 @@ class FixRequest:
     issue: Issue
     repo: Path
     repo_label: str
-    local: bool = True  # the user's own repository (not a clone in the cache)
     rev: str | None = None
     sandbox: str | None = None
     test_cmd: str | None = None
