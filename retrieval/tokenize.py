@@ -8,7 +8,10 @@ the whole identifier, so an issue that says "user name" and one that quotes
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
+
+import Stemmer
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
@@ -48,3 +51,14 @@ def tokenize(text: str) -> list[str]:
 
 def identifiers(text: str) -> set[str]:
     return set(_IDENT.findall(text))
+
+
+_stemmers = threading.local()
+
+
+def stem_tokens(tokens: list[str]) -> list[str]:
+    """Snowball (English) stems of tokens: "deprecated" and "deprecation" meet at "deprec"."""
+    stemmer = getattr(_stemmers, "stemmer", None)
+    if stemmer is None:  # a Stemmer object must not be shared between threads
+        stemmer = _stemmers.stemmer = Stemmer.Stemmer("english")
+    return stemmer.stemWords(tokens)

@@ -11,9 +11,10 @@ from retrieval.index import RepoIndex
 from retrieval.issue_signals import extract_signals
 from retrieval.retriever import FusionWeights, Retriever
 from retrieval.source import RepoSource
-from retrieval.tokenize import split_identifier, tokenize
+from retrieval.testpaths import is_auxiliary_path
+from retrieval.tokenize import split_identifier, stem_tokens, tokenize
 from tests.conftest import SHOP_ISSUE
-from tests.gitrepo import git
+from tests.gitrepo import git, make_repo
 
 
 def test_identifier_tokens() -> None:
@@ -22,6 +23,39 @@ def test_identifier_tokens() -> None:
     toks = tokenize("Cart.total calls apply_discount(self)")
     assert {"cart", "total", "apply_discount", "apply", "discount"} <= set(toks)
     assert "self" not in toks
+
+
+def test_stems_join_inflections() -> None:
+    assert stem_tokens(["deprecated", "deprecation", "deprecating"]) == ["deprec"] * 3
+    assert stem_tokens(tokenize("Rounding fails")) == stem_tokens(tokenize("rounded failed"))
+
+
+def test_auxiliary_paths() -> None:
+    for path in ("docs/conf.py", "examples/plot.py", "setup.py", "benchmarks/bench_io.py", ".github/x.py"):
+        assert is_auxiliary_path(path), path
+    for path in ("pkg/docs.py", "pkg/examples/base.py", "src/pkg/setup.py", "pkg/tools/util.py"):
+        assert not is_auxiliary_path(path), path
+
+
+def test_title_stems_and_auxiliary_files_in_the_ranking(tmp_path: Path) -> None:
+    """A title's inflection finds its file through the stems; a docs/ copy of the same words ranks below."""
+    files = {
+        "pkg/money.py": 'def round_price(price):\n    """Rounded prices."""\n    return round(price, 2)\n',
+        "docs/money_example.py": 'def round_example(price):\n    """Rounded prices."""\n    return round(price)\n',
+        "pkg/other.py": "def other(value):\n    return value\n",
+        "pkg/more.py": "def more(value):\n    return value\n",
+    }
+    make_repo(tmp_path / "r", files)
+    index = RepoIndex.build(RepoSource(tmp_path / "r", "HEAD"))
+    retriever = Retriever(index)
+    stems = retriever._file_bm25(tokenize("Rounding is wrong"), stems=True)
+    assert set(stems) == {"pkg/money.py", "docs/money_example.py"}
+    assert retriever._file_bm25(tokenize("Rounding is wrong")) == {}
+    ranked = retriever.retrieve("Rounding is wrong\nprices come out rounded the wrong way")
+    assert [f.path for f in ranked.files[:2]] == ["pkg/money.py", "docs/money_example.py"]
+    assert "auxiliary x0.5" in ranked.files[1].reasons
+    flat = Retriever(index, weights=FusionWeights(auxiliary=1.0)).retrieve("Rounding is wrong")
+    assert all(not r.startswith("auxiliary") for f in flat.files for r in f.reasons)
 
 
 @pytest.fixture()
