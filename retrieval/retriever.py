@@ -11,15 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-import bm25s
-import numpy as np
-
 from retrieval.dense import DenseIndex, ShortlistDense
-from retrieval.documents import lexical_file_text, symbol_text
+from retrieval.documents import symbol_text
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
+from retrieval.lexical import FileBM25, bm25_scores
 from retrieval.testpaths import is_auxiliary_path
-from retrieval.tokenize import stem_tokens, tokenize
+from retrieval.tokenize import tokenize
 
 
 @dataclass
@@ -89,24 +87,6 @@ def _ranks(scores: dict[str, float]) -> dict[str, int]:
     return {key: i + 1 for i, (key, _) in enumerate(ordered)}
 
 
-def _bm25_scores(docs: list[str], keys: list[str], queries: list[list[str]]) -> list[dict[str, float]]:
-    """BM25 scores of ``docs`` for each query; the index is built once."""
-    if not docs:
-        return [{} for _ in queries]
-    corpus = [tokenize(d) or ["_empty_"] for d in docs]
-    retriever = bm25s.BM25()
-    retriever.index(corpus, show_progress=False)
-    out = []
-    for query in queries:
-        known = [t for t in query if t in retriever.vocab_dict]
-        if not known:
-            out.append({})
-            continue
-        scores = np.asarray(retriever.get_scores(known))
-        out.append({key: float(s) for key, s in zip(keys, scores, strict=True) if s > 0})
-    return out
-
-
 class Retriever:
     """Ranks files and symbols of one indexed repository; reusable across issues."""
 
@@ -121,34 +101,8 @@ class Retriever:
         self.weights = weights or FusionWeights()
         self.files = index.code_files(tests=False)
         self.tests = index.code_files(tests=True)
-        self._bm25: dict[tuple[bool, bool], bm25s.BM25] = {}
-
-    def _file_bm25(self, query: list[str], tests: bool = False, stems: bool = False) -> dict[str, float]:
-        """BM25 of whole files, over tokens or their stems.
-
-        The models of each corpus (code, tests) are built once, both from one
-        tokenization, and reused for every issue.
-        """
-        entries = self.tests if tests else self.files
-        if not entries:
-            return {}
-        if (tests, stems) not in self._bm25:
-            contents = self.index.read_many([e.path for e in entries])
-            corpus = [
-                tokenize(lexical_file_text(e, contents[e.path].decode("utf-8", errors="replace"))) or ["_empty_"]
-                for e in entries
-            ]
-            for stemmed in (False, True):
-                model = self._bm25[(tests, stemmed)] = bm25s.BM25()
-                model.index([stem_tokens(doc) for doc in corpus] if stemmed else corpus, show_progress=False)
-        model = self._bm25[(tests, stems)]
-        if stems:
-            query = stem_tokens(query)
-        known = [t for t in query if t in model.vocab_dict]
-        if not known:
-            return {}
-        scores = np.asarray(model.get_scores(known))
-        return {e.path: float(s) for e, s in zip(entries, scores, strict=True) if s > 0}
+        self._code_bm25 = FileBM25(index, self.files)
+        self._test_bm25 = FileBM25(index, self.tests)
 
     def retrieve(self, issue: str, top_files: int = 50, top_symbols: int = 100) -> Retrieval:
         w = self.weights
@@ -157,9 +111,9 @@ class Retriever:
         file_signals = signals.file_scores()
         title = issue.strip().splitlines()[0] if issue.strip() else ""
         lists: list[tuple[float, dict[str, float], str]] = [
-            (w.bm25, self._file_bm25(query), "bm25"),
-            (w.bm25_title, self._file_bm25(tokenize(title)), "title"),
-            (w.title_stems, self._file_bm25(tokenize(title), stems=True), "title stems"),
+            (w.bm25, self._code_bm25.scores(query), "bm25"),
+            (w.bm25_title, self._code_bm25.scores(tokenize(title)), "title"),
+            (w.title_stems, self._code_bm25.scores(tokenize(title), stems=True), "title stems"),
         ]
         for kind in ("frame", "identifier", "path", "module", "message"):
             lists.append((getattr(w, kind), signals.file_scores(kind), kind))
@@ -170,7 +124,7 @@ class Retriever:
         elif self.dense is not None and w.dense > 0:
             lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
         files = self._fuse(lists, signals, exclude=is_test)
-        test_lists = [(w.bm25, self._file_bm25(query, tests=True), "bm25"), (w.signals, file_signals, "signals")]
+        test_lists = [(w.bm25, self._test_bm25.scores(query), "bm25"), (w.signals, file_signals, "signals")]
         tests = self._fuse(test_lists, signals, keep=is_test)
         seen = {f.path for f in files}
         files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
@@ -213,7 +167,7 @@ class Retriever:
         syms = [(e, s) for e in entries for s in e.symbols if s.is_definition and "<locals>" not in s.qualname]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
         docs = [symbol_text(e, s, contents[e.path]) for e, s in syms]
-        bm25, title_bm25 = _bm25_scores(docs, keys, [query, title])
+        bm25, title_bm25 = bm25_scores(docs, keys, [query, title])
         by_symbol = signals.symbol_scores()
         sig = {key: by_symbol.get((e.path, s.qualname), 0.0) for key, (e, s) in zip(keys, syms, strict=True)}
         file_rank = {f.path: i + 1 for i, f in enumerate(files)}

@@ -54,11 +54,21 @@ def identifiers(text: str) -> set[str]:
 
 
 _stemmers = threading.local()
+_stems: dict[str, str] = {}
 
 
 def stem_tokens(tokens: list[str]) -> list[str]:
-    """Snowball (English) stems of tokens: "deprecated" and "deprecation" meet at "deprec"."""
-    stemmer = getattr(_stemmers, "stemmer", None)
-    if stemmer is None:  # a Stemmer object must not be shared between threads
-        stemmer = _stemmers.stemmer = Stemmer.Stemmer("english")
-    return stemmer.stemWords(tokens)
+    """Snowball (English) stems of tokens: "deprecated" and "deprecation" meet at "deprec".
+
+    Each distinct token is stemmed once per process (a whole repository has a
+    few tens of thousands), so stemming a corpus is one dictionary look-up a token.
+    """
+    missing = [t for t in set(tokens) if t not in _stems]
+    if missing:
+        stemmer = getattr(_stemmers, "stemmer", None)
+        if stemmer is None:  # a Stemmer object must not be shared between threads
+            stemmer = _stemmers.stemmer = Stemmer.Stemmer("english")
+        if len(_stems) > 500_000:
+            _stems.clear()
+        _stems.update(zip(missing, stemmer.stemWords(missing), strict=True))
+    return [_stems.get(t) or t for t in tokens]
