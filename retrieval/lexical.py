@@ -1,11 +1,12 @@
-"""BM25 over identifier-aware tokens: whole files of an index, or any list of documents.
+"""BM25 over identifier-aware tokens, for an index's files and definitions.
 
 Scores are Lucene's BM25 (k1 1.5, b 0.75), the variant ``bm25s`` computes by
 default, but without building an index: a document keeps its term counts, and a
-query looks up only its own terms. A repository's files are counted once per
-process, by path and blob id, so the next commit of the same repository (the
-next SWE-bench instance, the next issue the bot is given) counts only what
-changed; stem counts are derived from the term counts when asked for.
+query looks up only its own terms. Documents are counted once per process, files
+by path and blob id, definitions by their place in the blob too, so the next
+commit of the same repository (the next SWE-bench instance, the next issue the
+bot is given) counts only what changed; stem counts are derived from the term
+counts when asked for.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from retrieval.documents import lexical_file_text
+from retrieval.documents import lexical_file_text, symbol_text
 from retrieval.index import IndexedFile, RepoIndex
+from retrieval.symbols import Symbol
 from retrieval.tokenize import stem_tokens, tokenize
 
 K1 = 1.5
@@ -49,21 +52,19 @@ class TermCounts:
 
 
 class TokenCache:
-    """Term counts of file documents by (path, blob id); the least recently used are dropped past ``max_documents``."""
+    """Term counts of documents by key; the least recently used are dropped past ``max_documents``."""
 
-    def __init__(self, max_documents: int = 12_000) -> None:
+    def __init__(self, max_documents: int) -> None:
         self.max_documents = max_documents
-        self._docs: OrderedDict[tuple[str, str], TermCounts] = OrderedDict()
+        self._docs: OrderedDict[Hashable, TermCounts] = OrderedDict()
         self._lock = threading.Lock()
 
-    def documents(self, index: RepoIndex, entries: list[IndexedFile]) -> list[TermCounts]:
+    def counts(self, keys: list[Hashable], texts: Callable[[list[int]], list[str]]) -> list[TermCounts]:
+        """Counts for ``keys``; ``texts`` gives the texts of the positions not kept, in one call."""
         with self._lock:
-            keys = [(e.path, e.blob_id) for e in entries]
-            missing = [e for e, key in zip(entries, keys, strict=True) if key not in self._docs]
-            contents = index.read_many([e.path for e in missing])
-            for e in missing:
-                text = contents[e.path].decode("utf-8", errors="replace")
-                self._docs[(e.path, e.blob_id)] = TermCounts.of(tokenize(lexical_file_text(e, text)))
+            missing = [i for i, key in enumerate(keys) if key not in self._docs]
+            for i, text in zip(missing, texts(missing) if missing else [], strict=True):
+                self._docs[keys[i]] = TermCounts.of(tokenize(text))
             out = []
             for key in keys:
                 self._docs.move_to_end(key)
@@ -73,7 +74,32 @@ class TokenCache:
             return out
 
 
-_TOKENS = TokenCache()
+_FILES = TokenCache(12_000)
+_SYMBOLS = TokenCache(60_000)
+
+
+def file_counts(index: RepoIndex, entries: list[IndexedFile], cache: TokenCache | None = None) -> list[TermCounts]:
+    """Term counts of files' lexical documents (path words weighted up, then the whole text)."""
+
+    def texts(todo: list[int]) -> list[str]:
+        todo_entries = [entries[i] for i in todo]
+        contents = index.read_many([e.path for e in todo_entries])
+        return [lexical_file_text(e, contents[e.path].decode("utf-8", errors="replace")) for e in todo_entries]
+
+    return (cache or _FILES).counts([(e.path, e.blob_id) for e in entries], texts)
+
+
+def symbol_counts(
+    index: RepoIndex, symbols: list[tuple[IndexedFile, Symbol]], cache: TokenCache | None = None
+) -> list[TermCounts]:
+    """Term counts of definitions' documents (path, qualified name, source)."""
+
+    def texts(todo: list[int]) -> list[str]:
+        contents = index.read_many(list({symbols[i][0].path for i in todo}))
+        return [symbol_text(e, s, contents[e.path]) for e, s in (symbols[i] for i in todo)]
+
+    keys = [(e.path, e.blob_id, s.qualname, s.start_byte, s.end_byte) for e, s in symbols]
+    return (cache or _SYMBOLS).counts(keys, texts)
 
 
 class BM25Model:
@@ -100,24 +126,18 @@ class BM25Model:
 
 
 class FileBM25:
-    """BM25 of an index's files (path words weighted up, then the whole text)."""
+    """BM25 of an index's files, each model (tokens, stems) made when first asked for."""
 
     def __init__(self, index: RepoIndex, entries: list[IndexedFile], cache: TokenCache | None = None) -> None:
         self.index = index
         self.entries = entries
-        self._cache = cache or _TOKENS
+        self._cache = cache
         self._models: dict[bool, BM25Model] = {}
 
     def scores(self, query: list[str], stems: bool = False) -> dict[str, float]:
         if not self.entries:
             return {}
         if stems not in self._models:
-            docs = self._cache.documents(self.index, self.entries)
+            docs = file_counts(self.index, self.entries, self._cache)
             self._models[stems] = BM25Model(docs, [e.path for e in self.entries], stems)
         return self._models[stems].scores(query)
-
-
-def bm25_scores(docs: list[str], keys: list[str], queries: list[list[str]]) -> list[dict[str, float]]:
-    """BM25 scores of ``docs`` for each query."""
-    model = BM25Model([TermCounts.of(tokenize(d)) for d in docs], keys)
-    return [model.scores(query) for query in queries]

@@ -12,10 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from retrieval.dense import DenseIndex, ShortlistDense
-from retrieval.documents import symbol_text
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
-from retrieval.lexical import FileBM25, bm25_scores
+from retrieval.lexical import BM25Model, FileBM25, symbol_counts
 from retrieval.testpaths import is_auxiliary_path
 from retrieval.tokenize import tokenize
 
@@ -163,11 +162,10 @@ class Retriever:
     ) -> list[RankedSymbol]:
         w = self.weights
         entries = [self.index.files[f.path] for f in files]
-        contents = self.index.read_many([e.path for e in entries])
         syms = [(e, s) for e in entries for s in e.symbols if s.is_definition and "<locals>" not in s.qualname]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
-        docs = [symbol_text(e, s, contents[e.path]) for e, s in syms]
-        bm25, title_bm25 = bm25_scores(docs, keys, [query, title])
+        model = BM25Model(symbol_counts(self.index, syms), keys)
+        bm25, title_bm25 = model.scores(query), model.scores(title)
         by_symbol = signals.symbol_scores()
         sig = {key: by_symbol.get((e.path, s.qualname), 0.0) for key, (e, s) in zip(keys, syms, strict=True)}
         file_rank = {f.path: i + 1 for i, f in enumerate(files)}

@@ -9,10 +9,10 @@ import pytest
 
 from retrieval.cache import IndexCache
 from retrieval.dense import DenseIndex, ShortlistDense, document_id, load_model, model_key
-from retrieval.documents import lexical_file_text
+from retrieval.documents import lexical_file_text, symbol_text
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import extract_signals
-from retrieval.lexical import BM25Model, FileBM25, TermCounts, TokenCache
+from retrieval.lexical import BM25Model, FileBM25, TermCounts, TokenCache, file_counts, symbol_counts
 from retrieval.retriever import FusionWeights, Retriever
 from retrieval.source import RepoSource
 from retrieval.testpaths import is_auxiliary_path
@@ -167,9 +167,9 @@ def test_file_tokens_are_kept_by_blob_across_commits(shop_repo: Path) -> None:
     (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return None\n')
     git(shop_repo, "commit", "-qam", "logout")
     second = RepoIndex.build(RepoSource(shop_repo, "HEAD"))
-    cache = TokenCache()
+    cache = TokenCache(100)
     entries = first.code_files(tests=False)
-    docs = cache.documents(first, entries)
+    docs = file_counts(first, entries, cache)
     assert [d.tokens for d in docs] == [
         Counter(tokenize(lexical_file_text(e, first.read(e.path).decode()))) for e in entries
     ]
@@ -177,15 +177,21 @@ def test_file_tokens_are_kept_by_blob_across_commits(shop_repo: Path) -> None:
     real = second.read_many
     second.read_many = lambda paths: read.append(paths) or real(paths)  # type: ignore[method-assign]
     new_entries = second.code_files(tests=False)
-    again = cache.documents(second, new_entries)
+    again = file_counts(second, new_entries, cache)
     assert read == [["shop/users.py"]]
     assert again[[e.path for e in new_entries].index("shop/users.py")].tokens["logout"] == 1
     scores = FileBM25(second, new_entries, cache).scores(tokenize("logout the user"))
     assert max(scores, key=scores.get) == "shop/users.py"
     small = TokenCache(max_documents=2)
-    small.documents(first, entries[:3])
-    small.documents(first, entries[3:4])
+    file_counts(first, entries[:3], small)
+    file_counts(first, entries[3:4], small)
     assert len(small._docs) == 2  # least recently used dropped
+    symbols = [(e, sym) for e in new_entries for sym in e.symbols if sym.is_definition]
+    sym_cache = TokenCache(1000)
+    counted = symbol_counts(second, symbols, sym_cache)
+    assert counted[0].tokens == Counter(tokenize(symbol_text(*symbols[0], second.read(symbols[0][0].path))))
+    read.clear()
+    assert symbol_counts(second, symbols, sym_cache) == counted and read == []
 
 
 def test_bm25_scores_are_those_of_bm25s() -> None:
