@@ -55,7 +55,7 @@ class MapSettings(_Section):
 class RetrievalSettings(_Section):
     embedding_model: str = "bundled"
     dense: bool = True
-    dense_shortlist: int = Field(200, ge=0)
+    dense_shortlist: int = Field(100, ge=0)
     top_k_files: int = Field(20, ge=1)
     top_k_symbols: int = Field(50, ge=1)
 
