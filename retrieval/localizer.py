@@ -6,7 +6,6 @@ Every model answer is validated; an unusable one is sent back with the error
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +16,13 @@ from retrieval.index import RepoIndex
 from retrieval.llm import ChatModel, Completion, Message, ModelStopped
 from retrieval.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice
 from retrieval.maps import estimate_tokens, file_map, schematic_map
+from retrieval.neighbours import Neighbours
 from retrieval.pipeline import retrieval_localization
 from retrieval.retriever import Retriever
 from retrieval.symbols import Symbol
 
 PROMPTS = Path(__file__).parent / "prompts"
 Recorder = Callable[[dict[str, Any]], None]
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 
 
 def prompt(name: str, **values: Any) -> str:
@@ -56,17 +55,18 @@ class Localizer:
         self.model = model
         self.options = options or LocalizerOptions()
         self.record = record or (lambda event: None)
+        self.neighbours = Neighbours(index)
 
     def localize(self, issue: str) -> Localization:
         opts = self.options
         result = self.retriever.retrieve(issue, top_files=max(50, opts.top_k), top_symbols=100)
         loc = retrieval_localization(self.index, issue, result, max(opts.top_k, 20))
         if self.model is None:
-            loc.locations = self._locations(loc.symbols[: opts.max_symbols], [])
+            loc.locations = self._locations(loc.symbols[: opts.max_symbols], [], [f.path for f in result.files])
             return loc
         files = self._select_files(issue, loc)
         picks = self._select_symbols(issue, loc, files)
-        loc.locations = self._locations(picks, files)
+        loc.locations = self._locations(picks, files, [f.path for f in result.files])
         return loc
 
     # -- model calls -----------------------------------------------------------------
@@ -170,7 +170,8 @@ class Localizer:
 
     # -- stage 4 ---------------------------------------------------------------------
 
-    def _locations(self, picks: list[SymbolChoice], files: list[str]) -> list[Location]:
+    def _locations(self, picks: list[SymbolChoice], files: list[str], ranked: list[str]) -> list[Location]:
+        """The picked definitions' source, then their callers and callees, within ``locations_tokens``."""
         budget = self.options.locations_tokens
         out: list[Location] = []
         used = 0
@@ -204,31 +205,7 @@ class Localizer:
             if sym is not None and add(pick.path, sym, "read" if pick.kind == "read" else "edit"):
                 targets.append((pick.path, sym))
         for path, sym in targets:
-            for rel_path, rel, role in self._neighbours(path, sym, files):
+            for rel_path, rel, role in self.neighbours.of(path, sym, files, ranked):
                 if not add(rel_path, rel, role):
                     return out
         return out
-
-    def _neighbours(self, path: str, sym: Symbol, files: list[str]) -> list[tuple[str, Symbol, str]]:
-        """Callees defined in the repository (unique names) and callers in the chosen files."""
-        body = self.index.read(path)[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
-        called = set(_CALL.findall(body)) - {sym.name}
-        found: list[tuple[str, Symbol, str]] = []
-        scope = list(dict.fromkeys([path, *files]))
-        for p in scope:
-            entry = self.index.files.get(p)
-            if entry is None:
-                continue
-            content = None
-            for other in entry.symbols:
-                if not other.is_definition or other.qualname == sym.qualname or "<locals>" in other.qualname:
-                    continue
-                if other.name in called:
-                    found.append((p, other, "callee"))
-                    continue
-                if other.kind != "class":
-                    content = content if content is not None else self.index.read(p)
-                    text = content[other.start_byte : other.end_byte]
-                    if re.search(rb"\b" + re.escape(sym.name.encode()) + rb"\s*\(", text):
-                        found.append((p, other, "caller"))
-        return found

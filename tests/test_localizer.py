@@ -8,9 +8,11 @@ import pytest
 from repoagent.models import LiteLLMModel
 from retrieval.index import RepoIndex
 from retrieval.localizer import Localizer, LocalizerOptions
+from retrieval.neighbours import Neighbours
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource
 from tests.conftest import SHOP_ISSUE
+from tests.gitrepo import make_repo
 
 FILES_OK = json.dumps({"files": ["shop/pricing.py"], "reason": "the KeyError is raised there"})
 SYMBOLS_OK = json.dumps(
@@ -42,7 +44,8 @@ def test_model_picks_files_then_symbols(shop_repo: Path, tmp_path: Path) -> None
     edit = [x for x in loc.locations if x.role == "edit"]
     assert edit[0].qualname == "apply_discount" and "DISCOUNTS[code]" in edit[0].source
     assert (edit[0].start_line, edit[0].end_line) == (6, 11)
-    # Callers of the chosen function in the same files come along where the budget allows.
+    # Callers of the chosen function, here in a file the model did not choose, come along.
+    assert ("shop/cart.py", "Cart.total", "caller") in {(x.path, x.qualname, x.role) for x in loc.locations}
     assert [s.stage for s in loc.stages] == ["retrieve", "select_files", "select_symbols"]
     assert loc.prompt_tokens > 0 and loc.completion_tokens > 0
     assert len(events) == 2 and events[0]["messages"][1]["content"].startswith("# Issue")
@@ -90,3 +93,27 @@ def test_no_model_configured_says_how_to_set_one() -> None:
 
     with pytest.raises(UserError, match="model.name"):
         LiteLLMModel("")
+
+
+def test_neighbours_are_found_across_the_repository(tmp_path: Path) -> None:
+    files = {
+        "pkg/orders.py": "from pkg.tax import apply_tax\n\n\ndef compute_total(items):\n"
+        "    return apply_tax(sum(get(i) for i in items))\n\n\ndef get(i):\n    return i\n",
+        "pkg/tax.py": "def apply_tax(amount):\n    return amount * 1.2\n",
+        "pkg/report.py": "from pkg.orders import compute_total\n\n\ndef report(items):\n"
+        "    return f'{compute_total(items)}'\n\n\ndef header():\n    return 'compute_total is elsewhere'\n",
+        "pkg/a.py": "def get(x):\n    return x\n",
+        "pkg/b.py": "def get(x):\n    return x\n",
+        "tests/test_orders.py": "from pkg.orders import compute_total\n\n\ndef test_total():\n"
+        "    assert compute_total([1])\n",
+    }
+    make_repo(tmp_path / "r", files)
+    index = RepoIndex.build(RepoSource(tmp_path / "r", "HEAD"))
+    sym = index.symbol("pkg/orders.py", "compute_total")
+    assert sym is not None
+    found = {(p, s.qualname, role) for p, s, role in Neighbours(index).of("pkg/orders.py", sym, [], [])}
+    assert found == {
+        ("pkg/tax.py", "apply_tax", "callee"),  # a unique name, in a file nobody chose
+        ("pkg/orders.py", "get", "callee"),  # in its own file: homonyms elsewhere do not matter
+        ("pkg/report.py", "report", "caller"),  # header() only names it in a string
+    }

@@ -1,0 +1,93 @@
+"""Stage 4's neighbours of a definition: the definitions it calls and those that call it.
+
+The chosen files are searched first; then the rest of the repository's code
+(tests left out): callees whose name is defined at most ``_MAX_HOMONYMS`` times
+(``get`` or ``save`` would name half the repository), and callers in the files
+whose tokens hold the name, in retrieval order, at most ``_MAX_CALLERS`` of them.
+Calls are matched by name (``name(``), not resolved: a neighbour is context for
+the model, not a claim.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from retrieval.index import IndexedFile, RepoIndex
+from retrieval.lexical import file_counts
+from retrieval.symbols import Symbol
+
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_MAX_HOMONYMS = 2
+_MAX_CALLERS = 10
+
+Neighbour = tuple[str, Symbol, str]  # path, definition, "caller" or "callee"
+
+
+def _definitions(entry: IndexedFile) -> list[Symbol]:
+    return [s for s in entry.symbols if s.is_definition and "<locals>" not in s.qualname]
+
+
+class Neighbours:
+    def __init__(self, index: RepoIndex) -> None:
+        self.index = index
+        self._by_name: dict[str, list[tuple[str, Symbol]]] | None = None
+
+    def _named(self, name: str) -> list[tuple[str, Symbol]]:
+        if self._by_name is None:  # built once, on the first question
+            self._by_name = defaultdict(list)
+            for entry in self.index.code_files(tests=False):
+                for sym in _definitions(entry):
+                    self._by_name[sym.name].append((entry.path, sym))
+        return self._by_name.get(name, [])
+
+    def of(self, path: str, sym: Symbol, files: list[str], ranked: list[str]) -> list[Neighbour]:
+        """Neighbours of ``sym`` in ``path``: in ``path`` and ``files`` first, then the repository by ``ranked``."""
+        body = self.index.read(path)[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
+        called = set(_CALL.findall(body)) - {sym.name}
+        scope = list(dict.fromkeys([path, *files]))
+        found: list[Neighbour] = []
+        for p in scope:
+            found.extend(self._in_file(p, sym, called, own=p == path))
+        in_scope = set(scope)
+        seen_names = {s.name for _, s, role in found if role == "callee"}
+        for name in sorted(called - seen_names):
+            defined = self._named(name)
+            if len(name) >= 3 and len(defined) <= _MAX_HOMONYMS:
+                found.extend((p, s, "callee") for p, s in defined if p not in in_scope)
+        found.extend(self._callers_elsewhere(sym, in_scope, ranked))
+        return found
+
+    def _in_file(self, path: str, sym: Symbol, called: set[str], own: bool = False) -> list[Neighbour]:
+        entry = self.index.files.get(path)
+        if entry is None:
+            return []
+        found: list[Neighbour] = []
+        content: bytes | None = None
+        calls_it = re.compile(rb"\b" + re.escape(sym.name.encode()) + rb"\s*\(")
+        for other in _definitions(entry):
+            if own and other.qualname == sym.qualname:
+                continue
+            if other.name in called:
+                found.append((path, other, "callee"))
+            elif other.kind != "class":
+                content = content if content is not None else self.index.read(path)
+                if calls_it.search(content[other.start_byte : other.end_byte]):
+                    found.append((path, other, "caller"))
+        return found
+
+    def _callers_elsewhere(self, sym: Symbol, skip: set[str], ranked: list[str]) -> list[Neighbour]:
+        entries = [e for e in self.index.code_files(tests=False) if e.path not in skip]
+        token = sym.name.lower()
+        holders = [
+            e for e, counts in zip(entries, file_counts(self.index, entries), strict=True) if token in counts.tokens
+        ]
+        order = {p: i for i, p in enumerate(ranked)}
+        holders.sort(key=lambda e: (order.get(e.path, len(order)), e.path))
+        found: list[Neighbour] = []
+        for entry in holders:
+            callers = [n for n in self._in_file(entry.path, sym, set()) if n[2] == "caller"]
+            found.extend(callers)
+            if len({p for p, _, _ in found}) >= _MAX_CALLERS:
+                break
+        return found
