@@ -16,9 +16,7 @@ SandboxKind = Literal["auto", "docker", "local", "none"]
 
 def _summary(report) -> dict:  # noqa: ANN001 - FixReport, imported lazily
     loop = report.loop
-    chosen = None
-    if loop is not None:
-        chosen = next((s for s in loop.candidates if s.candidate.ok and s.candidate.patch == report.patch), None)
+    chosen = loop.candidates[loop.chosen] if loop is not None and loop.chosen is not None else None
     return {
         "status": report.status,
         "resolved": report.status == "resolved",

@@ -70,6 +70,7 @@ class FixResult(BaseModel):
     reproduction: str = ""
     reproduction_run: TestRun | None = None
     candidates: list[Scored] = Field(default_factory=list)
+    chosen: int | None = None  # index in ``candidates`` of the one whose patch this is
 
 
 @dataclass
@@ -220,6 +221,7 @@ class FixLoop:
             result.reason = "no candidate applied cleanly"
             return result
         result.patch = best.candidate.patch
+        result.chosen = next(i for i, s in enumerate(result.candidates) if s is best)
         if self.sandbox is None:
             votes = best.candidate.votes
             result.reason = f"chosen from {len(ranked)} candidates by the gates and {votes} vote(s); untested"

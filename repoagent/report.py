@@ -123,7 +123,7 @@ def _localization(loc: dict[str, Any] | None, link_base: str | None) -> str:
 def _candidates(loop: dict[str, Any] | None) -> str:
     if not loop or not loop.get("candidates"):
         return "<p>No candidate was made.</p>"
-    chosen = loop.get("patch", "")
+    chosen = loop.get("chosen")
     parts = []
     for i, s in enumerate(loop["candidates"], 1):
         cand = s["candidate"]
@@ -136,7 +136,7 @@ def _candidates(loop: dict[str, Any] | None) -> str:
                 f"{len(s.get('new_failures') or [])} newly failing"
             )
         )
-        mark = " <b>(chosen)</b>" if cand.get("patch") and cand.get("patch") == chosen else ""
+        mark = " <b>(chosen)</b>" if chosen == i - 1 else ""
         body = diff_html(cand["patch"]) if cand.get("patch") else f"<pre>{_e(cand.get('response', ''))[:4000]}</pre>"
         parts.append(
             f"<details{' open' if mark else ''}><summary>Candidate {i}{mark}: round {s.get('round', 0)}, "

@@ -7,6 +7,7 @@ import pytest
 
 from repoagent.loop import FixLoop, LoopOptions
 from repoagent.models import LiteLLMModel
+from repoagent.report import _candidates
 from repoagent.sandbox.local import LocalSandbox
 from repoagent.test_selection import select_tests
 from retrieval.index import RepoIndex
@@ -113,6 +114,10 @@ def test_a_model_that_never_succeeds_ends_unresolved_within_its_rounds(tmp_path:
     result = loop.run(ISSUE, loc)
     assert not result.resolved and len(result.candidates) == 2
     assert "no passing reproduction test" in result.reason
+    # Both rounds wrote the same wrong patch: one of them, the one ranked first, is the chosen one.
+    assert result.candidates[0].candidate.patch == result.candidates[1].candidate.patch == result.patch
+    assert result.chosen == 0
+    assert _candidates(result.model_dump(mode="json")).count("(chosen)") == 1
 
 
 def test_the_loop_runs_in_docker(tmp_path: Path) -> None:
