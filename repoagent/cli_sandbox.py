@@ -13,6 +13,7 @@ from repoagent.errors import JobFailed, UserError
 from repoagent.sandbox.base_image import DEFAULT_TAG, build_base
 from repoagent.sandbox.detect import detect_test_command
 from repoagent.sandbox.factory import open_sandbox
+from repoagent.sandbox.testrun import is_pytest
 
 sandbox_app = typer.Typer(help="Build and check the sandboxes tests run in.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
@@ -83,7 +84,7 @@ def test_command(
     kind = sandbox or (sb.kind if sb.kind != "none" else "auto")
     diff = patch.read_bytes() if patch else None
     command = test_cmd or detect_test_command(repo)
-    if diff and not test_cmd and "pytest" in command:
+    if diff and not test_cmd and is_pytest(command):
         command = " ".join([command, *tests_for_patch(repo, rev, diff.decode("utf-8", errors="replace"))])
     if image:
         sb = sb.model_copy(update={"image": image})

@@ -26,7 +26,7 @@ from editing.answer_format import FENCE
 from editing.candidates import Candidate
 from editing.generate import Sampler, first_messages, numbered
 from repoagent.sandbox.protocol import Sandbox
-from repoagent.sandbox.testrun import TestRun
+from repoagent.sandbox.testrun import TestRun, is_pytest
 from repoagent.test_selection import select_tests
 from retrieval.index import RepoIndex
 from retrieval.llm import ChatModel, Message, ModelStopped
@@ -135,7 +135,7 @@ class FixLoop:
 
     @property
     def _python_tests(self) -> bool:
-        return "pytest" in self.options.test_cmd
+        return is_pytest(self.options.test_cmd)
 
     def run(self, issue: str, loc: Localization) -> FixResult:
         changed: dict[str, list[str]] = {}

@@ -5,7 +5,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from repoagent.sandbox.detect import install_from
 from repoagent.sandbox.local import LocalSandbox
+from repoagent.sandbox.testrun import is_pytest, with_junit
 from tests.gitrepo import git
 from tests.sandbox_fixtures import FIX, make_calc
 
@@ -103,3 +105,16 @@ def test_test_command_is_read_from_tox_and_nox(tmp_path: Path) -> None:
     js.mkdir()
     (js / "package.json").write_text("{}")
     assert detect_test_command(js) == "npm test"
+
+
+def test_pytest_commands_are_told_apart_by_their_words() -> None:
+    for command in ("pytest -q", "python3 -m pytest tests", "PYTHONPATH=src pytest", "py.test -x"):
+        assert is_pytest(command), command
+        assert with_junit(command).endswith("-o junit_family=xunit1")
+        assert (
+            install_from({"setup.py"}, command) == "python3 -m pip install -q pytest && python3 -m pip install -q -e ."
+        )
+    for command in ("npm test", "python -m unittest", "tox -e pytest-cov", "./run-pytests.sh"):
+        assert not is_pytest(command), command
+        assert with_junit(command) == command and install_from({"setup.py"}, command) is None
+    assert with_junit("pytest --junitxml=out.xml") == "pytest --junitxml=out.xml"

@@ -7,6 +7,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from repoagent.sandbox.testrun import is_pytest
+
 PYTEST = "python3 -m pytest -q -p no:cacheprovider"
 
 
@@ -58,7 +60,7 @@ def test_command_from(names: set[str], read: Callable[[str], str]) -> str:
 
 def install_from(names: set[str], test_cmd: str) -> str | None:
     """The install step a Docker sandbox bakes into its image: pytest, and the project when it is installable."""
-    if "pytest" not in test_cmd:
+    if not is_pytest(test_cmd):
         return None
     step = "python3 -m pip install -q pytest"
     if names & {"pyproject.toml", "setup.py"}:

@@ -86,10 +86,14 @@ def parse_junit(xml: bytes) -> list[TestOutcome]:
 JUNIT_PATH = ".repoagent-junit.xml"
 
 
+def is_pytest(command: str) -> bool:
+    """Whether a test command runs pytest: ``pytest``, ``py.test`` or ``python -m pytest`` is one of its words."""
+    words = command.split()
+    return "pytest" in words or "py.test" in words
+
+
 def with_junit(command: str) -> str:
     """Ask pytest for JUnit XML beside the code; other runners are left as they are."""
-    words = command.split()
-    is_pytest = words[:1] == ["pytest"] or words[:3] in (["python", "-m", "pytest"], ["python3", "-m", "pytest"])
-    if is_pytest and "--junitxml" not in command:
+    if is_pytest(command) and "--junitxml" not in command:
         return f"{command} --junitxml={JUNIT_PATH} -o junit_family=xunit1"
     return command
