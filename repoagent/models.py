@@ -201,10 +201,16 @@ class LiteLLMModel:
         """Stop before any work when the provider's key (or server address) is not set."""
         if self.api_key or self.name.startswith(f"{SCRIPTED}/"):
             return
+        # litellm counts a variable set to "" as set: hide empty ones while it looks.
+        empty = {k: v for k, v in os.environ.items() if not v.strip()}
         try:
+            for key in empty:
+                del os.environ[key]
             found = litellm.validate_environment(model=self.name)
         except Exception:  # a provider litellm cannot check: let the first call tell
             return
+        finally:
+            os.environ.update(empty)
         missing = [k for k in found.get("missing_keys", []) if not (self.api_base and k.endswith("API_BASE"))]
         if missing:
             raise UserError(

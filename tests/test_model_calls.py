@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -121,3 +122,12 @@ def test_cost_budget_is_safe_under_parallel_reservations() -> None:
     for r in held:  # every call spends its whole reservation: still within the limit
         budget.settle(r, r.tokens, r.cost)
     assert budget.spent_cost <= 0.05
+
+
+def test_an_empty_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "")
+    with pytest.raises(UserError, match="needs OPENAI_API_KEY"):
+        LiteLLMModel("openai/gpt-4o-mini").check_credentials()
+    assert os.environ["OPENAI_API_KEY"] == ""  # put back as it was
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-set")
+    LiteLLMModel("openai/gpt-4o-mini").check_credentials()  # no call is made: only the environment is read
