@@ -6,28 +6,21 @@ they write, so a refused patch leaves the repository as it was.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from repoagent.errors import JobFailed, UserError
+from repoagent.gitcmd import git
 from retrieval.source import is_git_repo
 
 AUTHOR = ["-c", "user.name=repoagent", "-c", "user.email=repoagent@localhost"]
 
 
-def _git(repo: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    # A plain folder inside another repository must not be treated as part of it.
-    env = {**os.environ, "GIT_CEILING_DIRECTORIES": str(Path(repo).resolve().parent)}
-    return subprocess.run(["git", *args], cwd=repo, input=input, capture_output=True, check=False, env=env)
-
-
 def dirty_files(repo: Path) -> list[str]:
     if not is_git_repo(repo):
         return []
-    out = _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.decode(errors="replace")
+    out = git(repo, "status", "--porcelain", "--untracked-files=no").stdout.decode(errors="replace")
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 
@@ -42,11 +35,11 @@ def check_apply(repo: Path, force: bool) -> None:
 
 def apply_patch(repo: Path, patch: str) -> None:
     data = patch.encode("utf-8", errors="surrogateescape")
-    check = _git(repo, "apply", "--check", "--whitespace=nowarn", "-", input=data)
+    check = git(repo, "apply", "--check", "--whitespace=nowarn", "-", input=data)
     if check.returncode != 0:
         why = check.stderr.decode(errors="replace").strip()
         raise JobFailed(f"--apply: the patch does not apply to the working tree ({why})")
-    done = _git(repo, "apply", "--whitespace=nowarn", "-", input=data)
+    done = git(repo, "apply", "--whitespace=nowarn", "-", input=data)
     if done.returncode != 0:
         raise JobFailed(f"--apply: git apply failed: {done.stderr.decode(errors='replace').strip()}")
 
@@ -54,9 +47,9 @@ def apply_patch(repo: Path, patch: str) -> None:
 def check_branch(repo: Path, branch: str) -> None:
     if not is_git_repo(repo):
         raise UserError(f"--branch needs a git repository; {repo} is a plain folder (use --apply)")
-    if _git(repo, "check-ref-format", "--branch", branch).returncode != 0:
+    if git(repo, "check-ref-format", "--branch", branch).returncode != 0:
         raise UserError(f"--branch {branch!r} is not a valid branch name")
-    if _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0:
+    if git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0:
         raise UserError(f"--branch {branch}: a branch of that name exists already; choose another name")
 
 
@@ -66,21 +59,21 @@ def commit_on_branch(repo: Path, rev: str, branch: str, patch: str, message: str
     tree = parent / "tree"
     done = False
     try:
-        made = _git(repo, "worktree", "add", "-q", "-b", branch, str(tree), rev)
+        made = git(repo, "worktree", "add", "-q", "-b", branch, str(tree), rev)
         if made.returncode != 0:
             raise JobFailed(f"--branch {branch}: {made.stderr.decode(errors='replace').strip()}")
         apply_patch(tree, patch)
-        _git(tree, "add", "-A")
-        has_author = _git(repo, "config", "user.email").returncode == 0
-        commit = _git(tree, *([] if has_author else AUTHOR), "commit", "-q", "-m", message)
+        git(tree, "add", "-A")
+        has_author = git(repo, "config", "user.email").returncode == 0
+        commit = git(tree, *([] if has_author else AUTHOR), "commit", "-q", "-m", message)
         if commit.returncode != 0:
             raise JobFailed(f"--branch {branch}: git commit failed: {commit.stderr.decode(errors='replace').strip()}")
-        sha = _git(tree, "rev-parse", "HEAD").stdout.decode().strip()
+        sha = git(tree, "rev-parse", "HEAD").stdout.decode().strip()
         done = True
         return sha
     finally:
-        _git(repo, "worktree", "remove", "--force", str(tree))
-        _git(repo, "worktree", "prune")
+        git(repo, "worktree", "remove", "--force", str(tree))
+        git(repo, "worktree", "prune")
         shutil.rmtree(parent, ignore_errors=True)
         if not done:  # no half-made branch is left behind
-            _git(repo, "branch", "-D", branch)
+            git(repo, "branch", "-D", branch)

@@ -9,7 +9,6 @@ folder ends with ``result.json`` and ``report.html``.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from repoagent import deliver
 from repoagent.config import Settings
+from repoagent.gitcmd import git_out
 from repoagent.loop import FixLoop, FixResult
 from repoagent.models import LiteLLMModel
 from repoagent.options import build_localizer, loop_options, open_index
@@ -85,8 +85,7 @@ def _github_base(repo: Path, commit: str | None) -> str | None:
     """https://github.com/OWNER/NAME/blob/COMMIT/ for a repository whose origin is on GitHub."""
     if commit is None:
         return None
-    proc = subprocess.run(["git", "-C", str(repo), "remote", "get-url", "origin"], capture_output=True, check=False)
-    m = re.search(r"github\.com[:/]([\w.-]+)/([\w.-]+?)(?:\.git)?/?$", proc.stdout.decode().strip())
+    m = re.search(r"github\.com[:/]([\w.-]+)/([\w.-]+?)(?:\.git)?/?$", git_out(repo, "remote", "get-url", "origin"))
     return f"https://github.com/{m[1]}/{m[2]}/blob/{commit}/" if m else None
 
 

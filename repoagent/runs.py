@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.config import Settings
+from repoagent.gitcmd import git_out
 from retrieval.source import is_git_repo
 
 
@@ -32,21 +32,16 @@ def runs_root(settings: Settings, repo: Path, local: bool) -> Path:
     if settings.runs_dir:
         return Path(settings.runs_dir).expanduser()
     git = is_git_repo(repo)
-    if local and not (git and _git_out(repo, "rev-parse", "--is-bare-repository") == "true"):
+    if local and not (git and git_out(repo, "rev-parse", "--is-bare-repository") == "true"):
         if git:
             _exclude(repo)
         return repo / ".repoagent" / "runs"
     return settings.resolved_state_dir() / "runs"
 
 
-def _git_out(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
-    return proc.stdout.decode(errors="replace").strip() if proc.returncode == 0 else ""
-
-
 def _exclude(repo: Path) -> None:
     """Keep ``.repoagent/`` out of ``git status`` of a repository without touching tracked files."""
-    git_dir = _git_out(repo, "rev-parse", "--git-common-dir")
+    git_dir = git_out(repo, "rev-parse", "--git-common-dir")
     if not git_dir:
         return
     exclude = repo / git_dir / "info" / "exclude"  # an absolute git_dir replaces repo

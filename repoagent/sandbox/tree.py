@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from repoagent.errors import JobFailed, UserError
+from repoagent.gitcmd import git
 from retrieval.source import is_git_repo
-
-
-def _git(repo: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, check=False)
 
 
 class WorkTree:
@@ -30,7 +26,7 @@ class WorkTree:
         self.path = parent / "repo"
         try:
             if self._git:
-                proc = _git(self.repo, "worktree", "add", "--detach", "-q", str(self.path), self.rev or "HEAD")
+                proc = git(self.repo, "worktree", "add", "--detach", "-q", str(self.path), self.rev or "HEAD")
                 if proc.returncode != 0:
                     raise UserError(
                         f"cannot check out {self.rev or 'HEAD'} of {self.repo}: "
@@ -42,13 +38,7 @@ class WorkTree:
                 skip = shutil.ignore_patterns(".repoagent", "__pycache__", ".pytest_cache")
                 shutil.copytree(self.repo, self.path, symlinks=True, ignore=skip)
             if self.patch:
-                proc = subprocess.run(
-                    ["git", "apply", "--whitespace=nowarn", "-"],
-                    cwd=self.path,
-                    input=self.patch,
-                    capture_output=True,
-                    check=False,
-                )
+                proc = git(self.path, "apply", "--whitespace=nowarn", "-", input=self.patch)
                 if proc.returncode != 0:
                     raise JobFailed(f"the patch does not apply: {proc.stderr.decode(errors='replace').strip()}")
         except BaseException:
@@ -60,7 +50,7 @@ class WorkTree:
         if self.path is None:
             return
         if self._git:
-            _git(self.repo, "worktree", "remove", "--force", str(self.path))
-            _git(self.repo, "worktree", "prune")
+            git(self.repo, "worktree", "remove", "--force", str(self.path))
+            git(self.repo, "worktree", "prune")
         shutil.rmtree(self.path.parent, ignore_errors=True)
         self.path = None
