@@ -36,9 +36,7 @@ def dense_file_chunks(entry: IndexedFile, max_chars: int = 500, max_chunks: int 
     if parsed is not None:
         if parsed.docstring:
             lines.append(parsed.docstring.strip().splitlines()[0])
-        for sym in parsed.definitions:
-            if "<locals>" in sym.qualname:
-                continue
+        for sym in entry.visible_definitions:
             doc = sym.docstring.strip().splitlines()[0] if sym.docstring.strip() else ""
             lines.append(f"{sym.signature} {doc}".strip())
     chunks: list[str] = []

@@ -42,6 +42,11 @@ class IndexedFile:
     def symbols(self) -> list[Symbol]:
         return self.parsed.symbols if self.parsed else []
 
+    @property
+    def visible_definitions(self) -> list[Symbol]:
+        """Classes, functions and methods a qualified name reaches: not those local to a function body."""
+        return [s for s in self.symbols if s.is_definition and "<locals>" not in s.qualname]
+
 
 @dataclass
 class IndexStats:

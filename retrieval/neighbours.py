@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 
 from retrieval.index import IndexedFile, RepoIndex
-from retrieval.lexical import file_counts
+from retrieval.lexical import TermCounts, file_counts
 from retrieval.symbols import Symbol
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
@@ -24,20 +24,17 @@ _MAX_CALLERS = 10
 Neighbour = tuple[str, Symbol, str]  # path, definition, "caller" or "callee"
 
 
-def _definitions(entry: IndexedFile) -> list[Symbol]:
-    return [s for s in entry.symbols if s.is_definition and "<locals>" not in s.qualname]
-
-
 class Neighbours:
     def __init__(self, index: RepoIndex) -> None:
         self.index = index
         self._by_name: dict[str, list[tuple[str, Symbol]]] | None = None
+        self._counts: list[tuple[IndexedFile, TermCounts]] | None = None
 
     def _named(self, name: str) -> list[tuple[str, Symbol]]:
         if self._by_name is None:  # built once, on the first question
             self._by_name = defaultdict(list)
             for entry in self.index.code_files(tests=False):
-                for sym in _definitions(entry):
+                for sym in entry.visible_definitions:
                     self._by_name[sym.name].append((entry.path, sym))
         return self._by_name.get(name, [])
 
@@ -65,7 +62,7 @@ class Neighbours:
         found: list[Neighbour] = []
         content: bytes | None = None
         calls_it = re.compile(rb"\b" + re.escape(sym.name.encode()) + rb"\s*\(")
-        for other in _definitions(entry):
+        for other in entry.visible_definitions:
             if own and other.qualname == sym.qualname:
                 continue
             if other.name in called:
@@ -77,17 +74,16 @@ class Neighbours:
         return found
 
     def _callers_elsewhere(self, sym: Symbol, skip: set[str], ranked: list[str]) -> list[Neighbour]:
-        entries = [e for e in self.index.code_files(tests=False) if e.path not in skip]
+        if self._counts is None:  # the code files' term counts, looked up once for every target
+            entries = self.index.code_files(tests=False)
+            self._counts = list(zip(entries, file_counts(self.index, entries), strict=True))
         token = sym.name.lower()
-        holders = [
-            e for e, counts in zip(entries, file_counts(self.index, entries), strict=True) if token in counts.tokens
-        ]
+        holders = [e for e, counts in self._counts if e.path not in skip and token in counts.tokens]
         order = {p: i for i, p in enumerate(ranked)}
         holders.sort(key=lambda e: (order.get(e.path, len(order)), e.path))
         found: list[Neighbour] = []
         for entry in holders:
-            callers = [n for n in self._in_file(entry.path, sym, set()) if n[2] == "caller"]
-            found.extend(callers)
+            found.extend(self._in_file(entry.path, sym, set()))  # nothing is a callee of an empty call set
             if len({p for p, _, _ in found}) >= _MAX_CALLERS:
                 break
         return found

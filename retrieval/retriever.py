@@ -108,11 +108,11 @@ class Retriever:
         query = tokenize(issue)
         signals = extract_signals(self.index, issue)
         file_signals = signals.file_scores()
-        title = issue.strip().splitlines()[0] if issue.strip() else ""
+        title = tokenize(issue.strip().splitlines()[0]) if issue.strip() else []
         lists: list[tuple[float, dict[str, float], str]] = [
             (w.bm25, self._code_bm25.scores(query), "bm25"),
-            (w.bm25_title, self._code_bm25.scores(tokenize(title)), "title"),
-            (w.title_stems, self._code_bm25.scores(tokenize(title), stems=True), "title stems"),
+            (w.bm25_title, self._code_bm25.scores(title), "title"),
+            (w.title_stems, self._code_bm25.scores(title, stems=True), "title stems"),
         ]
         for kind in ("frame", "identifier", "path", "module", "message"):
             lists.append((getattr(w, kind), signals.file_scores(kind), kind))
@@ -127,7 +127,7 @@ class Retriever:
         tests = self._fuse(test_lists, signals, keep=is_test)
         seen = {f.path for f in files}
         files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
-        symbols = self._rank_symbols(files[: w.symbol_files], query, tokenize(title), signals)
+        symbols = self._rank_symbols(files[: w.symbol_files], query, title, signals)
         return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals)
 
     def _fuse(
@@ -162,7 +162,7 @@ class Retriever:
     ) -> list[RankedSymbol]:
         w = self.weights
         entries = [self.index.files[f.path] for f in files]
-        syms = [(e, s) for e in entries for s in e.symbols if s.is_definition and "<locals>" not in s.qualname]
+        syms = [(e, s) for e in entries for s in e.visible_definitions]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
         model = BM25Model(symbol_counts(self.index, syms), keys)
         bm25, title_bm25 = model.scores(query), model.scores(title)
