@@ -10,25 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from editing.answer_format import FormatError, parse_edit_answer
 from editing.apply import apply_ops
 from editing.candidates import Candidate, collapse, normalise
 from editing.diff import patch_bytes
 from editing.errors import EditError, GateError
-from retrieval.llm import ChatModel, Message, ModelStopped
-from retrieval.localization import Localization
+from repoagent.core.chat import ChatModel, Message, ModelStopped
+from repoagent.core.events import AnswerRejected, EventSink, NoEvents
+from repoagent.core.localization import Localization
+from repoagent.core.prompts import Prompts
 
-PROMPTS = Path(__file__).parent / "prompts"
+prompt = Prompts(Path(__file__).parent / "prompts")
 Reader = Callable[[str], bytes]
-Recorder = Callable[[dict[str, Any]], None]
-
-
-def prompt(name: str, **values: Any) -> str:
-    return (PROMPTS / f"{name}.txt").read_text().format(**values)
 
 
 def numbered(source: str, first_line: int) -> str:
@@ -56,8 +52,9 @@ def generation_prompt(issue: str, loc: Localization, maps: dict[str, str]) -> st
 class Sampler:
     model: ChatModel
     read: Reader
-    record: Recorder | None = None
+    events: EventSink = field(default_factory=NoEvents)
     parallel: int = 4
+    stage: str = "generate"
 
     def _default_target(self, loc: Localization) -> tuple[str, str] | None:
         edits = [x for x in loc.locations if x.role == "edit"]
@@ -66,36 +63,21 @@ class Sampler:
     def sample(self, messages: list[Message], temperature: float, loc: Localization) -> Candidate:
         """One sample: ask, read the answer (one format retry), apply behind the gates."""
         messages = list(messages)
-        answer = ""
+        answer, error = "", ""
         for attempt in range(2):
             try:
-                completion = self.model.complete(messages, temperature=temperature)[0]
+                answer = self.model.complete(messages, temperature=temperature, stage=self.stage).text
             except ModelStopped as exc:
                 return Candidate(temperatures=[temperature], error=str(exc), gate="stopped", response=answer)
-            answer = completion.text
-            event = {
-                "stage": "generate",
-                "temperature": temperature,
-                "attempt": attempt,
-                "messages": [m.to_dict() for m in messages],
-                "response": answer,
-                "prompt_tokens": completion.prompt_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "cost": completion.cost,
-                "seconds": completion.seconds,
-            }
             try:
                 ops = parse_edit_answer(answer, self._default_target(loc))
             except FormatError as exc:
-                event["error"] = str(exc)
-                if self.record:
-                    self.record(event)
+                error = str(exc)
+                self.events.emit(AnswerRejected(stage=self.stage, attempt=attempt, error=error))
                 messages += [Message("assistant", answer), Message("user", prompt("format_error", error=exc))]
                 continue
-            if self.record:
-                self.record(event)
             return self.build(ops, temperature, answer)
-        return Candidate(temperatures=[temperature], error=f"format: {event['error']}", response=answer)
+        return Candidate(temperatures=[temperature], error=f"format: {error}", response=answer)
 
     def build(self, ops: list, temperature: float, answer: str = "") -> Candidate:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from retrieval.index import RepoIndex
 from retrieval.symbols import ParsedFile
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -59,3 +60,18 @@ def innermost_definitions(parsed: ParsedFile, lines: set[int]) -> set[str]:
         if best is not None:
             found.add(best.qualname)
     return found
+
+
+def changed_definitions(index: RepoIndex, patch: str, *, tests: bool = True) -> dict[str, list[str]]:
+    """Path -> qualified names of the innermost definitions ``patch`` changes in the files of ``index``.
+
+    Files the index has not parsed map to no names; ``tests=False`` leaves test files out.
+    """
+    changed: dict[str, list[str]] = {}
+    for fp in parse_patch(patch):
+        entry = index.files.get(fp.old_path)
+        if entry is not None and entry.is_test and not tests:
+            continue
+        parsed = entry.parsed if entry is not None else None
+        changed[fp.old_path] = sorted(innermost_definitions(parsed, fp.changed_lines)) if parsed else []
+    return changed

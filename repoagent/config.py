@@ -9,108 +9,134 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from repoagent.errors import ConfigError
+from repoagent.core.errors import ConfigError
 
 DEFAULT_CONFIG = Path(str(resources.files("configs") / "default.yaml"))
 ENV_PREFIX = "REPOAGENT_"
+INDEX_CACHE_FILE = "index.sqlite3"
 _RESERVED_ENV = {"REPOAGENT_HOME"}
 
 
 class _Section(BaseModel):
+    """Types and constraints only: every default value is in ``configs/default.yaml``, in one place."""
+
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+Positive = Annotated[int, Field(ge=1)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[int, Field(ge=0)]
+
+
 class ModelSettings(_Section):
-    name: str | None = None
+    name: str | None
     """litellm model string; None means no model is configured."""
-    api_base: str | None = None
-    api_key: str | None = None
+    api_base: str | None
+    api_key: str | None
     """Usually left empty: litellm reads the provider's variable (OPENAI_API_KEY, ...)."""
-    context_tokens: int | None = None
-    max_output_tokens: int = 4096
-    request_timeout: float = 120
-    retries: int = Field(3, ge=0)
-    backoff_seconds: float = Field(1.0, ge=0)
-    input_cost_per_token: float | None = None
-    output_cost_per_token: float | None = None
+    context_tokens: Positive | None
+    max_output_tokens: Positive
+    request_timeout: PositiveFloat
+    retries: NonNegative
+    backoff_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    input_cost_per_token: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+    output_cost_per_token: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None
+
+
+class BudgetSettings(_Section):
+    max_cost: PositiveFloat | None
+    """USD; the run stops before a call that could spend past it."""
+    max_tokens: Positive | None
 
 
 class IndexSettings(_Section):
-    max_file_bytes: int = 1_000_000
-    workers: int = 0
+    max_file_bytes: Positive
+    workers: NonNegative
 
 
 class MapSettings(_Section):
-    file_map_tokens: int = 4000
-    schematic_map_tokens: int = 2000
+    file_map_tokens: Positive
+    schematic_map_tokens: Positive
 
 
 class RetrievalSettings(_Section):
-    embedding_model: str = "bundled"
-    dense: bool = True
-    dense_shortlist: int = Field(100, ge=0)
-    top_k_files: int = Field(20, ge=1)
-    top_k_symbols: int = Field(50, ge=1)
+    embedding_model: str
+    dense: bool
+    dense_shortlist: NonNegative
+    top_k_files: Positive
+    top_k_symbols: Positive
 
 
 class LocalizeSettings(_Section):
-    candidate_files: int = Field(12, ge=1)
-    max_files: int = Field(4, ge=1)
-    max_symbols: int = Field(8, ge=1)
-    attempts: int = Field(2, ge=1)
-    locations_tokens: int = 6000
+    candidate_files: Positive
+    max_files: Positive
+    max_symbols: Positive
+    attempts: Positive
+    locations_tokens: Positive
 
 
 class GenerationSettings(_Section):
-    temperatures: list[float] = [0.0, 0.4, 0.8]
-    samples_per_temperature: int = Field(1, ge=1)
+    temperatures: Annotated[list[Annotated[float, Field(ge=0, le=2)]], Field(min_length=1)]
+    """The first one is also used for feedback rounds and the reproduction test."""
+    samples_per_temperature: Positive
 
 
 class LoopSettings(_Section):
-    max_retries: int = Field(2, ge=0)
+    max_retries: NonNegative
+    reproduction_attempts: NonNegative
 
 
 class GitHubSettings(_Section):
-    api_url: str = "https://api.github.com"
+    api_url: str
     """GitHub Enterprise: https://HOST/api/v3.  The token comes from GITHUB_TOKEN."""
 
 
 class SandboxSettings(_Section):
-    kind: Literal["auto", "docker", "local", "none"] = "auto"
-    image: str = "repoagent-base:bookworm"
-    timeout: float = 900
-    memory_mb: int = 4096
-    cpus: float = 2.0
-    pids: int = 512
-    network: bool = False
+    kind: Literal["auto", "docker", "local", "none"]
+    image: str
+    timeout: PositiveFloat
+    memory_mb: Positive
+    cpus: PositiveFloat
+    pids: Positive
+    network: bool
+    test_command: str | None
+    """None: detected from the repository's files."""
+    install: str | None
+    """None: detected (pytest, and the project when it is installable)."""
 
 
 class Settings(_Section):
-    cache_dir: Path | None = None
-    state_dir: Path | None = None
-    runs_dir: Path | None = None
-    model: ModelSettings = ModelSettings()
-    index: IndexSettings = IndexSettings()
-    maps: MapSettings = MapSettings()
-    retrieval: RetrievalSettings = RetrievalSettings()
-    localize: LocalizeSettings = LocalizeSettings()
-    generation: GenerationSettings = GenerationSettings()
-    loop: LoopSettings = LoopSettings()
-    sandbox: SandboxSettings = SandboxSettings()
-    github: GitHubSettings = GitHubSettings()
+    cache_dir: Path | None
+    state_dir: Path | None
+    runs_dir: Path | None
+    model: ModelSettings
+    budget: BudgetSettings
+    index: IndexSettings
+    maps: MapSettings
+    retrieval: RetrievalSettings
+    localize: LocalizeSettings
+    generation: GenerationSettings
+    loop: LoopSettings
+    sandbox: SandboxSettings
+    github: GitHubSettings
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or _home_dir("cache", "XDG_CACHE_HOME", ".cache")
 
     def resolved_state_dir(self) -> Path:
         return self.state_dir or _home_dir("state", "XDG_STATE_HOME", ".local/state")
+
+    def index_cache_path(self) -> Path:
+        """The one SQLite file that holds parses, term counts and embeddings."""
+        return self.resolved_cache_dir() / INDEX_CACHE_FILE
 
 
 def _home_dir(sub: str, xdg_var: str, fallback: str) -> Path:
@@ -121,6 +147,7 @@ def _home_dir(sub: str, xdg_var: str, fallback: str) -> Path:
     return Path(base).expanduser() / "repoagent"
 
 
+@cache
 def valid_keys(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():
@@ -158,8 +185,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; pass an existing YAML file to --config") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of settings, not {type(data).__name__}")
     return data

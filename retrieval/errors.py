@@ -1,7 +1,9 @@
 """Errors of the retrieval layer; each message names the input and what to do."""
 
+from repoagent.core.errors import UserError
 
-class RetrievalError(Exception):
+
+class RetrievalError(UserError):
     """Base of the errors a user can act on."""
 
 

@@ -11,34 +11,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repoagent.core.chat import ChatModel, Completion, Message, ModelStopped
+from repoagent.core.events import AnswerRejected, EventSink, NoEvents
+from repoagent.core.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice
+from repoagent.core.prompts import Prompts
 from retrieval.answers import AnswerError, FileSelection, SymbolSelection, parse_answer
 from retrieval.index import RepoIndex
-from retrieval.llm import ChatModel, Completion, Message, ModelStopped
-from retrieval.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice
 from retrieval.maps import estimate_tokens, file_map, schematic_map
 from retrieval.neighbours import Neighbours
-from retrieval.pipeline import retrieval_localization
-from retrieval.retriever import Retriever
+from retrieval.retriever import Retrieval, Retriever
 from retrieval.symbols import Symbol
 
-PROMPTS = Path(__file__).parent / "prompts"
-Recorder = Callable[[dict[str, Any]], None]
+prompt = Prompts(Path(__file__).parent / "prompts")
 
 
-def prompt(name: str, **values: Any) -> str:
-    return (PROMPTS / f"{name}.txt").read_text().format(**values)
-
-
-@dataclass
+@dataclass(frozen=True)
 class LocalizerOptions:
-    top_k: int = 20
-    candidate_files: int = 12
-    max_files: int = 4
-    max_symbols: int = 8
-    attempts: int = 2
-    file_map_tokens: int = 4000
-    schematic_map_tokens: int = 2000
-    locations_tokens: int = 6000
+    """Limits of each stage; built from the settings (``configs/default.yaml`` holds the values)."""
+
+    top_k: int
+    top_symbols: int
+    candidate_files: int
+    max_files: int
+    max_symbols: int
+    attempts: int
+    file_map_tokens: int
+    schematic_map_tokens: int
+    locations_tokens: int
 
 
 class Localizer:
@@ -47,19 +46,19 @@ class Localizer:
         index: RepoIndex,
         retriever: Retriever,
         model: ChatModel | None,
-        options: LocalizerOptions | None = None,
-        record: Recorder | None = None,
+        options: LocalizerOptions,
+        events: EventSink | None = None,
     ) -> None:
         self.index = index
         self.retriever = retriever
         self.model = model
-        self.options = options or LocalizerOptions()
-        self.record = record or (lambda event: None)
+        self.options = options
+        self.events = events if events is not None else NoEvents()
         self.neighbours = Neighbours(index)
 
     def localize(self, issue: str) -> Localization:
         opts = self.options
-        result = self.retriever.retrieve(issue, top_files=max(50, opts.top_k), top_symbols=100)
+        result = self.retriever.retrieve(issue, top_files=max(50, opts.top_k), top_symbols=opts.top_symbols)
         loc = retrieval_localization(self.index, issue, result, max(opts.top_k, 20))
         if self.model is None:
             loc.locations = self._locations(loc.symbols[: opts.max_symbols], [], [f.path for f in result.files])
@@ -77,25 +76,20 @@ class Localizer:
         rec = StageRecord(stage=stage)
         for attempt in range(self.options.attempts):
             try:
-                answer: Completion = self.model.complete(messages, temperature=0.0)[0]
+                answer: Completion = self.model.complete(messages, temperature=0.0, stage=stage)
             except ModelStopped as exc:  # keep the retrieval ranking
                 rec.detail["stopped"] = str(exc)
                 break
             rec.prompt_tokens += answer.prompt_tokens
             rec.completion_tokens += answer.completion_tokens
-            event = {"stage": stage, "attempt": attempt, "messages": [m.to_dict() for m in messages]}
-            event.update(response=answer.text, prompt_tokens=answer.prompt_tokens, cost=answer.cost)
-            event.update(completion_tokens=answer.completion_tokens, seconds=answer.seconds)
             try:
                 parsed = parse_answer(answer.text, schema)
                 check(parsed)
             except AnswerError as exc:
-                event["error"] = str(exc)
-                self.record(event)
+                self.events.emit(AnswerRejected(stage=stage, attempt=attempt, error=str(exc)))
                 messages += [Message("assistant", answer.text), Message("user", prompt("retry", error=exc))]
                 rec.detail.setdefault("errors", []).append(str(exc))
                 continue
-            self.record(event)
             rec.reasons = getattr(parsed, "reason", "")
             return parsed, rec
         rec.fallback = True
@@ -209,3 +203,27 @@ class Localizer:
                 if not add(rel_path, rel, role):
                     return out
         return out
+
+
+def retrieval_localization(index: RepoIndex, issue: str, result: Retrieval, top_k: int) -> Localization:
+    """Stage 1 alone, as a ``Localization`` (what ``--no-llm`` returns)."""
+    return Localization(
+        issue=issue,
+        repo=str(index.source.path),
+        revision=index.source.commit,
+        files=[FileChoice(path=f.path, score=f.score, reasons=f.reasons) for f in result.files[:top_k]],
+        symbols=[
+            SymbolChoice(
+                path=s.path,
+                qualname=s.qualname,
+                kind=s.kind,
+                start_line=s.start_line,
+                end_line=s.end_line,
+                score=s.score,
+                reasons=s.reasons,
+            )
+            for s in result.symbols
+        ],
+        test_files=[FileChoice(path=f.path, score=f.score, reasons=f.reasons) for f in result.test_files[:top_k]],
+        stages=[StageRecord(stage="retrieve", reasons="fused BM25, dense and issue signals")],
+    )

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from retrieval.cache import IndexCache
 from retrieval.dense import DenseIndex, ShortlistDense
-from retrieval.index import RepoIndex
+from retrieval.index import Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
 from retrieval.testpaths import is_auxiliary_path
@@ -190,3 +191,20 @@ class Retriever:
             reasons = why[key] + signals.reasons(e.path, s.qualname)
             out.append(RankedSymbol(e.path, s.qualname, s.kind, s.start_line, s.end_line, score, reasons))
         return out
+
+
+def make_retriever(
+    index: RepoIndex,
+    cache: IndexCache | None,
+    embedding_model: str | None,
+    weights: FusionWeights | None = None,
+    progress: Progress | None = None,
+    shortlist: int = 0,
+) -> Retriever:
+    """``shortlist`` > 0: embed only the files the other lists rank first, when a query asks (cold starts)."""
+    dense: DenseIndex | ShortlistDense | None = None
+    if embedding_model and shortlist > 0:
+        dense = ShortlistDense(index, embedding_model, cache, shortlist)
+    elif embedding_model:
+        dense = DenseIndex.build(index, embedding_model, cache, progress)
+    return Retriever(index, dense, weights)

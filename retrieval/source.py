@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from repoagent.core.gitcmd import git, git_process
 from retrieval.errors import SourceError
 
 _SKIP_DIRS = {
@@ -47,8 +47,8 @@ def git_blob_id(content: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
-def _git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
-    proc = subprocess.run(["git", "-C", str(repo), *args], input=input, capture_output=True, check=False)
+def _git(repo: Path, *args: str) -> bytes:
+    proc = git(repo, *args)
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip().splitlines()
         raise SourceError(f"git {args[0]} failed in {repo}: {err[-1] if err else 'no message'}")
@@ -57,11 +57,7 @@ def _git(repo: Path, *args: str, input: bytes | None = None) -> bytes:
 
 def is_git_repo(path: Path) -> bool:
     """A repository's top folder or a bare git directory; a folder inside another repository is not one."""
-    proc = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "--is-bare-repository", "--show-prefix"],
-        capture_output=True,
-        check=False,
-    )
+    proc = git(path, "rev-parse", "--is-bare-repository", "--show-prefix")
     if proc.returncode != 0:
         return False
     lines = proc.stdout.decode(errors="replace").splitlines()
@@ -173,11 +169,7 @@ class RepoSource:
     def _read_blobs(self, files: list[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:
         if not files:
             return
-        proc = subprocess.Popen(
-            ["git", "-C", str(self.path), "cat-file", "--batch"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
+        proc = git_process(self.path, "cat-file", "--batch")
         assert proc.stdin is not None and proc.stdout is not None
         stdin = proc.stdin
 

@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 .venv/bin/python -m ruff check .
+.venv/bin/lint-imports  # the layers in pyproject.toml: an import that runs upward fails here
 .venv/bin/python -m pytest -q "$@"

@@ -8,7 +8,6 @@ compared with the gold patched files, byte for byte and by syntax tree.
 from __future__ import annotations
 
 import ast
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from editing.apply import apply_ops
 from editing.errors import EditError
 from editing.ops import EditOp
+from repoagent.core.gitcmd import git
 from retrieval.languages import language_for_path
 from retrieval.source import RepoSource
 from swebench_runner.dataset import Instance
@@ -37,13 +37,7 @@ def patched_files(source: RepoSource, patch: str, paths: list[str]) -> tuple[dic
             if fp.old_path in listed:
                 (Path(tmp) / fp.old_path).parent.mkdir(parents=True, exist_ok=True)
                 (Path(tmp) / fp.old_path).write_bytes(next(source.read([listed[fp.old_path]]))[1])
-        proc = subprocess.run(
-            ["git", "apply", "--whitespace=nowarn", "-"],
-            cwd=tmp,
-            input=patch.encode(),
-            capture_output=True,
-            check=False,
-        )
+        proc = git(Path(tmp), "apply", "--whitespace=nowarn", "-", input=patch.encode())
         if proc.returncode != 0:
             raise ValueError(f"git apply of the gold patch failed: {proc.stderr.decode(errors='replace')[:200]}")
         after = {p: (Path(tmp) / p).read_bytes() if (Path(tmp) / p).exists() else b"" for p in paths}

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from editing.patches import changed_definitions
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
 from retrieval.source import RepoSource
 from swebench_runner.dataset import Instance
-from swebench_runner.gold import gold_files, innermost_definitions, parse_patch
+from swebench_runner.gold import gold_files
 from swebench_runner.repos import RepoFinder
 from swebench_runner.resumable import run_resumable
 
@@ -28,13 +29,8 @@ class BenchOptions:
 
 
 def gold_symbols(index: RepoIndex, patch: str) -> list[str]:
-    out: list[str] = []
-    for fp in parse_patch(patch):
-        entry = index.files.get(fp.old_path)
-        if entry is None or entry.parsed is None or entry.is_test:
-            continue
-        out.extend(f"{fp.old_path}::{q}" for q in sorted(innermost_definitions(entry.parsed, fp.changed_lines)))
-    return out
+    changed = changed_definitions(index, patch, tests=False)
+    return [f"{path}::{name}" for path, names in changed.items() for name in names]
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from editing.patches import FilePatch, innermost_definitions, parse_patch
+from editing.patches import FilePatch, parse_patch
 from retrieval.testpaths import is_test_path
 
-__all__ = ["FilePatch", "gold_files", "innermost_definitions", "parse_patch"]
+__all__ = ["FilePatch", "gold_files", "parse_patch"]
 
 
 def gold_files(patch: str) -> list[str]:

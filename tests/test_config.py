@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from repoagent.config import load_settings, valid_keys
-from repoagent.errors import ConfigError
+from repoagent.core.errors import ConfigError
 
 
 def test_defaults_load_and_every_key_is_in_default_yaml() -> None:
@@ -60,3 +60,45 @@ def test_bad_config_file(tmp_path: Path) -> None:
     unknown.write_text("modle:\n  name: x\n")
     with pytest.raises(ConfigError, match="unknown setting 'modle'"):
         load_settings(unknown, env={})
+
+
+def test_every_default_is_written_once_in_the_yaml_file() -> None:
+    """The settings model holds types and limits only; each dotted key has its value in default.yaml."""
+    import yaml
+
+    tree = yaml.safe_load((Path(__file__).parent.parent / "configs" / "default.yaml").read_text())
+    for key in valid_keys():
+        node = tree
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"{key} has no value in configs/default.yaml"
+            node = node[part]
+    from repoagent.config import Settings
+
+    with pytest.raises(ValueError):
+        Settings.model_validate({})  # no second set of defaults hides in the model
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "budget.max_cost=.nan",
+        "budget.max_cost=.inf",
+        "budget.max_cost=-1",
+        "budget.max_tokens=0",
+        "model.input_cost_per_token=-0.001",
+        "sandbox.timeout=-1",
+        "model.context_tokens=-100",
+        "generation.temperatures=[]",
+        "index.max_file_bytes=-1",
+    ],
+)
+def test_settings_carry_their_limits(override: str) -> None:
+    with pytest.raises(ConfigError, match=f"setting {override.split('=')[0]}"):
+        load_settings(None, [override], env={})
+
+
+def test_a_binary_config_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    binary = tmp_path / "config.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x01garbage")
+    with pytest.raises(ConfigError, match="config.yaml is not valid YAML"):
+        load_settings(binary, env={})

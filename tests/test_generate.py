@@ -1,19 +1,18 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from editing.answer_format import FormatError, parse_edit_answer
 from editing.generate import Sampler, first_messages
-from repoagent.models import LiteLLMModel
 from retrieval.index import RepoIndex
 from retrieval.localizer import Localizer
 from retrieval.maps import schematic_map
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource
 from tests.conftest import SHOP_ISSUE
+from tests.models import Records, localizer, scripted
 
 FIX = """The lookup fails for unknown codes.
 
@@ -86,43 +85,39 @@ import os
 @pytest.fixture()
 def setting(shop_repo: Path):
     index = RepoIndex.build(RepoSource(shop_repo, "HEAD"))
-    loc = Localizer(index, Retriever(index), None).localize(SHOP_ISSUE)
+    loc = Localizer(index, Retriever(index), None, localizer()).localize(SHOP_ISSUE)
     maps = {p: schematic_map(index, p) for p in ("shop/pricing.py",)}
     return index, loc, first_messages(SHOP_ISSUE, loc, maps)
-
-
-def _model(tmp_path: Path, answers: list) -> LiteLLMModel:
-    script = tmp_path / f"gen-{len(list(tmp_path.glob('gen-*')))}.json"
-    script.write_text(json.dumps(answers))
-    return LiteLLMModel(f"scripted/{script}")
 
 
 def test_samples_collapse_into_votes_and_record_calls(setting, tmp_path: Path) -> None:
     index, loc, messages = setting
     assert "apply_discount" in messages[1].content and " | " in messages[1].content  # numbered source lines
-    events: list[dict] = []
-    sampler = Sampler(_model(tmp_path, [FIX, FIX_AGAIN, OTHER_FIX]), index.read, events.append, parallel=1)
+    events = Records()
+    sampler = Sampler(scripted(tmp_path, [FIX, FIX_AGAIN, OTHER_FIX], events), index.read, events, parallel=1)
     cands = sampler.candidates(messages, [0.0, 0.4, 0.8], 1, loc)
     assert [c.votes for c in cands] == [2, 1]
     assert cands[0].temperatures == [0.0, 0.4]
     assert "+    rate = DISCOUNTS.get(code, 0)" in cands[0].patch
     assert cands[0].patch.startswith("diff --git a/shop/pricing.py b/shop/pricing.py\n")
     assert len(events) == 3 and {e["temperature"] for e in events} == {0.0, 0.4, 0.8}
+    assert {e["type"] for e in events} == {"model"} and {e["stage"] for e in events} == {"generate"}
     assert all(e["prompt_tokens"] > 0 and "seconds" in e for e in events)
 
 
 def test_malformed_answer_is_sent_back_once(setting, tmp_path: Path) -> None:
     index, loc, messages = setting
-    events: list[dict] = []
-    sampler = Sampler(_model(tmp_path, ["I would change the lookup.", FIX]), index.read, events.append)
+    events = Records()
+    sampler = Sampler(scripted(tmp_path, ["I would change the lookup.", FIX], events), index.read, events)
     cand = sampler.sample(messages, 0.0, loc)
-    assert cand.ok and events[0]["error"].startswith("no header line")
-    assert events[1]["messages"][-1]["content"].startswith("Your answer could not be used: no header line")
-    never = Sampler(_model(tmp_path, ["prose only"]), index.read).sample(messages, 0.0, loc)
+    assert [e["type"] for e in events] == ["model", "rejected", "model"]  # each call recorded once
+    assert cand.ok and events[1]["error"].startswith("no header line")
+    assert events[2]["messages"][-1]["content"].startswith("Your answer could not be used: no header line")
+    never = Sampler(scripted(tmp_path, ["prose only"]), index.read).sample(messages, 0.0, loc)
     assert not never.ok and never.error.startswith("format:")
 
 
 def test_gate_failures_become_failed_candidates_with_the_reason(setting, tmp_path: Path) -> None:
     index, loc, messages = setting
-    cand = Sampler(_model(tmp_path, [BROKEN]), index.read).sample(messages, 0.0, loc)
+    cand = Sampler(scripted(tmp_path, [BROKEN]), index.read).sample(messages, 0.0, loc)
     assert not cand.ok and cand.gate == "lint" and "undefined name 'undefined_bonus'" in cand.error

@@ -5,14 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from repoagent.models import LiteLLMModel
+from repoagent.models.litellm_model import LiteLLMModel
 from retrieval.index import RepoIndex
-from retrieval.localizer import Localizer, LocalizerOptions
+from retrieval.localizer import Localizer
 from retrieval.neighbours import Neighbours
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource
 from tests.conftest import SHOP_ISSUE
 from tests.gitrepo import make_repo
+from tests.models import Records, model, scripted
+from tests.models import localizer as options
 
 FILES_OK = json.dumps({"files": ["shop/pricing.py"], "reason": "the KeyError is raised there"})
 SYMBOLS_OK = json.dumps(
@@ -20,25 +22,18 @@ SYMBOLS_OK = json.dumps(
 )
 
 
-def scripted(tmp_path: Path, answers: list) -> LiteLLMModel:
-    script = tmp_path / f"script-{len(list(tmp_path.glob('script-*')))}.json"
-    script.write_text(json.dumps(answers))
-    return LiteLLMModel(f"scripted/{script}")
-
-
-def localizer(repo: Path, model: LiteLLMModel | None, events: list | None = None) -> Localizer:
+def localizer(repo: Path, model: LiteLLMModel | None, events: Records | None = None) -> Localizer:
     index = RepoIndex.build(RepoSource(repo, "HEAD"))
-    record = events.append if events is not None else None
-    return Localizer(index, Retriever(index), model, LocalizerOptions(attempts=2), record)
+    return Localizer(index, Retriever(index), model, options(attempts=2), events)
 
 
 def test_model_picks_files_then_symbols(shop_repo: Path, tmp_path: Path) -> None:
-    events: list[dict] = []
+    events = Records()
     answers = [
         {"when": "# Candidate files", "answer": f"Sure! ```json\n{FILES_OK}\n```"},
         {"when": "# Schematic maps", "answer": SYMBOLS_OK},
     ]
-    loc = localizer(shop_repo, scripted(tmp_path, answers), events).localize(SHOP_ISSUE)
+    loc = localizer(shop_repo, scripted(tmp_path, answers, events), events).localize(SHOP_ISSUE)
     assert loc.files[0].path == "shop/pricing.py" and "model: stage 2" in loc.files[0].reasons
     assert loc.symbols[0].id == "shop/pricing.py::apply_discount"
     edit = [x for x in loc.locations if x.role == "edit"]
@@ -48,27 +43,28 @@ def test_model_picks_files_then_symbols(shop_repo: Path, tmp_path: Path) -> None
     assert ("shop/cart.py", "Cart.total", "caller") in {(x.path, x.qualname, x.role) for x in loc.locations}
     assert [s.stage for s in loc.stages] == ["retrieve", "select_files", "select_symbols"]
     assert loc.prompt_tokens > 0 and loc.completion_tokens > 0
-    assert len(events) == 2 and events[0]["messages"][1]["content"].startswith("# Issue")
+    assert [e["type"] for e in events] == ["model", "model"]  # each call recorded once, by the model
+    assert events[0]["messages"][1]["content"].startswith("# Issue")
     assert "shop/cart.py" in events[0]["messages"][1]["content"]  # the file map of candidates
 
 
 def test_malformed_answers_are_retried_with_the_error(shop_repo: Path, tmp_path: Path) -> None:
-    events: list[dict] = []
+    events = Records()
     answers = [
         "I think it is the pricing module.",
         FILES_OK,
         json.dumps({"symbols": [{"path": "shop/pricing.py", "name": "no_such_function"}]}),
         SYMBOLS_OK,
     ]
-    loc = localizer(shop_repo, scripted(tmp_path, answers), events).localize(SHOP_ISSUE)
+    loc = localizer(shop_repo, scripted(tmp_path, answers, events), events).localize(SHOP_ISSUE)
     assert loc.files[0].path == "shop/pricing.py"
     assert loc.symbols[0].qualname == "apply_discount"
-    errors = [e["error"] for e in events if "error" in e]
+    errors = [e["error"] for e in events if e["type"] == "rejected"]
     assert errors == [
         "no JSON object was found in your answer",
         "these are not definitions in the maps shown: shop/pricing.py::no_such_function",
     ]
-    retry = events[1]["messages"][-1]["content"]
+    retry = [e for e in events if e["type"] == "model"][1]["messages"][-1]["content"]
     assert retry.startswith("Your answer could not be used: no JSON object")
 
 
@@ -89,10 +85,10 @@ def test_without_model_locations_come_from_retrieval(shop_repo: Path) -> None:
 
 
 def test_no_model_configured_says_how_to_set_one() -> None:
-    from repoagent.errors import UserError
+    from repoagent.core.errors import UserError
 
     with pytest.raises(UserError, match="model.name"):
-        LiteLLMModel("")
+        model("")
 
 
 def test_neighbours_are_found_across_the_repository(tmp_path: Path) -> None:

@@ -1,19 +1,19 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from repoagent.loop import FixLoop, LoopOptions
-from repoagent.models import LiteLLMModel
-from repoagent.report import _candidates
+from repoagent.pipeline.loop import FixLoop
+from repoagent.pipeline.test_selection import select_tests
+from repoagent.records.report_page import render
 from repoagent.sandbox.local import LocalSandbox
-from repoagent.test_selection import select_tests
 from retrieval.index import RepoIndex
 from retrieval.localizer import Localizer
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource
+from tests.models import Records, localizer, scripted
+from tests.models import loop as loop_options
 from tests.sandbox_fixtures import make_calc, require_docker
 
 ISSUE = "mul returns the sum: mul(2, 3) gives 5 instead of 6"
@@ -38,24 +38,17 @@ def mul(a, b):
 ```"""
 
 
-def _model(tmp_path: Path, answers: list) -> LiteLLMModel:
-    script = tmp_path / f"loop-{len(list(tmp_path.glob('loop-*')))}.json"
-    script.write_text(json.dumps(answers))
-    return LiteLLMModel(f"scripted/{script}")
-
-
 def _setup(tmp_path: Path):
     repo = make_calc(tmp_path / "calc")
     index = RepoIndex.build(RepoSource(repo, "HEAD"))
-    loc = Localizer(index, Retriever(index), None).localize(ISSUE)
+    loc = Localizer(index, Retriever(index), None, localizer()).localize(ISSUE)
     assert any(x.qualname == "mul" for x in loc.locations)
     return repo, index, loc
 
 
 def _loop(model, repo, index, sandbox=None, **opts) -> tuple[FixLoop, list]:
-    events: list = []
-    options = LoopOptions(temperatures=[0.0], timeout=120, **opts)
-    return FixLoop(model, sandbox or LocalSandbox(), repo, "HEAD", index, options, events.append), events
+    options = loop_options("python3 -m pytest -q -p no:cacheprovider", temperatures=[0.0], timeout=120, **opts)
+    return FixLoop(model, sandbox or LocalSandbox(), repo, "HEAD", index, options, model.events), model.events
 
 
 def test_selection_finds_tests_that_import_the_changed_module(tmp_path: Path) -> None:
@@ -66,7 +59,7 @@ def test_selection_finds_tests_that_import_the_changed_module(tmp_path: Path) ->
 
 def test_correct_fix_on_the_first_try(tmp_path: Path) -> None:
     repo, index, loc = _setup(tmp_path)
-    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, GOOD])
+    model = scripted(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, GOOD], Records())
     loop, events = _loop(model, repo, index)
     result = loop.run(ISSUE, loc)
     assert result.resolved and "return a * b" in result.patch
@@ -75,41 +68,43 @@ def test_correct_fix_on_the_first_try(tmp_path: Path) -> None:
     best = result.candidates[0]
     assert best.repro_passes and best.new_failures == [] and best.run.passed == 3
     assert "reproduction test passes" in result.reason and "no newly failing tests" in result.reason
-    assert [e["stage"] for e in events].count("generate") == 1
+    assert [e["stage"] for e in events if e["type"] == "model"].count("generate") == 1
 
 
 def test_wrong_fix_is_corrected_after_test_feedback(tmp_path: Path) -> None:
     repo, index, loc = _setup(tmp_path)
-    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, WRONG, GOOD])
+    model = scripted(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, WRONG, GOOD], Records())
     loop, events = _loop(model, repo, index, max_retries=2)
     result = loop.run(ISSUE, loc)
     assert result.resolved and "return a * b" in result.patch
     assert [c.round for c in result.candidates] == [0, 1]
     assert not result.candidates[0].repro_passes
-    feedback = [e for e in events if e["stage"] == "generate"][1]["messages"][-1]["content"]
+    feedback = [e for e in events if e["type"] == "model" and e["stage"] == "feedback"][0]["messages"][-1]["content"]
     assert feedback.startswith("Your change was applied, but it is not right yet") and "test_mul" in feedback
 
 
 def test_a_reproduction_that_passes_on_base_is_refused(tmp_path: Path) -> None:
     repo, index, loc = _setup(tmp_path)
-    model = _model(
+    model = scripted(
         tmp_path,
         [
             {"when": "reproduces the issue", "answer": PASSING_REPRO},
             {"when": "That test cannot be used", "answer": REPRO},
             GOOD,
         ],
+        Records(),
     )
     loop, events = _loop(model, repo, index)
     result = loop.run(ISSUE, loc)
     assert "mul(2, 3) == 6" in result.reproduction
-    assert [e["attempt"] for e in events if e["stage"] == "reproduce"] == [0, 1]
+    assert [e["stage"] for e in events if e["type"] == "model"][:2] == ["reproduce", "reproduce"]
+    assert [(e["stage"], e["attempt"]) for e in events if e["type"] == "rejected"] == [("reproduce", 0)]
     assert result.resolved
 
 
 def test_a_model_that_never_succeeds_ends_unresolved_within_its_rounds(tmp_path: Path) -> None:
     repo, index, loc = _setup(tmp_path)
-    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, WRONG])
+    model = scripted(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, WRONG], Records())
     loop, events = _loop(model, repo, index, max_retries=1)
     result = loop.run(ISSUE, loc)
     assert not result.resolved and len(result.candidates) == 2
@@ -117,7 +112,7 @@ def test_a_model_that_never_succeeds_ends_unresolved_within_its_rounds(tmp_path:
     # Both rounds wrote the same wrong patch: one of them, the one ranked first, is the chosen one.
     assert result.candidates[0].candidate.patch == result.candidates[1].candidate.patch == result.patch
     assert result.chosen == 0
-    assert _candidates(result.model_dump(mode="json")).count("(chosen)") == 1
+    assert render({"loop": result.model_dump(mode="json")}, []).count("(chosen)") == 1
 
 
 def test_the_loop_runs_in_docker(tmp_path: Path) -> None:
@@ -125,7 +120,7 @@ def test_the_loop_runs_in_docker(tmp_path: Path) -> None:
     from repoagent.sandbox.docker_box import DockerSandbox
 
     repo, index, loc = _setup(tmp_path)
-    model = _model(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, GOOD])
+    model = scripted(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, GOOD], Records())
     sandbox = DockerSandbox(
         "repoagent-base:bookworm", memory_mb=512, client=client, install="python3 -m pip install -q pytest"
     )

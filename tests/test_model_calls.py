@@ -9,42 +9,52 @@ from pathlib import Path
 
 import pytest
 
-from repoagent.budget import Budget, BudgetExceeded, Prices
-from repoagent.context import fit_messages
-from repoagent.errors import UserError
-from repoagent.models import LiteLLMModel
-from retrieval.llm import Message, ModelStopped
+from repoagent.core.chat import Message, ModelStopped
+from repoagent.core.errors import UserError
+from repoagent.core.events import EventList, ModelCalled
+from repoagent.models.budget import Budget, BudgetExceeded, Prices
+from repoagent.models.context import fit_messages
+from repoagent.models.litellm_model import LiteLLMModel, check_model
 from tests.loopback import chat_completion, serve
+from tests.models import model as scripted_or_hosted
+from tests.models import model_settings, settings
 
 ERROR = {"error": {"message": "slow down", "type": "rate_limit_error", "code": "rate_limit_exceeded"}}
 
 
 def _model(url: str, **kw) -> tuple[LiteLLMModel, list[dict]]:  # noqa: ANN003
-    events: list[dict] = []
-    kw.setdefault("retries", 2)
-    model = LiteLLMModel(
-        "openai/local-test",
-        f"{url}/v1",
-        30,
-        kw.pop("retries"),
-        200,
-        api_key="sk-test",
-        backoff=0.01,
-        record=events.append,
-        **kw,
-    )
-    return model, events
+    """A model on the loopback server; its calls as trajectory records (one per HTTP request)."""
+    events = EventList()
+    fields = {"api_base": f"{url}/v1", "request_timeout": 30, "retries": 2, "max_output_tokens": 200}
+    fields.update(api_key="sk-test", backoff_seconds=0.01, **kw)
+    model = scripted_or_hosted("openai/local-test", events, **fields)
+    return model, _Records(events)
+
+
+class _Records(list):
+    """The ``ModelCalled`` records of ``events``, read when the test looks."""
+
+    def __init__(self, events: EventList) -> None:
+        super().__init__()
+        self.events = events
+
+    def __getitem__(self, i):  # noqa: ANN001, ANN204
+        return [e.to_record() for e in self.events.of(ModelCalled)][i]
+
+    def __len__(self) -> int:
+        return len(self.events.of(ModelCalled))
 
 
 def test_rate_limit_is_retried_with_backoff(tmp_path: Path) -> None:
     answers = iter([(429, ERROR), (200, chat_completion("fixed"))])
     with serve(lambda *req: next(answers)) as (url, seen):
         model, events = _model(url)
-        done = model.complete([Message("user", "hello")])[0]
+        done = model.complete([Message("user", "hello")])
     assert done.text == "fixed" and done.prompt_tokens == 50 and done.completion_tokens == 10
     assert len(seen) == 2 and seen[0]["path"] == "/v1/chat/completions"
     assert seen[1]["headers"]["authorization"] == "Bearer sk-test"
-    assert "RateLimitError" in events[0]["errors"][0] and events[0]["response"] == "fixed"
+    assert len(events) == 2 and "RateLimitError" in events[0]["failed"]  # one record per request
+    assert "RateLimitError" in events[1]["errors"][0] and events[1]["response"] == "fixed"
     assert model.budget.spent_tokens == 60 and model.budget.calls == 1
 
 
@@ -53,7 +63,7 @@ def test_server_errors_past_the_retries_stop_the_model() -> None:
         model, events = _model(url, retries=1)
         with pytest.raises(ModelStopped, match="kept failing after 2 tries"):
             model.complete([Message("user", "hello")])
-    assert len(seen) == 2 and len(events[0]["errors"]) == 2
+    assert len(seen) == 2 and len(events) == 2 and len(events[1]["errors"]) == 2
     assert model.budget.spent_tokens == 0  # failed calls cost nothing and free their reservation
 
 
@@ -127,7 +137,7 @@ def test_cost_budget_is_safe_under_parallel_reservations() -> None:
 def test_an_empty_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "")
     with pytest.raises(UserError, match="needs OPENAI_API_KEY"):
-        LiteLLMModel("openai/gpt-4o-mini").check_credentials()
-    assert os.environ["OPENAI_API_KEY"] == ""  # put back as it was
+        check_model(model_settings("openai/gpt-4o-mini"), settings().budget)
+    assert os.environ["OPENAI_API_KEY"] == ""  # never written, not even for the check
     monkeypatch.setenv("OPENAI_API_KEY", "sk-set")
-    LiteLLMModel("openai/gpt-4o-mini").check_credentials()  # no call is made: only the environment is read
+    check_model(model_settings("openai/gpt-4o-mini"), settings().budget)  # no call: only the environment is read

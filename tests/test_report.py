@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from repoagent.report import diff_html
+from repoagent.records.report_page import render
 from tests.cli_helpers import run_cli
 from tests.fix_fixtures import FILES, FIXED_LINE, GOOD, SYMBOLS, example_copy, script
 
@@ -36,8 +36,11 @@ def _chromium() -> str:
     return exe
 
 
-def test_diff_html_escapes_and_marks_lines() -> None:
-    page = diff_html("--- a/x\n+++ b/x\n@@ -1 +1 @@\n-if a < b:\n+if a <= b & c:\n")
+def test_the_page_escapes_what_it_shows_and_marks_diff_lines() -> None:
+    hostile = "<script>alert(1)</script>"
+    patch = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-if a < b:\n+if a <= b & c:\n"
+    result = {"status": "resolved", "patch": patch, "issue": hostile, "issue_title": hostile, "repo": hostile}
+    page = render(result, [{"type": "model", "stage": hostile, "messages": [{"role": "user", "content": hostile}]}])
     assert '<span class="del">-if a &lt; b:</span>' in page
     assert '<span class="add">+if a &lt;= b &amp; c:</span>' in page
     assert '<span class="hunk">@@ -1 +1 @@</span>' in page and "<script" not in page

@@ -91,7 +91,7 @@ def test_writes_stay_inside_the_container(client, calc: Path) -> None:
 
 
 def test_missing_image_is_a_clear_error(client) -> None:
-    from repoagent.errors import UserError
+    from repoagent.core.errors import UserError
 
     with pytest.raises(UserError, match="repoagent sandbox build-base"):
         DockerSandbox("repoagent-no-such-image:latest", client=client)

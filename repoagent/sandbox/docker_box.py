@@ -15,7 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from repoagent.errors import UserError
+from repoagent.core.cancel import CancelToken
+from repoagent.core.errors import UserError
 from repoagent.sandbox.testrun import JUNIT_PATH, TestRun, parse_junit, trim, with_junit
 from repoagent.sandbox.tree import WorkTree
 
@@ -60,6 +61,7 @@ class DockerSandbox:
         network: bool = False,
         client: Any = None,
         install: str | None = None,
+        cancel: CancelToken | None = None,
     ) -> None:
         """``install`` (for example ``pip install -e .``) is baked into a cached image before tests run."""
         self.image = image
@@ -69,6 +71,7 @@ class DockerSandbox:
         self.pids = pids
         self.network = network
         self.client = client or docker_client()
+        self.cancel = cancel or CancelToken()
         self._check_image(image)
 
     def _check_image(self, image: str) -> None:
@@ -114,7 +117,7 @@ class DockerSandbox:
             container = self._create(self.image, install, network=True, name=name)
             container.put_archive("/", tar_tree(tree))
             container.start()
-            result = container.wait(timeout=3600)
+            result = {"StatusCode": self._wait(container, 3600)}
             if result.get("StatusCode") != 0:
                 logs = container.logs().decode(errors="replace")[-2000:]
                 raise UserError(f"the install step {install!r} failed in {self.image}:\n{logs}")
@@ -141,8 +144,6 @@ class DockerSandbox:
         )
 
     def run_archive(self, archive: bytes, command: str, timeout: float, image: str | None = None) -> TestRun:
-        import requests
-
         full = with_junit(command)
         name = f"repoagent-{uuid.uuid4().hex[:12]}"
         started = time.perf_counter()
@@ -151,12 +152,10 @@ class DockerSandbox:
             container = self._create(image or self.image, full, name=name)
             container.put_archive("/", archive)
             container.start()
-            try:
-                status = container.wait(timeout=timeout).get("StatusCode")
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            status = self._wait(container, timeout)
+            if status is None:
                 timed_out = True
                 container.kill()
-                status = None
             seconds = time.perf_counter() - started
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
@@ -177,18 +176,29 @@ class DockerSandbox:
             sandbox=self.name,
         )
 
+    def _wait(self, container: Any, timeout: float) -> int | None:
+        """The container's exit status, or None when ``timeout`` passed; checks for cancellation every second."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        while True:
+            self.cancel.check()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            try:
+                return container.wait(timeout=max(1, min(1.0, left))).get("StatusCode")
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                continue
+
     def _remove(self, name: str) -> None:
         """Remove the container by name, even when the call that made it was interrupted."""
         from docker.errors import NotFound
 
-        for _ in range(3):  # a second Ctrl-C must not leave the container behind
-            try:
-                self.client.containers.get(name).remove(force=True)
-                return
-            except NotFound:
-                return
-            except KeyboardInterrupt:
-                continue
+        try:
+            self.client.containers.get(name).remove(force=True)
+        except NotFound:
+            return
 
     @staticmethod
     def _read_file(container: Any, path: str) -> bytes:

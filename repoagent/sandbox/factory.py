@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from repoagent.config import SandboxSettings
-from repoagent.errors import UserError
+from repoagent.core.cancel import CancelToken
+from repoagent.core.errors import UserError
 from repoagent.sandbox.protocol import Sandbox
 
 
 def open_sandbox(
-    settings: SandboxSettings, kind: str | None = None, install: str | None = None, warn: Callable[[str], None] = print
+    settings: SandboxSettings,
+    kind: str | None = None,
+    install: str | None = None,
+    warn: Callable[[str], None] = print,
+    cancel: CancelToken | None = None,
 ) -> Sandbox | None:
     """``auto``: Docker when an engine answers and the image is there, else local with a warning; ``none``: None."""
     kind = kind or settings.kind
@@ -21,7 +26,13 @@ def open_sandbox(
 
         try:
             return DockerSandbox(
-                settings.image, settings.memory_mb, settings.cpus, settings.pids, settings.network, install=install
+                settings.image,
+                settings.memory_mb,
+                settings.cpus,
+                settings.pids,
+                settings.network,
+                install=install,
+                cancel=cancel,
             )
         except UserError as exc:
             if kind == "docker":
@@ -30,4 +41,4 @@ def open_sandbox(
     from repoagent.sandbox.local import WARNING, LocalSandbox
 
     warn(WARNING)
-    return LocalSandbox(settings.memory_mb)
+    return LocalSandbox(settings.memory_mb, cancel=cancel)

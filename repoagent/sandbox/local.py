@@ -8,6 +8,7 @@ CPU-time limits, and an environment scrubbed of secrets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import resource
@@ -16,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from repoagent.core.cancel import CancelToken
 from repoagent.sandbox.testrun import JUNIT_PATH, TestRun, parse_junit, trim, with_junit
 from repoagent.sandbox.tree import WorkTree
 
@@ -32,9 +34,10 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class LocalSandbox:
     name = "local"
 
-    def __init__(self, memory_mb: int = 4096, cpu_seconds: int = 3600) -> None:
+    def __init__(self, memory_mb: int = 4096, cpu_seconds: int = 3600, cancel: CancelToken | None = None) -> None:
         self.memory_mb = memory_mb
         self.cpu_seconds = cpu_seconds
+        self.cancel = cancel or CancelToken()
 
     def _limits(self) -> None:  # runs in the child before exec
         mem = self.memory_mb * 1024 * 1024
@@ -61,14 +64,24 @@ class LocalSandbox:
             preexec_fn=self._limits,
         )
         timed_out = False
+        deadline = started + timeout
         try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
+            while True:  # short waits, so a cancelled run stops the tests at once
+                try:
+                    out, err = proc.communicate(
+                        timeout=max(0.01, min(self.cancel.POLL, deadline - time.perf_counter()))
+                    )
+                    break
+                except subprocess.TimeoutExpired:
+                    self.cancel.check()
+                    if time.perf_counter() >= deadline:
+                        timed_out = True
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        out, err = proc.communicate()
+                        break
         except BaseException:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise
         finally:

@@ -6,8 +6,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from repoagent.errors import JobFailed, UserError
-from repoagent.gitcmd import git
+from repoagent.core.errors import JobFailed, UserError
+from repoagent.core.gitcmd import git
 from retrieval.source import is_git_repo
 
 

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, print_json, settings_from
-from repoagent.options import open_index
+from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, print_json, settings_from
+from repoagent.cli.console import progress_bar
+from repoagent.core.errors import UserError
+from repoagent.pipeline.wiring import open_cache, open_index
 from retrieval.maps import file_map, schematic_map
 
 
@@ -23,7 +25,8 @@ def index_command(
 ) -> None:
     """Parse every file of a repository into symbols, reusing the cache."""
     settings = settings_from(config, override)
-    index = open_index(settings, repo, rev, cache, quiet=json_out)
+    with open_cache(settings, cache) as store, progress_bar(not json_out) as progress:
+        index = open_index(settings, repo, rev, store, progress)
     stats = index.stats.to_dict()
     if json_out:
         print_json(stats)
@@ -49,13 +52,12 @@ def map_command(
 ) -> None:
     """Print the file map of a repository, or the schematic map of files."""
     settings = settings_from(config, override)
-    index = open_index(settings, repo, rev, quiet=True)
+    with open_cache(settings) as store:
+        index = open_index(settings, repo, rev, store)
     if not file:
         typer.echo(file_map(index, budget=budget or settings.maps.file_map_tokens), nl=False)
         return
     for path in file:
         if path not in index.files:
-            from repoagent.errors import UserError
-
             raise UserError(f"--file {path}: not a file of {index.source.label}; paths are relative to the repository")
         typer.echo(schematic_map(index, path, budget=budget or settings.maps.schematic_map_tokens), nl=False)

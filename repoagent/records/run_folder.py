@@ -1,9 +1,10 @@
-"""Run folders: everything one ``repoagent fix`` did, on disk, as it happens.
+"""Run folders: everything one fix did, on disk, as it happens.
 
-``RUNS/<id>/`` holds ``trajectory.jsonl`` (one event per line: each stage, model
-call and test run, with seconds since the start), ``candidates/`` (one diff per
-candidate), ``tests/`` (each test run), ``patch.diff``, ``result.json`` and
-``report.html``.  Events are appended and flushed as they happen, so an
+``RUNS/<id>/`` holds ``trajectory.jsonl`` (one record per event the run
+emitted: each stage, model call and test run, with seconds since the start),
+``candidates/`` (one diff per candidate), ``tests/`` (each test run),
+``patch.diff``, ``result.json`` and ``report.html``.  A ``RunFolder`` is an
+event sink: records are appended and flushed as they happen, so an
 interrupted run keeps everything up to the interruption.
 """
 
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.config import Settings
-from repoagent.gitcmd import git_out
+from repoagent.core.events import Event
+from repoagent.core.gitcmd import git_out
 from retrieval.source import is_git_repo
 
 
@@ -27,12 +29,12 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
-def runs_root(settings: Settings, repo: Path, local: bool) -> Path:
-    """The configured folder; else REPO/.repoagent/runs for a local working tree; else STATE_DIR/runs."""
+def runs_root(settings: Settings, repo: Path) -> Path:
+    """The configured folder; else REPO/.repoagent/runs for a working tree or folder; else (bare) STATE_DIR/runs."""
     if settings.runs_dir:
         return Path(settings.runs_dir).expanduser()
     git = is_git_repo(repo)
-    if local and not (git and git_out(repo, "rev-parse", "--is-bare-repository") == "true"):
+    if not (git and git_out(repo, "rev-parse", "--is-bare-repository") == "true"):
         if git:
             _exclude(repo)
         return repo / ".repoagent" / "runs"
@@ -65,10 +67,16 @@ class RunFolder:
         self._trajectory = (self.path / "trajectory.jsonl").open("a", encoding="utf-8")
         self._tests = 0
 
+    def emit(self, event: Event) -> None:
+        if event.recorded:
+            self.record(event.to_record())
+
     def record(self, event: dict[str, Any]) -> None:
-        """Append one event; test runs are also written to ``tests/``."""
+        """Append one record; test runs are also written to ``tests/``."""
         line = {"t": round(time.monotonic() - self.started, 3), **event}
         with self._lock:
+            if self._trajectory.closed:  # a late event from an abandoned call, after the run ended
+                return
             self._trajectory.write(json.dumps(line, default=str) + "\n")
             self._trajectory.flush()
             if event.get("type") == "test":

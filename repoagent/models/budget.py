@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from retrieval.llm import ModelStopped
+from repoagent.core.chat import ModelStopped
 
 MIN_ANSWER_TOKENS = 256
 PROMPT_MARGIN = 1.15  # tokenizers differ between our count and the provider's

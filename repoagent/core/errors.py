@@ -2,7 +2,7 @@
 
 ``UserError`` (exit 2) is bad input or configuration: its message names the
 input and says what to do.  ``JobFailed`` (exit 1) is a job that ran but found
-no fix or failed its checks.
+no fix or failed its checks.  ``retrieval`` and ``editing`` raise subclasses.
 """
 
 from __future__ import annotations

@@ -8,8 +8,9 @@ from typing import Annotated, Literal
 
 import typer
 
-from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, settings_from
-from repoagent.errors import JobFailed, UserError
+from editing.patches import changed_definitions
+from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, cancel_token, err, settings_from
+from repoagent.core.errors import JobFailed, UserError
 from repoagent.sandbox.base_image import DEFAULT_TAG, build_base
 from repoagent.sandbox.detect import detect_test_command
 from repoagent.sandbox.factory import open_sandbox
@@ -48,22 +49,17 @@ def doctor_command() -> None:
 
 def tests_for_patch(repo: Path, rev: str | None, patch: str) -> list[str]:
     """The test files that import or name what ``patch`` changes; none means the whole suite."""
-    from editing.patches import innermost_definitions, parse_patch
-    from repoagent.test_selection import select_tests
+    from repoagent.pipeline.test_selection import select_tests
     from retrieval.index import RepoIndex
     from retrieval.source import RepoSource
 
     index = RepoIndex.build(RepoSource(repo, rev))
-    changed: dict[str, list[str]] = {}
-    for fp in parse_patch(patch):
-        entry = index.files.get(fp.old_path)
-        names = sorted(innermost_definitions(entry.parsed, fp.changed_lines)) if entry and entry.parsed else []
-        changed[fp.old_path] = names
-    return select_tests(index, changed)
+    return select_tests(index, changed_definitions(index, patch))
 
 
 @app.command("test")
 def test_command(
+    ctx: typer.Context,
     repo: RepoOpt = Path("."),
     rev: RevOpt = None,
     patch: Annotated[Path | None, typer.Option("--patch", help="Apply this diff first.")] = None,
@@ -88,7 +84,7 @@ def test_command(
         command = " ".join([command, *tests_for_patch(repo, rev, diff.decode("utf-8", errors="replace"))])
     if image:
         sb = sb.model_copy(update={"image": image})
-    box = open_sandbox(sb, kind, install, warn=lambda m: err.print(f"[yellow]{m}[/]"))
+    box = open_sandbox(sb, kind, install, warn=lambda m: err.print(f"[yellow]{m}[/]"), cancel=cancel_token(ctx))
     assert box is not None
     run = box.run(repo, command, rev, diff, timeout or sb.timeout)
     if json_out:

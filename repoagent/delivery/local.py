@@ -1,4 +1,4 @@
-"""Handing a patch over: apply it to the user's working tree, or commit it on a new branch.
+"""Local delivery: apply a patch to the working tree, or commit it on a new branch through a temporary worktree.
 
 Nothing here runs unless asked (``--apply`` / ``--branch``); both check before
 they write, so a refused patch leaves the repository as it was.
@@ -10,8 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from repoagent.errors import JobFailed, UserError
-from repoagent.gitcmd import git
+from repoagent.core.errors import JobFailed, UserError
+from repoagent.core.gitcmd import git
 from retrieval.source import is_git_repo
 
 AUTHOR = ["-c", "user.name=repoagent", "-c", "user.email=repoagent@localhost"]

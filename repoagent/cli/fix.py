@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
-from repoagent.cli import ConfigOpt, JsonOpt, OverrideOpt, app, err, print_json, settings_from
-from repoagent.errors import JobFailed, UserError
+from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, app, cancel_token, err, print_json, settings_from
+from repoagent.core.errors import JobFailed, UserError
 
 SandboxKind = Literal["auto", "docker", "local", "none"]
 
 
-def _summary(report) -> dict:  # noqa: ANN001 - FixReport, imported lazily
+def _summary(report) -> dict:  # noqa: ANN001 - FixOutcome, imported lazily
     loop = report.loop
     chosen = loop.candidates[loop.chosen] if loop is not None and loop.chosen is not None else None
     return {
@@ -65,6 +65,7 @@ def _explain(report) -> None:  # noqa: ANN001
 
 @app.command("fix")
 def fix_command(
+    ctx: typer.Context,
     issue: Annotated[str, typer.Option("--issue", help="Issue text, @FILE, or a GitHub issue URL.")],
     repo: Annotated[str, typer.Option("--repo", help="Repository folder or git URL (cloned into the cache).")] = ".",
     rev: Annotated[
@@ -86,79 +87,77 @@ def fix_command(
     override: OverrideOpt = None,
 ) -> None:
     """Fix an issue: localize, rewrite, test in a sandbox; print the patch and write a run report."""
-    from repoagent.budget import Budget
-    from repoagent.deliver import check_apply, check_branch
-    from repoagent.fix import FixRequest, run_fix
-    from repoagent.models import LiteLLMModel
-    from repoagent.progress import StageLog
-    from repoagent.runs import RunFolder, runs_root
-    from repoagent.sources import clone_or_update, is_git_url, read_issue
+    from repoagent.cli.console import ConsoleEvents
+    from repoagent.core.cancel import Cancelled
+    from repoagent.pipeline.deliver import Delivery, deliver
+    from repoagent.pipeline.fix import FixRequest, fix
+    from repoagent.pipeline.inputs import clone_or_update, is_git_url, read_issue
     from retrieval.source import is_git_repo
 
-    settings = settings_from(config, override)
-    updates = {k: v for k, v in (("name", model), ("api_base", api_base)) if v is not None}
-    if updates:
-        settings.model = settings.model.model_copy(update=updates)
+    flags = {
+        "model.name": model,
+        "model.api_base": api_base,
+        "sandbox.kind": sandbox,
+        "sandbox.test_command": test_cmd,
+        "sandbox.install": install,
+        "budget.max_cost": max_cost,
+        "budget.max_tokens": max_tokens,
+    }
+    settings = settings_from(config, [*(override or []), *_flag_overrides(flags)])
     if apply and branch:
         raise UserError("give --apply or --branch, not both")
-    if max_cost is not None and max_cost <= 0 or max_tokens is not None and max_tokens <= 0:
-        raise UserError("--max-cost and --max-tokens must be greater than 0")
-    log = StageLog(enabled=not (quiet or json_out))
-    budget = Budget(max_cost=max_cost, max_tokens=max_tokens)
-    llm = LiteLLMModel.from_settings(settings.model, budget=budget, busy=log.busy)  # no model: stops here
-    llm.check_credentials()
-    if max_cost is not None and not llm.prices.known:
-        raise UserError(
-            f"--max-cost: litellm has no price for {llm.name}; set -o model.input_cost_per_token=... and "
-            "-o model.output_cost_per_token=..., or limit with --max-tokens"
-        )
+    console = ConsoleEvents(enabled=not (quiet or json_out))
+    cancel = cancel_token(ctx)
+    from repoagent.models.litellm_model import check_model
+
+    check_model(settings.model, settings.budget)  # no model, no key: stop before cloning or reading anything
     local = not is_git_url(repo)
     if local:
         path = Path(repo).expanduser().resolve()
         if not path.is_dir():
             raise UserError(f"--repo {repo}: no such folder; pass a repository folder or a git URL")
-        if apply:
-            check_apply(path, force)
-        if branch:
-            check_branch(path, branch)
     else:
         if apply or branch:
             raise UserError("--apply and --branch need a local repository; with a git URL the patch is printed")
-        path = clone_or_update(repo, settings.resolved_cache_dir(), log.say)
-    found = read_issue(issue, settings.github.api_url)
-    req = FixRequest(
-        issue=found,
+        path = clone_or_update(repo, settings.resolved_cache_dir(), lambda *a: cancel.check())
+        if settings.runs_dir is None:
+            settings = settings.model_copy(update={"runs_dir": settings.resolved_state_dir() / "runs"})
+    request = FixRequest(
+        issue=read_issue(issue, settings.github.api_url),
         repo=path,
-        repo_label=str(path) if local else repo,
+        settings=settings,
         rev=rev or ("HEAD" if is_git_repo(path) else None),
-        sandbox=sandbox,
-        test_cmd=test_cmd,
-        install=install,
-        apply=apply,
-        force=force,
-        branch=branch,
+        repo_label=str(path) if local else repo,
     )
-    run = RunFolder(runs_root(settings, path, local))
-    llm.record = run.record
-    log.say(f"run {run.id}: {found.title or 'issue'} ({found.source})")
+    how = Delivery(apply=apply, force=force, branch=branch)
+    how.check(request)
     try:
-        report = run_fix(settings, req, llm, run, log)
-    except BaseException as exc:
-        what = "interrupted; " if isinstance(exc, KeyboardInterrupt) else ""
-        err.print(f"repoagent: {what}the run's report is in {run.path / 'report.html'}", highlight=False)
+        outcome = deliver(fix(request, events=console, cancel=cancel), request, how, console)
+    except (Cancelled, Exception) as exc:
+        if console.run_dir:
+            what = "interrupted; " if isinstance(exc, Cancelled) or cancel.cancelled else ""
+            page = Path(console.run_dir) / "report.html"
+            err.print(f"repoagent: {what}the run's report is in {page}", highlight=False)
         raise
     if json_out:
-        print_json(_summary(report))
+        print_json(_summary(outcome))
     else:
-        if report.patch and report.ok:  # stdout carries only a patch worth applying
-            typer.echo(report.patch, nl=not report.patch.endswith("\n"))
+        if outcome.patch and outcome.ok:  # stdout carries only a patch worth applying
+            typer.echo(outcome.patch, nl=not outcome.patch.endswith("\n"))
         if not quiet:
-            _explain(report)
-            if report.patch and not report.ok:
-                err.print(f"[bold]Best unverified candidate[/] {run.path / 'patch.diff'}", highlight=False)
-    if not report.ok:
-        why = report.stopped or report.reason or report.status
-        raise JobFailed(f"no verified fix ({report.status}): {why}; see {run.path / 'report.html'}")
+            _explain(outcome)
+            if outcome.patch and not outcome.ok:
+                err.print(f"[bold]Best unverified candidate[/] {outcome.run_path / 'patch.diff'}", highlight=False)
+    if not outcome.ok:
+        why = outcome.stopped or outcome.reason or outcome.status
+        raise JobFailed(f"no verified fix ({outcome.status}): {why}; see {outcome.run_path / 'report.html'}")
+
+
+def _flag_overrides(flags: dict[str, object]) -> list[str]:
+    """Command-line flags as ``-o key=value`` overrides (applied last), JSON-quoted so YAML reads them back."""
+    import json
+
+    return [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
 
 
 @app.command("report")
@@ -167,10 +166,10 @@ def report_command(
     open_page: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
 ) -> None:
     """Redraw a run's report.html from its files and print its path."""
-    from repoagent.report import write_report
+    from repoagent.records.report_page import write_report
 
-    if not (run_dir / "result.json").is_file():
-        raise UserError(f"{run_dir}: not a run folder (no result.json); runs are in REPO/.repoagent/runs/<id>")
+    if not (run_dir / "trajectory.jsonl").is_file():
+        raise UserError(f"{run_dir}: not a run folder (no trajectory.jsonl); runs are in REPO/.repoagent/runs/<id>")
     page = write_report(run_dir)
     typer.echo(str(page.resolve()))
     if open_page:

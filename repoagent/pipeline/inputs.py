@@ -6,16 +6,16 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from repoagent.errors import UserError
+from repoagent.core.errors import UserError
+from retrieval.index import Progress
 
 ISSUE_URL = re.compile(r"^https?://[^/\s]+/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+)/issues/(?P<number>\d+)/?(?:[#?].*)?$")
+LOOKS_LIKE_URL = re.compile(r"^https?://\S+$")  # one word that is a web address: never taken as an issue's text
 GIT_URL = re.compile(r"^(?:(?:https?|git|ssh|file)://\S+|[\w.-]+@[\w.-]+:\S+)$")
 
 
@@ -31,9 +31,11 @@ def text_or_file(value: str, option: str) -> str:
     if not value.startswith("@"):
         return value
     try:
-        return Path(value[1:]).read_text()
+        return Path(value[1:]).read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{option} {value}: cannot read {value[1:]} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{option} {value}: {value[1:]} is not UTF-8 text; pass a text file") from None
 
 
 def issue_text(value: str, forms: str = "the issue text or @FILE") -> str:
@@ -53,6 +55,12 @@ def read_issue(value: str, api_url: str = "https://api.github.com", timeout: flo
     """``value`` as issue text, ``@FILE``, or a GitHub issue URL read through the API (``GITHUB_TOKEN`` if set)."""
     if ISSUE_URL.match(value.strip()):
         return fetch_github_issue(value.strip(), api_url, timeout)
+    if LOOKS_LIKE_URL.match(value.strip()):
+        raise UserError(
+            f"--issue {value.strip()}: not a GitHub issue URL; write it as "
+            "https://github.com/OWNER/NAME/issues/NUMBER, "
+            "or pass the issue's text or @FILE"
+        )
     text = issue_text(value, "the issue text, @FILE or a GitHub issue URL")
     return Issue(text, value[1:] if value.startswith("@") else "text", issue_title(text))
 
@@ -91,19 +99,29 @@ def is_git_url(value: str) -> bool:
     return bool(GIT_URL.match(value)) and not Path(value).exists()
 
 
-def clone_or_update(url: str, cache_dir: Path, say: Callable[[str], None] = lambda m: None) -> Path:
-    """A bare clone of ``url`` in the cache (fetched again if it is already there)."""
+def clone_or_update(url: str, cache_dir: Path, progress: Progress | None = None) -> Path:
+    """A bare clone of ``url`` in the cache (fetched again if it is already there), with progress."""
+    import git as gitpython
+
     slug = re.sub(r"[^\w.-]+", "-", url.split("://")[-1]).strip("-")[-60:]
     dest = cache_dir / "repos" / f"{slug}-{hashlib.sha1(url.encode()).hexdigest()[:8]}"
-    if (dest / "HEAD").exists():
-        say(f"updating the clone of {url}")
-        cmd = ["git", "-C", str(dest), "fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*"]
-    else:
-        say(f"cloning {url}")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        cmd = ["git", "clone", "--quiet", "--bare", url, str(dest)]
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    proc = subprocess.run(cmd, capture_output=True, check=False, env=env)
-    if proc.returncode != 0:
-        raise UserError(f"--repo {url}: git could not clone it: {proc.stderr.decode(errors='replace').strip()}")
+    report = progress or (lambda task, done, total: None)
+
+    class _Progress(gitpython.RemoteProgress):
+        def update(self, op_code: int, cur_count: object, max_count: object = None, message: str = "") -> None:
+            task = "fetch" if (dest / "HEAD").exists() else "clone"
+            report(f"{task} {url}", int(float(cur_count or 0)), int(float(max_count or 0)))
+
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    try:
+        if (dest / "HEAD").exists():
+            repo = gitpython.Repo(dest)
+            with repo.git.custom_environment(**env):
+                repo.remote("origin").fetch("+refs/heads/*:refs/heads/*", prune=True, progress=_Progress())
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            gitpython.Repo.clone_from(url, dest, bare=True, progress=_Progress(), env=env)
+    except gitpython.GitCommandError as exc:
+        why = (exc.stderr or str(exc)).strip().removeprefix("stderr:").strip(" '")
+        raise UserError(f"--repo {url}: git could not clone or fetch it: {why}") from None
     return dest

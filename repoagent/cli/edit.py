@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import statistics
 from pathlib import Path
 from typing import Annotated
 
@@ -13,20 +11,9 @@ from editing.apply import apply_ops
 from editing.diff import patch_bytes
 from editing.errors import EditError
 from editing.ops import EditOp
-from repoagent.cli import app, bench_app, err
-from repoagent.cli_bench import (
-    DatasetOpt,
-    ForceOpt,
-    InstancesOpt,
-    LimitOpt,
-    OutOpt,
-    RepoMapOpt,
-    ReposOpt,
-    bench_inputs,
-)
-from repoagent.errors import JobFailed, UserError
-from repoagent.progress import progress_bar
-from repoagent.sources import text_or_file
+from repoagent.cli.app import app, err
+from repoagent.core.errors import JobFailed, UserError
+from repoagent.pipeline.inputs import text_or_file
 
 
 @app.command("edit")
@@ -72,34 +59,3 @@ def edit_command(
         err.print(f"wrote {target}")
     else:
         typer.echo(patch_bytes(edits).decode("utf-8", errors="replace"), nl=False)
-
-
-@bench_app.command("edit")
-def bench_edit_command(
-    dataset: DatasetOpt,
-    out: OutOpt,
-    repos: ReposOpt = None,
-    repo_map: RepoMapOpt = None,
-    instances: InstancesOpt = None,
-    limit: LimitOpt = None,
-    force: ForceOpt = False,
-) -> None:
-    """Express each gold patch as whole-definition edits and compare with the gold files."""
-    from swebench_runner.bench_edit import bench_edit_one
-    from swebench_runner.resumable import run_resumable
-
-    chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
-    with progress_bar() as progress:
-        rows = run_resumable(chosen, out, force, lambda i: bench_edit_one(i, finder), progress, "edit")
-    total = max(1, len(rows))
-    summary = {
-        "instances": len(rows),
-        "exact": round(sum(r["exact"] for r in rows) / total, 4),
-        "ast_equal": round(sum(r["ast_equal"] for r in rows) / total, 4),
-        "seconds": round(sum(r["seconds"] for r in rows), 3),
-        "median_seconds": round(statistics.median([r["seconds"] for r in rows]), 3) if rows else 0.0,
-    }
-    for r in rows:
-        if not r["exact"]:
-            err.print(f"{r['instance_id']}: {r.get('error', 'differs')}", highlight=False)
-    typer.echo(json.dumps(summary))

@@ -1,4 +1,4 @@
-"""The model seam the localizer and the editor talk to; implementations live in ``repoagent.models``.
+"""The model seam the localizer and the editor talk to; implementations live in ``repoagent.models.litellm_model``.
 
 Kept here, low in the package graph, so ``retrieval`` and ``editing`` never
 import the product layer.
@@ -42,4 +42,6 @@ class ChatModel(Protocol):
 
     name: str
 
-    def complete(self, messages: list[Message], temperature: float = 0.0, n: int = 1) -> list[Completion]: ...
+    def complete(self, messages: list[Message], temperature: float = 0.0, *, stage: str = "") -> Completion:
+        """One answer; ``stage`` names the pipeline stage asking (recorded with the call)."""
+        ...

@@ -9,40 +9,43 @@
 4. While no candidate is clean, the best failing one goes back to the model
    with its trimmed failure, at most ``max_retries`` rounds.
 5. The winner: reproduction test passing, no newly failing tests, most votes,
-   smallest diff, in that order; ``FixResult`` says why it won.
+   smallest diff, in that order; ``LoopResult`` says why it won.
+
+The loop draws nothing: it emits stage, test-run and candidate events.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from editing.answer_format import FENCE
+from editing.apply import FileEdit
 from editing.candidates import Candidate
+from editing.diff import file_diff
 from editing.generate import Sampler, first_messages, numbered
+from repoagent.core.cancel import CancelToken
+from repoagent.core.chat import ChatModel, Message, ModelStopped
+from repoagent.core.events import AnswerRejected, CandidateTested, EventSink, NoEvents, Note, SandboxRun, StageStarted
+from repoagent.core.localization import Localization
+from repoagent.core.prompts import Prompts
+from repoagent.pipeline.test_selection import select_tests
 from repoagent.sandbox.protocol import Sandbox
 from repoagent.sandbox.testrun import TestRun, is_pytest
-from repoagent.test_selection import select_tests
 from retrieval.index import RepoIndex
-from retrieval.llm import ChatModel, Message, ModelStopped
-from retrieval.localization import Localization
 from retrieval.maps import schematic_map
 
-PROMPTS = Path(__file__).parent / "prompts"
+_prompt = Prompts(Path(__file__).parent / "prompts")
 REPRO_PATH = "tests/test_repoagent_reproduction.py"
 _NEW_TEST = re.compile(r"^#{2,4}\s*NEW TEST\s+`?(?P<path>[\w./-]+\.py)`?\s*$", re.M)
 
 
-def _prompt(name: str, **values: Any) -> str:
-    return (PROMPTS / f"{name}.txt").read_text().format(**values)
+class TestedCandidate(BaseModel):
+    """A candidate with the test run it got and what that run showed."""
 
-
-class Scored(BaseModel):
     candidate: Candidate
     run: TestRun | None = None
     repro_passes: bool = False
@@ -58,7 +61,7 @@ class Scored(BaseModel):
         return (not self.candidate.ok, not self.repro_passes, len(self.new_failures), -self.candidate.votes, size)
 
 
-class FixResult(BaseModel):
+class LoopResult(BaseModel):
     issue: str
     patch: str = ""
     reason: str = ""
@@ -69,27 +72,30 @@ class FixResult(BaseModel):
     baseline: TestRun | None = None
     reproduction: str = ""
     reproduction_run: TestRun | None = None
-    candidates: list[Scored] = Field(default_factory=list)
+    candidates: list[TestedCandidate] = Field(default_factory=list)
     chosen: int | None = None  # index in ``candidates`` of the one whose patch this is
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoopOptions:
-    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.4, 0.8])
-    per_temperature: int = 1
-    max_retries: int = 2
-    repro_attempts: int = 2
-    timeout: float = 900
-    test_cmd: str = "python3 -m pytest -q -p no:cacheprovider"
+    """Built from the settings (``configs/default.yaml`` holds the values)."""
+
+    temperatures: list[float]
+    per_temperature: int
+    max_retries: int
+    repro_attempts: int
+    timeout: float
+    test_cmd: str
+
+    @property
+    def first_temperature(self) -> float:
+        """Feedback rounds and the reproduction test are sampled at the first configured temperature."""
+        return self.temperatures[0]
 
 
 def new_file_patch(path: str, text: str) -> str:
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    body = "".join("+" + ln for ln in lines)
-    head = f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n"
-    return f"{head}@@ -0,0 +1,{len(lines)} @@\n{body}"
+    data = text if not text or text.endswith("\n") else text + "\n"
+    return file_diff(FileEdit(path, b"", data.encode("utf-8", errors="surrogateescape")))
 
 
 def failure_text(run: TestRun, limit: int = 4000) -> str:
@@ -109,10 +115,9 @@ class FixLoop:
         repo: Path,
         rev: str | None,
         index: RepoIndex,
-        options: LoopOptions | None = None,
-        record: Callable[[dict[str, Any]], None] | None = None,
-        progress: Callable[[str], None] | None = None,
-        stage: Callable[[str], None] | None = None,
+        options: LoopOptions,
+        events: EventSink | None = None,
+        cancel: CancelToken | None = None,
     ) -> None:
         """``sandbox`` None: no test runs; candidates are chosen by the gates and votes alone."""
         self.model = model
@@ -120,39 +125,45 @@ class FixLoop:
         self.repo = repo
         self.rev = rev
         self.index = index
-        self.options = options or LoopOptions()
-        self.record = record or (lambda event: None)
-        self.say = progress or (lambda message: None)
-        self.stage = stage or (lambda name: None)
+        self.options = options
+        self.events = events if events is not None else NoEvents()
+        self.cancel = cancel or CancelToken()
 
-    def _run(self, tests: list[str], patch: str | None, label: str) -> TestRun:
+    def _say(self, message: str) -> None:
+        self.events.emit(Note(message))
+
+    def _stage(self, name: str, message: str = "") -> None:
+        self.cancel.check()
+        self.events.emit(StageStarted(stage=name, message=message))
+
+    def _run_tests(self, tests: list[str], patch: str | None, label: str) -> TestRun:
         assert self.sandbox is not None
+        self.cancel.check()
         cmd = " ".join([self.options.test_cmd, *tests]) if self._python_tests else self.options.test_cmd
         data = patch.encode("utf-8", errors="surrogateescape") if patch else None
         run = self.sandbox.run(self.repo, cmd, self.rev, data, self.options.timeout)
-        self.record({"type": "test", "stage": "test", "label": label, "patch": patch or "", **run.model_dump()})
+        self.events.emit(SandboxRun(label=label, patch=patch or "", run=run.model_dump()))
         return run
 
     @property
     def _python_tests(self) -> bool:
         return is_pytest(self.options.test_cmd)
 
-    def run(self, issue: str, loc: Localization) -> FixResult:
+    def run(self, issue: str, loc: Localization) -> LoopResult:
         changed: dict[str, list[str]] = {}
         for x in loc.locations:
             if x.role == "edit":
                 changed.setdefault(x.path, []).append(x.qualname)
         tests = select_tests(self.index, changed) if self._python_tests else []
-        result = FixResult(issue=issue, tests=tests, tested=self.sandbox is not None)
+        result = LoopResult(issue=issue, tests=tests, tested=self.sandbox is not None)
         failing_before: set[str] = set()
         repro_patch = ""
         if self.sandbox is not None:
-            self.stage("baseline")
-            self.say(f"baseline: running {len(tests) or 'all'} test file(s) on the base revision")
-            result.baseline = self._run(tests, None, "baseline")
+            self._stage("baseline", f"baseline: running {len(tests) or 'all'} test file(s) on the base revision")
+            result.baseline = self._run_tests(tests, None, "baseline")
             failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
-            self.say(f"baseline: {_counts(result.baseline)}")
-            if self._python_tests:
+            self._say(f"baseline: {_counts(result.baseline)}")
+            if self._python_tests and self.options.repro_attempts:
                 try:
                     result.reproduction, result.reproduction_run = self._reproduction(issue, loc)
                 except ModelStopped as exc:
@@ -161,61 +172,76 @@ class FixLoop:
         run_tests = tests + ([REPRO_PATH] if repro_patch and tests else [])
         maps = {p: schematic_map(self.index, p) for p in dict.fromkeys(x.path for x in loc.locations)}
         messages = first_messages(issue, loc, maps)
-        sampler = Sampler(self.model, self.index.read, self.record)
-        self.stage("generate")
+        sampler = Sampler(self.model, self.index.read, self.events)
         n = len(self.options.temperatures) * self.options.per_temperature
-        self.say(f"generate: sampling {n} candidate(s) at temperatures {self.options.temperatures}")
+        self._stage("generate", f"generate: sampling {n} candidate(s) at temperatures {self.options.temperatures}")
         pool = sampler.candidates(messages, self.options.temperatures, self.options.per_temperature, loc)
         for round_no in range(self.options.max_retries + 1):
             stopped = next((c.error for c in pool if c.gate == "stopped"), "")
             pool = [c for c in pool if c.gate != "stopped"]
             ok = [c for c in pool if c.ok]
-            self.say(f"round {round_no}: {len(ok)} of {len(pool)} candidate(s) passed the gates")
+            self._say(f"round {round_no}: {len(ok)} of {len(pool)} candidate(s) passed the gates")
             for cand in pool:
-                result.candidates.append(self._score(cand, run_tests, repro_patch, failing_before, round_no))
+                tested = self._score(cand, run_tests, repro_patch, failing_before, round_no)
+                result.candidates.append(tested)
+                self._candidate_event(len(result.candidates), tested, bool(repro_patch))
             if stopped:
                 return self._stop(result, stopped, bool(repro_patch))
             if self.sandbox is None or any(s.clean and (s.repro_passes or not repro_patch) for s in result.candidates):
                 break
             if round_no == self.options.max_retries:
                 break
-            best = sorted(result.candidates, key=Scored.rank_key)[0]
+            best = sorted(result.candidates, key=TestedCandidate.rank_key)[0]
             feedback = best.candidate.error or (failure_text(best.run) if best.run else "no test ran")
             follow = messages + [
                 Message("assistant", best.candidate.response or "(no answer)"),
                 Message("user", _prompt("feedback", failure=feedback)),
             ]
-            self.stage("feedback")
-            self.say(f"feedback: sending the best failing candidate back (round {round_no + 1})")
-            pool = [sampler.sample(follow, 0.0, loc)]
+            self._stage("feedback", f"feedback: sending the best failing candidate back (round {round_no + 1})")
+            sampler.stage = "feedback"
+            pool = [sampler.sample(follow, self.options.first_temperature, loc)]
         return self._choose(result, bool(repro_patch))
 
-    def _stop(self, result: FixResult, why: str, has_repro: bool) -> FixResult:
-        self.say(f"stopped: {why}")
+    def _candidate_event(self, number: int, tested: TestedCandidate, has_repro: bool) -> None:
+        cand = tested.candidate
+        self.events.emit(
+            CandidateTested(
+                number=number,
+                round=tested.round,
+                patch_id=cand.patch_id if cand.ok else "",
+                ok=cand.ok,
+                error=cand.error or "",
+                resolves=tested.clean and (tested.repro_passes or not has_repro) and self.sandbox is not None,
+                new_failures=len(tested.new_failures),
+            )
+        )
+
+    def _stop(self, result: LoopResult, why: str, has_repro: bool) -> LoopResult:
+        self._say(f"stopped: {why}")
         result.stopped = why
         return self._choose(result, has_repro)
 
     def _score(
         self, cand: Candidate, tests: list[str], repro_patch: str, failing_before: set[str], round_no: int
-    ) -> Scored:
-        scored = Scored(candidate=cand, round=round_no)
+    ) -> TestedCandidate:
+        tested = TestedCandidate(candidate=cand, round=round_no)
         if not cand.ok or self.sandbox is None:
-            return scored
-        run = self._run(tests, cand.patch + repro_patch, f"candidate {cand.patch_id} (round {round_no})")
-        scored.run = run
+            return tested
+        run = self._run_tests(tests, cand.patch + repro_patch, f"candidate {cand.patch_id} (round {round_no})")
+        tested.run = run
         failing = {t.name for t in run.tests if t.outcome in ("failed", "error")}
-        scored.new_failures = sorted(n for n in failing - failing_before if "repoagent_reproduction" not in n)
+        tested.new_failures = sorted(n for n in failing - failing_before if "repoagent_reproduction" not in n)
         if not run.tests and run.exit_code != 0:
-            scored.new_failures = ["(the test command failed without test results)"]
-        scored.repro_passes = (
+            tested.new_failures = ["(the test command failed without test results)"]
+        tested.repro_passes = (
             bool(repro_patch)
             and not any("repoagent_reproduction" in n for n in failing)
             and any("repoagent_reproduction" in t.name for t in run.tests)
         )
-        return scored
+        return tested
 
-    def _choose(self, result: FixResult, has_repro: bool) -> FixResult:
-        ranked = sorted(result.candidates, key=Scored.rank_key)
+    def _choose(self, result: LoopResult, has_repro: bool) -> LoopResult:
+        ranked = sorted(result.candidates, key=TestedCandidate.rank_key)
         best = ranked[0] if ranked else None
         if best is None or not best.candidate.ok:
             result.reason = "no candidate applied cleanly"
@@ -241,22 +267,22 @@ class FixLoop:
             if x.role == "edit"
         )
         messages = [Message("user", _prompt("reproduce", issue=issue, locations=locations, path=REPRO_PATH))]
-        self.stage("reproduce")
-        self.say("reproduce: asking for a test that fails on the base revision")
+        self._stage("reproduce", "reproduce: asking for a test that fails on the base revision")
         for attempt in range(self.options.repro_attempts):
-            answer = self.model.complete(messages, temperature=0.0)[0].text
-            self.record({"stage": "reproduce", "attempt": attempt, "response": answer})
+            answer = self.model.complete(messages, temperature=self.options.first_temperature, stage="reproduce").text
             code, error = _read_test(answer), ""
             if code is None:
                 error = "no '### NEW TEST path' header followed by a fenced block was found"
             else:
-                run = self._run([REPRO_PATH], new_file_patch(REPRO_PATH, code), f"reproduction (attempt {attempt})")
+                label = f"reproduction (attempt {attempt})"
+                run = self._run_tests([REPRO_PATH], new_file_patch(REPRO_PATH, code), label)
                 if run.failed or run.errors:
-                    self.say("reproduce: the test fails on the base revision; kept")
+                    self._say("reproduce: the test fails on the base revision; kept")
                     return code, run
                 error = "it passes on the current, unfixed code" if run.passed else "it ran no test"
+            self.events.emit(AnswerRejected(stage="reproduce", attempt=attempt, error=error))
             messages += [Message("assistant", answer), Message("user", _prompt("reproduce_retry", error=error))]
-        self.say("reproduce: no usable reproduction test; going on without one")
+        self._say("reproduce: no usable reproduction test; going on without one")
         return "", None
 
 

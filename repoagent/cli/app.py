@@ -1,0 +1,57 @@
+"""The ``repoagent`` typer app and the options its commands share.
+
+Commands live in their own modules of this package and register on ``app``
+when ``repoagent.cli.main`` imports them; plugins (the SWE-bench commands)
+register through the ``repoagent.commands`` entry point group.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from repoagent.config import Settings, load_settings
+from repoagent.core.cancel import CancelToken
+
+app = typer.Typer(
+    name="repoagent",
+    help="Find the code behind an issue, rewrite it, prove it with the repository's tests.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="YAML file of settings layered over configs/default.yaml.")
+]
+OverrideOpt = Annotated[
+    list[str] | None, typer.Option("-o", "--set", help="Override a setting: -o section.key=value (repeatable).")
+]
+RepoOpt = Annotated[Path, typer.Option("--repo", help="Git repository (bare or not) or plain folder.")]
+RevOpt = Annotated[
+    str | None, typer.Option("--rev", help="Commit to read from git objects; default: the working tree.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (last line of stdout).")]
+
+
+def settings_from(config: Path | None, overrides: list[str] | None) -> Settings:
+    return load_settings(config, overrides or ())
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=str) + "\n")
+
+
+def cancel_token(ctx: typer.Context) -> CancelToken:
+    """The token ``main`` set Ctrl-C and SIGTERM on (a fresh one when the app is driven another way)."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, CancelToken):
+        root.obj = CancelToken()
+    return root.obj

@@ -1,0 +1,82 @@
+"""Settings turned into what a job runs with: the caches, the index, the localizer and the loop's options.
+
+Shared by the commands (``index``, ``map``, ``localize``), the fix pipeline and
+the benchmarks, so each builds these the same way.  Nothing here draws: long
+work reports through a ``Progress`` callback the caller gives.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from repoagent.config import INDEX_CACHE_FILE, Settings
+from repoagent.core.chat import ChatModel
+from repoagent.core.events import EventSink, NoEvents
+from repoagent.pipeline.loop import LoopOptions
+from retrieval.cache import IndexCache
+from retrieval.index import Progress, RepoIndex
+from retrieval.localizer import Localizer, LocalizerOptions
+from retrieval.retriever import make_retriever
+from retrieval.source import RepoSource
+
+
+def open_cache(settings: Settings, cache_dir: Path | None = None) -> IndexCache:
+    """The index cache (parses, term counts, embeddings) of ``settings``, or under ``cache_dir``."""
+    return IndexCache(cache_dir / INDEX_CACHE_FILE if cache_dir else settings.index_cache_path())
+
+
+def open_index(
+    settings: Settings, repo: Path, rev: str | None, cache: IndexCache, progress: Progress | None = None
+) -> RepoIndex:
+    """Index ``repo`` at ``rev`` (the working tree when None) through ``cache``."""
+    return RepoIndex.build(
+        RepoSource(repo, rev),
+        cache=cache,
+        max_file_bytes=settings.index.max_file_bytes,
+        workers=settings.index.workers or None,
+        progress=progress,
+    )
+
+
+def build_localizer(
+    settings: Settings,
+    index: RepoIndex,
+    cache: IndexCache,
+    model: ChatModel | None,
+    top_k: int | None = None,
+    progress: Progress | None = None,
+    events: EventSink | None = None,
+) -> Localizer:
+    """Retrieval (dense as configured) and, with a ``model``, the model stages."""
+    embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
+    retriever = make_retriever(index, cache, embed, progress=progress, shortlist=settings.retrieval.dense_shortlist)
+    return Localizer(
+        index, retriever, model, localizer_options(settings, top_k), events if events is not None else NoEvents()
+    )
+
+
+def localizer_options(settings: Settings, top_k: int | None = None) -> LocalizerOptions:
+    loc = settings.localize
+    return LocalizerOptions(
+        top_k=top_k or settings.retrieval.top_k_files,
+        top_symbols=settings.retrieval.top_k_symbols,
+        candidate_files=loc.candidate_files,
+        max_files=loc.max_files,
+        max_symbols=loc.max_symbols,
+        attempts=loc.attempts,
+        file_map_tokens=settings.maps.file_map_tokens,
+        schematic_map_tokens=settings.maps.schematic_map_tokens,
+        locations_tokens=loc.locations_tokens,
+    )
+
+
+def loop_options(settings: Settings, test_cmd: str) -> LoopOptions:
+    gen = settings.generation
+    return LoopOptions(
+        temperatures=list(gen.temperatures),
+        per_temperature=gen.samples_per_temperature,
+        max_retries=settings.loop.max_retries,
+        repro_attempts=settings.loop.reproduction_attempts,
+        timeout=settings.sandbox.timeout,
+        test_cmd=test_cmd,
+    )
