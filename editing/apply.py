@@ -7,7 +7,9 @@ one transaction: all apply, or none does.
 
 from __future__ import annotations
 
+import codecs
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -207,11 +209,39 @@ _APPLY: dict[str, Callable[[bytes, ParsedFile, EditOp], bytes]] = {
 }
 
 
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
+def declared_encoding(path: str, content: bytes) -> str | None:
+    """A Python file's PEP 263 encoding when it is not UTF-8 (``# -*- coding: latin-1 -*-``), else None."""
+    if language_for_path(path) != "python":
+        return None
+    for line in content.splitlines()[:2]:
+        m = _CODING.match(line)
+        if m:
+            try:
+                name = codecs.lookup(m.group(1).decode("ascii")).name
+            except (LookupError, UnicodeDecodeError):
+                return None
+            return None if name == "utf-8" else name
+    return None
+
+
 def apply_op(content: bytes, op: EditOp) -> bytes:
+    """``op`` applied to ``content``; a file in a declared encoding is edited as text and written back in it."""
     language = language_for_path(op.path)
     if language is None:
         raise EditError(f"{op.path} is not a source file repoagent can parse")
-    return _APPLY[op.kind](content, parse_source(content, language), op)
+    encoding = declared_encoding(op.path, content)
+    if encoding is None:
+        return _APPLY[op.kind](content, parse_source(content, language), op)
+    utf8 = content.decode(encoding, errors="surrogateescape").encode("utf-8", errors="surrogateescape")
+    done = _APPLY[op.kind](utf8, parse_source(utf8, language), op)
+    try:
+        return done.decode("utf-8", errors="surrogateescape").encode(encoding, errors="surrogateescape")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end]
+        raise EditError(f"{op.path} is declared {encoding}, which cannot hold {bad!r}; write it as an escape") from None
 
 
 def apply_ops(ops: list[EditOp], read: Callable[[str], bytes], gates: bool = True) -> list[FileEdit]:

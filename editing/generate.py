@@ -55,6 +55,7 @@ class Sampler:
     events: EventSink = field(default_factory=NoEvents)
     parallel: int = 4
     stage: str = "generate"
+    path_problem: Callable[[str], str | None] | None = None  # e.g. the index's symbolic links
 
     def _default_target(self, loc: Localization) -> tuple[str, str] | None:
         edits = [x for x in loc.locations if x.role == "edit"]
@@ -71,6 +72,7 @@ class Sampler:
                 return Candidate(temperatures=[temperature], error=str(exc), gate="stopped", response=answer)
             try:
                 ops = parse_edit_answer(answer, self._default_target(loc))
+                self._check_paths(ops)
             except FormatError as exc:
                 error = str(exc)
                 self.events.emit(AnswerRejected(stage=self.stage, attempt=attempt, error=error))
@@ -78,6 +80,12 @@ class Sampler:
                 continue
             return self.build(ops, temperature, answer)
         return Candidate(temperatures=[temperature], error=f"format: {error}", response=answer)
+
+    def _check_paths(self, ops: list) -> None:
+        for op in ops if self.path_problem else []:
+            problem = self.path_problem(op.path)
+            if problem:
+                raise FormatError(problem)
 
     def build(self, ops: list, temperature: float, answer: str = "") -> Candidate:
         try:

@@ -111,6 +111,8 @@ class SandboxSettings(_Section):
     """None: detected from the repository's files."""
     install: str | None
     """None: detected (pytest, and the project when it is installable)."""
+    pass_env: list[str]
+    """Variables the local sandbox passes besides PATH, HOME, the locale and TMPDIR."""
 
 
 class Settings(_Section):

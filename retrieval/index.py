@@ -92,10 +92,13 @@ def _parse_one(item: tuple[bytes, str]) -> ParsedFile:
 class RepoIndex:
     """Files and symbols of one repository state; build it with ``RepoIndex.build``."""
 
-    def __init__(self, source: RepoSource, files: dict[str, IndexedFile], stats: IndexStats) -> None:
+    def __init__(
+        self, source: RepoSource, files: dict[str, IndexedFile], stats: IndexStats, links: frozenset[str] = frozenset()
+    ) -> None:
         self.source = source
         self.files = files
         self.stats = stats
+        self.links = links  # symbolic links and submodules: never edited, nor anything below them
         self._content: dict[str, bytes] = {}  # read once, from one git process per batch
 
     @classmethod
@@ -113,6 +116,7 @@ class RepoIndex:
         listed = source.files()
         files: dict[str, IndexedFile] = {}
         to_read: list[SourceFile] = []
+        links = frozenset(f.path for f in listed if f.kind in ("symlink", "submodule"))
         for f in listed:
             if f.kind != "file":
                 skipped[f.kind] += 1
@@ -166,7 +170,15 @@ class RepoIndex:
         stats.skipped_reasons = dict(sorted(skipped.items()))
         stats.seconds = time.perf_counter() - started
         stats.peak_rss_mb = peak_rss_mb()
-        return cls(source, files, stats)
+        return cls(source, files, stats, links)
+
+    def link_problem(self, path: str) -> str | None:
+        """Why ``path`` may not be written: it, or a folder above it, is a symbolic link or a submodule."""
+        parts = path.split("/")
+        for i in range(len(parts), 0, -1):
+            if "/".join(parts[:i]) in self.links:
+                return f"the path {path!r} goes through a symbolic link or submodule ({'/'.join(parts[:i])})"
+        return None
 
     def code_files(self, tests: bool | None = None) -> list[IndexedFile]:
         """Parsed files in path order; ``tests`` keeps only test (True) or non-test (False) files."""

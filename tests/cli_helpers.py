@@ -9,10 +9,10 @@ from pathlib import Path
 
 
 def run_cli(
-    *args: str, home: Path, env: dict[str, str | None] | None = None, timeout: float = 300
-) -> subprocess.CompletedProcess[str]:
+    *args: str, home: Path, env: dict[str, str | None] | None = None, timeout: float = 300, text: bool = True
+) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("repoagent")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
     full_env.update({"REPOAGENT_HOME": str(home), "COLUMNS": "200", **(env or {})})
     full_env = {k: v for k, v in full_env.items() if v is not None}  # None removes a variable
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, env=full_env, timeout=timeout)
+    return subprocess.run([str(exe), *args], capture_output=True, text=text, env=full_env, timeout=timeout)

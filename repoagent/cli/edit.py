@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 from editing.apply import apply_ops
 from editing.diff import patch_bytes
 from editing.errors import EditError
-from editing.ops import EditOp
+from editing.ops import EditOp, repo_path_problem
 from repoagent.cli.app import app, err
 from repoagent.core.errors import JobFailed, UserError
 from repoagent.pipeline.inputs import text_or_file
@@ -33,17 +34,17 @@ def edit_command(
     if sum(chosen) != 1:
         raise UserError("give exactly one of --symbol, --insert-after or --module-block")
     new_code = "" if symbol and delete else text_or_file(code, "--code")
+    target = inside_repo(repo, file)
     if symbol:
         op = EditOp(kind="delete" if delete else "replace", path=file, target=symbol, line=line, code=new_code)
     elif insert_after:
         op = EditOp(kind="insert", path=file, after=insert_after, line=line, code=new_code)
     else:
         op = EditOp(kind="replace_block", path=file, line=module_block, code=new_code)
-    target = repo / file
 
     def read(path: str) -> bytes:
         try:
-            return (repo / path).read_bytes()
+            return target.read_bytes()
         except FileNotFoundError:
             raise UserError(f"--file {path}: no such file in {repo}") from None
 
@@ -58,4 +59,18 @@ def edit_command(
         target.write_bytes(edits[0].after)
         err.print(f"wrote {target}")
     else:
-        typer.echo(patch_bytes(edits).decode("utf-8", errors="replace"), nl=False)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(patch_bytes(edits))  # bytes as they are: a file in latin-1 stays latin-1
+        sys.stdout.buffer.flush()
+
+
+def inside_repo(repo: Path, file: str) -> Path:
+    """``repo/file``, refused (exit 2) when ``file`` is absolute, leaves ``repo``, or goes through a link."""
+    problem = repo_path_problem(file)
+    if problem:
+        raise UserError(f"--file {file}: the path {problem}")
+    root = repo.resolve()
+    target = root / file
+    if target.resolve() != target or any(p.is_symlink() for p in [target, *target.parents] if p != root):
+        raise UserError(f"--file {file}: goes through a symbolic link; edit the file it points to in its repository")
+    return target

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -142,8 +143,10 @@ def fix_command(
     if json_out:
         print_json(_summary(outcome))
     else:
-        if outcome.patch and outcome.ok:  # stdout carries only a patch worth applying
-            typer.echo(outcome.patch, nl=not outcome.patch.endswith("\n"))
+        if outcome.patch and outcome.ok:  # stdout carries only a patch worth applying, byte for byte
+            sys.stdout.flush()
+            sys.stdout.buffer.write(outcome.patch.encode("utf-8", errors="surrogateescape"))
+            sys.stdout.buffer.flush()
         if not quiet:
             _explain(outcome)
             if outcome.patch and not outcome.ok:

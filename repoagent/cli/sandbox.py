@@ -69,7 +69,7 @@ def test_command(
     image: Annotated[str | None, typer.Option("--image", help="Docker image (default: the configured one).")] = None,
     test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="Command to run (default: detected).")] = None,
     install: Annotated[str | None, typer.Option("--install", help="Install step baked into a cached image.")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Wall-clock limit in seconds.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0.001, help="Wall-clock limit in seconds.")] = None,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     override: OverrideOpt = None,

@@ -15,6 +15,7 @@ every test run gets its own temporary worktree (or container).  Delivery
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -209,7 +210,8 @@ def write_outcome(outcome: FixOutcome) -> None:
     path = outcome.run_path
     if outcome.patch:
         (path / "patch.diff").write_text(outcome.patch, encoding="utf-8", errors="surrogateescape")
-    (path / "result.json").write_text(outcome.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    # json.dumps escapes what UTF-8 cannot hold (a patch of a latin-1 file keeps its bytes as surrogates)
+    (path / "result.json").write_text(json.dumps(outcome.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
     write_report(path)
 
 

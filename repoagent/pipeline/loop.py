@@ -35,6 +35,7 @@ from repoagent.core.prompts import Prompts
 from repoagent.pipeline.test_selection import select_tests
 from repoagent.sandbox.protocol import Sandbox
 from repoagent.sandbox.testrun import TestRun, is_pytest
+from repoagent.sandbox.tree import PatchRejected
 from retrieval.index import RepoIndex
 from retrieval.maps import schematic_map
 
@@ -172,7 +173,7 @@ class FixLoop:
         run_tests = tests + ([REPRO_PATH] if repro_patch and tests else [])
         maps = {p: schematic_map(self.index, p) for p in dict.fromkeys(x.path for x in loc.locations)}
         messages = first_messages(issue, loc, maps)
-        sampler = Sampler(self.model, self.index.read, self.events)
+        sampler = Sampler(self.model, self.index.read, self.events, path_problem=self.index.link_problem)
         n = len(self.options.temperatures) * self.options.per_temperature
         self._stage("generate", f"generate: sampling {n} candidate(s) at temperatures {self.options.temperatures}")
         pool = sampler.candidates(messages, self.options.temperatures, self.options.per_temperature, loc)
@@ -227,7 +228,11 @@ class FixLoop:
         tested = TestedCandidate(candidate=cand, round=round_no)
         if not cand.ok or self.sandbox is None:
             return tested
-        run = self._run_tests(tests, cand.patch + repro_patch, f"candidate {cand.patch_id} (round {round_no})")
+        try:
+            run = self._run_tests(tests, cand.patch + repro_patch, f"candidate {cand.patch_id} (round {round_no})")
+        except PatchRejected as exc:  # this candidate is dropped with its reason; the run goes on
+            tested.candidate = cand.model_copy(update={"error": str(exc), "gate": "apply"})
+            return tested
         tested.run = run
         failing = {t.name for t in run.tests if t.outcome in ("failed", "error")}
         tested.new_failures = sorted(n for n in failing - failing_before if "repoagent_reproduction" not in n)

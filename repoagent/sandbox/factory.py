@@ -41,4 +41,4 @@ def open_sandbox(
     from repoagent.sandbox.local import WARNING, LocalSandbox
 
     warn(WARNING)
-    return LocalSandbox(settings.memory_mb, cancel=cancel)
+    return LocalSandbox(settings.memory_mb, cancel=cancel, pass_env=settings.pass_env)

@@ -3,30 +3,52 @@
 It is NOT isolated: the code runs as you, can read your files and reach the
 network.  What it does give: a copy of the repository (your tree is never
 touched), a wall-clock limit that kills the whole process group, memory and
-CPU-time limits, and an environment scrubbed of secrets.
+CPU-time limits, an environment of named variables only (no secrets pass
+unless named), and a test process that dies with the run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import resource
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from repoagent.core.cancel import CancelToken
 from repoagent.sandbox.testrun import JUNIT_PATH, TestRun, parse_junit, trim, with_junit
 from repoagent.sandbox.tree import WorkTree
 
-_SECRET = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|COOKIE|SESSION", re.I)
 WARNING = "local sandbox: the tests run on this machine without isolation (no container engine in use)"
+PASSED = ("PATH", "HOME", "LANG", "LANGUAGE", "TMPDIR", "TZ")  # and every LC_* variable
+# The test command runs under this small keeper, the leader of its own process group: when the run
+# that started it dies (even by kill -9), Linux sends the keeper SIGTERM (PR_SET_PDEATHSIG) and it
+# kills the whole group.  The command's own exit status or signal is passed on unchanged.
+KEEPER = """
+import ctypes, os, signal, subprocess, sys
+def reap(*_):
+    os.killpg(0, signal.SIGKILL)
+signal.signal(signal.SIGTERM, reap)
+if sys.platform == "linux":
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM, 0, 0, 0)
+if os.getppid() != int(sys.argv[2]):
+    reap()
+code = subprocess.call(["/bin/sh", "-c", sys.argv[1]])
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
 
-def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not _SECRET.search(k)}
+def sandbox_env(pass_env: Iterable[str] = (), extra: dict[str, str] | None = None) -> dict[str, str]:
+    """An allow-list, not a deny-list: PATH, HOME, the locale and TMPDIR, and the names in ``pass_env``."""
+    wanted = set(PASSED) | set(pass_env)
+    env = {k: v for k, v in os.environ.items() if k in wanted or k.startswith("LC_")}
     env.update(extra or {})
     return env
 
@@ -34,10 +56,17 @@ def scrubbed_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class LocalSandbox:
     name = "local"
 
-    def __init__(self, memory_mb: int = 4096, cpu_seconds: int = 3600, cancel: CancelToken | None = None) -> None:
+    def __init__(
+        self,
+        memory_mb: int = 4096,
+        cpu_seconds: int = 3600,
+        cancel: CancelToken | None = None,
+        pass_env: Iterable[str] = (),
+    ) -> None:
         self.memory_mb = memory_mb
         self.cpu_seconds = cpu_seconds
         self.cancel = cancel or CancelToken()
+        self.pass_env = tuple(pass_env)
 
     def _limits(self) -> None:  # runs in the child before exec
         mem = self.memory_mb * 1024 * 1024
@@ -55,9 +84,9 @@ class LocalSandbox:
         full = with_junit(command)
         started = time.perf_counter()
         proc = subprocess.Popen(
-            ["/bin/sh", "-c", full],
+            [sys.executable, "-I", "-S", "-c", KEEPER, full, str(os.getpid())],
             cwd=tree,
-            env=scrubbed_env({"PYTHONDONTWRITEBYTECODE": "1"}),
+            env=sandbox_env(self.pass_env, {"PYTHONDONTWRITEBYTECODE": "1"}),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -9,6 +10,47 @@ from pathlib import Path
 from repoagent.core.errors import JobFailed, UserError
 from repoagent.core.gitcmd import git
 from retrieval.source import is_git_repo
+
+PREFIX = "repoagent-tree-"
+OWNER = "owner.pid"  # beside the tree: the process that made it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def prune_stale_trees(repo: Path) -> list[str]:
+    """Remove worktrees a killed run left registered (its owner process is gone); return their paths."""
+    listing = git(repo, "worktree", "list", "--porcelain").stdout.decode(errors="replace")
+    removed = []
+    for line in listing.splitlines():
+        if not line.startswith("worktree "):
+            continue
+        tree = Path(line.removeprefix("worktree "))
+        if not tree.parent.name.startswith(PREFIX):
+            continue
+        try:
+            pid = int((tree.parent / OWNER).read_text().strip())
+        except (OSError, ValueError):
+            pid = 0
+        if pid and _alive(pid):
+            continue
+        git(repo, "worktree", "remove", "--force", str(tree))
+        shutil.rmtree(tree.parent, ignore_errors=True)
+        removed.append(str(tree))
+    if removed:
+        git(repo, "worktree", "prune")
+    return removed
+
+
+class PatchRejected(JobFailed):
+    """``git apply`` refused the patch on the base revision (a path it will not write, a context that differs)."""
 
 
 class WorkTree:
@@ -22,7 +64,10 @@ class WorkTree:
         self._git = is_git_repo(self.repo)
 
     def __enter__(self) -> Path:
-        parent = Path(tempfile.mkdtemp(prefix="repoagent-tree-"))
+        if self._git:
+            prune_stale_trees(self.repo)
+        parent = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (parent / OWNER).write_text(str(os.getpid()))
         self.path = parent / "repo"
         try:
             if self._git:
@@ -40,7 +85,7 @@ class WorkTree:
             if self.patch:
                 proc = git(self.path, "apply", "--whitespace=nowarn", "-", input=self.patch)
                 if proc.returncode != 0:
-                    raise JobFailed(f"the patch does not apply: {proc.stderr.decode(errors='replace').strip()}")
+                    raise PatchRejected(f"the patch does not apply: {proc.stderr.decode(errors='replace').strip()}")
         except BaseException:
             self.__exit__()
             raise
