@@ -7,16 +7,20 @@ one transaction: all apply, or none does.
 
 from __future__ import annotations
 
+import ast
 import codecs
 import difflib
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from editing.errors import EditError
+from editing.elision import elision
+from editing.errors import EditError, ElisionError
 from editing.gates import check_gates
 from editing.indent import leading_indent, newline_of, reindent, trim_blank_edges
 from editing.ops import EditOp
+from editing.python_imports import add_imports, split_imports
 from retrieval.errors import SourceError
 from retrieval.languages import language_for_path
 from retrieval.parser import parse_source
@@ -83,8 +87,67 @@ def _header_region_start(content: bytes, sym: Symbol, new_code: str) -> int:
     return max(sym.start_byte, header)
 
 
+def _whole_class(content: bytes, parsed: ParsedFile, op: EditOp) -> EditOp:
+    """A whole class written for ``REPLACE Class.method``: the method alone if nothing else changed, else the class."""
+    target = op.target or ""
+    if "." not in target or language_for_path(op.path) != "python":
+        return op
+    owner, method = target.rsplit(".", 1)
+    new = _single_class(op.code, owner.rsplit(".", 1)[-1])
+    if new is None:
+        return op
+    cls = find_definition(parsed, op.path, owner, op.line)
+    old = _single_class(content[cls.start_byte : cls.end_byte].decode("utf-8", "surrogateescape"), new[0].name)
+    if old is not None and _same_apart_from(old[0], new[0], method):
+        member = next(n for n in new[0].body if getattr(n, "name", None) == method)
+        lines = new[1].splitlines(keepends=True)
+        first = min([member.lineno, *(d.lineno for d in getattr(member, "decorator_list", []))])
+        return op.model_copy(update={"code": textwrap.dedent("".join(lines[first - 1 : member.end_lineno]))})
+    return op.model_copy(update={"target": cls.qualname, "line": cls.header_line})
+
+
+def _parses(path: str, code: str) -> bool:
+    if language_for_path(path) != "python":
+        return True
+    try:
+        ast.parse(textwrap.dedent(code))
+    except SyntaxError:
+        return False
+    return True
+
+
+def _single_class(code: str, name: str) -> tuple[ast.ClassDef, str] | None:
+    text = textwrap.dedent(code)
+    try:
+        body = ast.parse(text).body
+    except SyntaxError:
+        return None
+    classes = [n for n in body if isinstance(n, ast.ClassDef)]
+    if (
+        len(classes) == 1
+        and classes[0].name == name
+        and all(isinstance(n, ast.ClassDef | ast.Import | ast.ImportFrom) for n in body)
+    ):
+        return classes[0], text
+    return None
+
+
+def _same_apart_from(old: ast.ClassDef, new: ast.ClassDef, method: str) -> bool:
+    def members(cls: ast.ClassDef) -> list[str]:
+        return [ast.dump(n) for n in cls.body if getattr(n, "name", None) != method]
+
+    header = [ast.dump(x) for x in (*old.bases, *old.keywords, *old.decorator_list)]
+    new_header = [ast.dump(x) for x in (*new.bases, *new.keywords, *new.decorator_list)]
+    has_method = any(getattr(n, "name", None) == method for n in new.body)
+    return has_method and header == new_header and members(old) == members(new)
+
+
 def _replace(content: bytes, parsed: ParsedFile, op: EditOp) -> bytes:
+    op = _whole_class(content, parsed, op)
     sym = find_definition(parsed, op.path, op.target or "", op.line)
+    why = elision(content[sym.start_byte : sym.end_byte].decode("utf-8", "surrogateescape"), op.code)
+    if why and _parses(op.path, op.code):  # code that does not parse gets the syntax gate's message instead
+        raise ElisionError(why)
     start = _header_region_start(content, sym, op.code)
     indent = leading_indent(content[_line_start(content, sym.header_byte) : sym.header_byte + 1])
     text = _code_text(op.code, newline_of(content), indent)
@@ -186,6 +249,9 @@ def _edge_blank(text: bytes, leading: bool) -> bytes:
 def _replace_block(content: bytes, parsed: ParsedFile, op: EditOp) -> bytes:
     start, end = _block_region(content, parsed, op)
     old = content[start:end]
+    why = elision(old.decode("utf-8", "surrogateescape"), op.code, bare=False)
+    if why:
+        raise ElisionError(why)
     nl = newline_of(content)
     code = op.code.replace("\r\n", "\n")
     if nl != "\n":
@@ -255,7 +321,13 @@ def apply_ops(ops: list[EditOp], read: Callable[[str], bytes], gates: bool = Tru
             except (FileNotFoundError, KeyError, SourceError):
                 before[op.path] = b"" if op.kind in ("insert", "replace_block") else _missing(op.path)
             after[op.path] = before[op.path]
+        imports: list = []
+        if language_for_path(op.path) == "python" and op.kind in ("replace", "insert") and after[op.path]:
+            code, imports = split_imports(op.code)
+            op = op.model_copy(update={"code": code}) if imports else op
         after[op.path] = apply_op(after[op.path], op)
+        if imports:
+            after[op.path] = add_imports(after[op.path], imports, newline_of(after[op.path]))
     if gates:
         for path, new in after.items():
             check_gates(path, before[path], new)

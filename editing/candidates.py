@@ -22,6 +22,7 @@ class Candidate(BaseModel):
     error: str | None = None
     gate: str | None = None
     response: str = ""
+    format: str = "definitions"  # how the answer came: definitions, unified_diff or search_replace
 
     @property
     def ok(self) -> bool:

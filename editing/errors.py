@@ -12,3 +12,7 @@ class GateError(EditError):
         super().__init__(f"{gate} check failed in {path}: {message}")
         self.gate = gate
         self.path = path
+
+
+class ElisionError(EditError):
+    """The new code leaves out lines of the original behind a marker; sent back asking for the whole definition."""

@@ -13,11 +13,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from editing.answer_format import FormatError, parse_edit_answer
+from editing.answer_format import Answer, FormatError, read_answer
 from editing.apply import apply_ops
 from editing.candidates import Candidate, collapse, normalise
 from editing.diff import patch_bytes
-from editing.errors import EditError, GateError
+from editing.errors import EditError, ElisionError, GateError
+from editing.ops import EditOp
+from editing.other_formats import apply_search_replace, apply_unified_diff, diff_paths
 from repoagent.core.chat import ChatModel, Message, ModelStopped
 from repoagent.core.events import AnswerRejected, EventSink, NoEvents
 from repoagent.core.localization import Localization
@@ -62,7 +64,7 @@ class Sampler:
         return (edits[0].path, edits[0].qualname) if len(edits) == 1 else None
 
     def sample(self, messages: list[Message], temperature: float, loc: Localization) -> Candidate:
-        """One sample: ask, read the answer (one format retry), apply behind the gates."""
+        """One sample: ask, read the answer, apply behind the gates; an unreadable answer goes back once."""
         messages = list(messages)
         answer, error = "", ""
         for attempt in range(2):
@@ -71,37 +73,48 @@ class Sampler:
             except ModelStopped as exc:
                 return Candidate(temperatures=[temperature], error=str(exc), gate="stopped", response=answer)
             try:
-                ops = parse_edit_answer(answer, self._default_target(loc))
-                self._check_paths(ops)
-            except FormatError as exc:
+                parsed = read_answer(answer, self._default_target(loc))
+                self._check_paths(parsed)
+                return self.build(parsed, temperature, answer)
+            except (FormatError, ElisionError) as exc:
                 error = str(exc)
                 self.events.emit(AnswerRejected(stage=self.stage, attempt=attempt, error=error))
                 messages += [Message("assistant", answer), Message("user", prompt("format_error", error=exc))]
-                continue
-            return self.build(ops, temperature, answer)
         return Candidate(temperatures=[temperature], error=f"format: {error}", response=answer)
 
-    def _check_paths(self, ops: list) -> None:
-        for op in ops if self.path_problem else []:
-            problem = self.path_problem(op.path)
+    def _check_paths(self, parsed: Answer) -> None:
+        paths = [op.path for op in parsed.ops] + [b.path for b in parsed.blocks]
+        paths += diff_paths(parsed.diff)
+        for path in paths if self.path_problem else []:
+            problem = self.path_problem(path)
             if problem:
                 raise FormatError(problem)
 
-    def build(self, ops: list, temperature: float, answer: str = "") -> Candidate:
+    def build(self, parsed: Answer | list[EditOp], temperature: float, answer: str = "") -> Candidate:
+        """The candidate an answer makes; ``FormatError`` and ``ElisionError`` propagate (the answer goes back)."""
+        if isinstance(parsed, list):
+            parsed = Answer("definitions", ops=parsed)
+        ops = parsed.ops
+        base = {"ops": ops, "temperatures": [temperature], "response": answer, "format": parsed.format}
         try:
-            edits = apply_ops(ops, self.read)
+            if parsed.format == "unified_diff":
+                edits = apply_unified_diff(parsed.diff, self.read)
+            elif parsed.format == "search_replace":
+                edits = apply_search_replace(parsed.blocks, self.read)
+            else:
+                edits = apply_ops(ops, self.read)
         except GateError as exc:
-            return Candidate(ops=ops, temperatures=[temperature], error=str(exc), gate=exc.gate, response=answer)
+            return Candidate(**base, error=str(exc), gate=exc.gate)
+        except ElisionError:
+            raise
         except EditError as exc:
-            return Candidate(ops=ops, temperatures=[temperature], error=str(exc), gate="apply", response=answer)
+            return Candidate(**base, error=str(exc), gate="apply")
         if not edits:
-            return Candidate(ops=ops, temperatures=[temperature], error="the edit changes nothing", response=answer)
+            return Candidate(**base, error="the edit changes nothing")
         return Candidate(
-            ops=ops,
+            **base,
             patch=patch_bytes(edits).decode("utf-8", errors="surrogateescape"),
             files={e.path: normalise(e.path, e.after) for e in edits},
-            temperatures=[temperature],
-            response=answer,
         )
 
     def candidates(

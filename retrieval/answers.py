@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import json_repair
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
@@ -44,7 +45,11 @@ class SymbolSelection(BaseModel):
 
 
 def extract_json(text: str) -> dict:
-    """The first JSON object in ``text``: bare, fenced, or surrounded by prose."""
+    """The first JSON object in ``text``: bare, fenced, or surrounded by prose; repaired when slightly off.
+
+    Strict JSON is tried first; then ``json-repair`` mends what models write
+    (trailing commas, single quotes, comments, a missing bracket).
+    """
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for cand in candidates:
         start = cand.find("{")
@@ -57,6 +62,13 @@ def extract_json(text: str) -> dict:
             if isinstance(obj, dict):
                 return obj
             start = cand.find("{", start + 1)
+    for cand in candidates:
+        start, end = cand.find("{"), cand.rfind("}")
+        if start < 0:
+            continue
+        repaired = json_repair.loads(cand[start : end + 1] if end > start else cand[start:])
+        if isinstance(repaired, dict) and repaired:
+            return repaired
     raise AnswerError("no JSON object was found in your answer")
 
 

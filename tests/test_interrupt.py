@@ -20,6 +20,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from repoagent.core.cancel import Cancelled, CancelToken
 from repoagent.core.events import Event, EventList, StageStarted
 from repoagent.pipeline.fix import Caches, FixRequest, fix
@@ -52,6 +54,16 @@ class CancelAt:
 def _request(repo: Path, tmp_path: Path, kind: str) -> FixRequest:
     s = settings(f"model.name={script(tmp_path, ANSWERS)}", f"sandbox.kind={kind}", "generation.temperatures=[0.0]")
     return FixRequest(issue=read_issue(f"@{repo}/ISSUE.md"), repo=repo, settings=s, rev="HEAD")
+
+
+@pytest.fixture(autouse=True)
+def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Temporary trees of this test only (in process and in the commands it starts): other tests may run."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    return tmp
 
 
 def _trees() -> set[str]:

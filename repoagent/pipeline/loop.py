@@ -301,4 +301,4 @@ def _read_test(answer: str) -> str | None:
     if head is None:
         return None
     fence = FENCE.search(answer, head.end())
-    return fence.group(1) if fence else None
+    return fence.group("code") if fence else None
