@@ -11,10 +11,12 @@ import typer
 from editing.patches import changed_definitions
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, cancel_token, err, settings_from
 from repoagent.core.errors import JobFailed, UserError
-from repoagent.sandbox.base_image import DEFAULT_TAG, build_base
-from repoagent.sandbox.detect import detect_test_command
+from repoagent.sandbox.base_image import build_base
+from repoagent.sandbox.docker_box import BASE_REPOSITORY
+from repoagent.sandbox.environment import PYTHONS, Project, plan_environment
 from repoagent.sandbox.factory import open_sandbox
 from repoagent.sandbox.testrun import is_pytest
+from retrieval.source import RepoSource
 
 sandbox_app = typer.Typer(help="Build and check the sandboxes tests run in.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
@@ -22,11 +24,17 @@ app.add_typer(sandbox_app, name="sandbox")
 
 @sandbox_app.command("build-base")
 def build_base_command(
-    tag: Annotated[str, typer.Option("--tag", help="Image tag to create.")] = DEFAULT_TAG,
+    python: Annotated[
+        str, typer.Option("--python", help=f"Interpreter: {', '.join(sorted(PYTHONS))} (a Debian release each).")
+    ] = "3.11",
+    tag: Annotated[str | None, typer.Option("--tag", help="Image tag (default: repoagent-base:RELEASE).")] = None,
     mirror: Annotated[str, typer.Option("--mirror", help="Debian mirror.")] = "http://deb.debian.org/debian",
 ) -> None:
-    """Build the local base image (Debian bookworm with python3, pip, venv, git) with no registry."""
-    built = build_base(tag, mirror=mirror, log=lambda m: err.print(m))
+    """Build a local base image (Debian with python3, pip, venv, git) with no registry."""
+    if python not in PYTHONS:
+        raise UserError(f"--python {python}: base images carry {', '.join(sorted(PYTHONS))}")
+    suite = PYTHONS[python]
+    built = build_base(tag or f"{BASE_REPOSITORY}:{suite}", suite=suite, mirror=mirror, log=lambda m: err.print(m))
     typer.echo(built)
 
 
@@ -70,6 +78,9 @@ def test_command(
     test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="Command to run (default: detected).")] = None,
     install: Annotated[str | None, typer.Option("--install", help="Install step baked into a cached image.")] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0.001, help="Wall-clock limit in seconds.")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Print what was detected (Python, installs, test command) and stop.")
+    ] = False,
     json_out: JsonOpt = False,
     config: ConfigOpt = None,
     override: OverrideOpt = None,
@@ -79,12 +90,16 @@ def test_command(
     sb = settings.sandbox
     kind = sandbox or (sb.kind if sb.kind != "none" else "auto")
     diff = patch.read_bytes() if patch else None
-    command = test_cmd or detect_test_command(repo)
+    plan = plan_environment(Project.at(RepoSource(repo, rev)), test_cmd or sb.test_command, install or sb.install)
+    if explain:
+        typer.echo("\n".join(plan.explain()))
+        return
+    command = plan.test_command
     if diff and not test_cmd and is_pytest(command):
         command = " ".join([command, *tests_for_patch(repo, rev, diff.decode("utf-8", errors="replace"))])
     if image:
         sb = sb.model_copy(update={"image": image})
-    box = open_sandbox(sb, kind, install, warn=lambda m: err.print(f"[yellow]{m}[/]"), cancel=cancel_token(ctx))
+    box = open_sandbox(sb, kind, plan, warn=lambda m: err.print(f"[yellow]{m}[/]"), cancel=cancel_token(ctx))
     assert box is not None
     run = box.run(repo, command, rev, diff, timeout or sb.timeout)
     if json_out:

@@ -37,14 +37,16 @@ from repoagent.pipeline.loop import FixLoop, LoopResult
 from repoagent.pipeline.wiring import build_localizer, loop_options, open_index
 from repoagent.records.report_page import write_report
 from repoagent.records.run_folder import RunFolder, runs_root
-from repoagent.sandbox.detect import install_from, test_command_from
+from repoagent.sandbox.environment import EnvPlan, Project, plan_environment
 from repoagent.sandbox.factory import open_sandbox
 from repoagent.sandbox.protocol import Sandbox
 from retrieval.cache import IndexCache
 
-Status = Literal["resolved", "unresolved", "untested", "no_patch", "stopped", "error", "interrupted"]
+Status = Literal[
+    "resolved", "unresolved", "untested", "no_patch", "stopped", "broken_environment", "error", "interrupted"
+]
 ModelFactory = Callable[[Settings, EventSink, CancelToken], ChatModel]
-SandboxFactory = Callable[[Settings, "str | None", EventSink, CancelToken], "Sandbox | None"]
+SandboxFactory = Callable[[Settings, EnvPlan, EventSink, CancelToken], "Sandbox | None"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class FixOutcome(BaseModel):
     model: str
     sandbox: str = ""
     test_command: str = ""
+    environment: list[str] = Field(default_factory=list)  # what was detected for the tests, and why
     patch: str = ""
     reason: str = ""
     stopped: str = ""
@@ -111,12 +114,10 @@ def litellm_models(settings: Settings, events: EventSink, cancel: CancelToken) -
     return LiteLLMModel.for_run(settings.model, settings.budget, events, cancel)
 
 
-def configured_sandboxes(
-    settings: Settings, install: str | None, events: EventSink, cancel: CancelToken
-) -> Sandbox | None:
+def configured_sandboxes(settings: Settings, plan: EnvPlan, events: EventSink, cancel: CancelToken) -> Sandbox | None:
     """The default sandbox factory: ``sandbox.kind`` (auto, docker, local or none) as configured."""
     warn = lambda message: events.emit(Note(message, level="warning"))  # noqa: E731
-    return open_sandbox(settings.sandbox, settings.sandbox.kind, install, warn=warn, cancel=cancel)
+    return open_sandbox(settings.sandbox, settings.sandbox.kind, plan, warn=warn, cancel=cancel)
 
 
 @dataclass
@@ -256,20 +257,20 @@ def _pipeline(run: _Run, sandboxes: SandboxFactory) -> None:
         )
     )
     run.cancel.check()
-    names = {p.split("/", 1)[0] for p in index.files}
-    test_cmd = s.sandbox.test_command or test_command_from(
-        names, lambda n: index.read(n).decode("utf-8", errors="replace")
-    )
-    outcome.test_command = test_cmd
-    install = s.sandbox.install or install_from(names, test_cmd)
-    box = sandboxes(s, install, run.events, run.cancel)
+    project = Project(index.files, lambda p: index.read(p).decode("utf-8", errors="replace"))
+    plan = plan_environment(project, s.sandbox.test_command, s.sandbox.install)
+    outcome.test_command = plan.test_command
+    outcome.environment = plan.explain()
+    box = sandboxes(s, plan, run.events, run.cancel)
     outcome.sandbox = box.name if box is not None else "none"
+    installs = f"; install: {'; '.join(step.why for step in plan.steps)}" if plan.steps else ""
     emit(
         Note(
-            f"sandbox: {outcome.sandbox}; tests: {test_cmd}"
-            + (f"; install: {install}" if install and outcome.sandbox == "docker" else "")
+            f"sandbox: {outcome.sandbox}; tests: {plan.test_command}"
+            + (installs if outcome.sandbox == "docker" else "")
         )
     )
+    test_cmd = plan.test_command
     loop = FixLoop(run.model, box, req.repo, outcome.revision, index, loop_options(s, test_cmd), run.events, run.cancel)
     result = loop.run(req.issue.text, loc)
     outcome.loop = result
@@ -278,7 +279,9 @@ def _pipeline(run: _Run, sandboxes: SandboxFactory) -> None:
         name = f"candidates/{i:02d}-round{tested.round}-{cand.patch_id if cand.ok else 'failed'}"
         run.folder.write_text(name + (".diff" if cand.ok else ".txt"), cand.patch if cand.ok else f"{cand.error}\n")
     outcome.patch, outcome.reason, outcome.stopped = result.patch, result.reason, result.stopped
-    if not result.patch:
+    if result.environment_problem:
+        outcome.status = "broken_environment"
+    elif not result.patch:
         outcome.status = "stopped" if result.stopped else "no_patch"
     elif not result.tested:
         outcome.status = "untested"

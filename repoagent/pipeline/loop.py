@@ -32,6 +32,7 @@ from repoagent.core.chat import ChatModel, Message, ModelStopped
 from repoagent.core.events import AnswerRejected, CandidateTested, EventSink, NoEvents, Note, SandboxRun, StageStarted
 from repoagent.core.localization import Localization
 from repoagent.core.prompts import Prompts
+from repoagent.pipeline.baseline import environment_problem, own_modules
 from repoagent.pipeline.test_selection import select_tests
 from repoagent.sandbox.protocol import Sandbox
 from repoagent.sandbox.testrun import TestRun, is_pytest
@@ -75,6 +76,7 @@ class LoopResult(BaseModel):
     reproduction_run: TestRun | None = None
     candidates: list[TestedCandidate] = Field(default_factory=list)
     chosen: int | None = None  # index in ``candidates`` of the one whose patch this is
+    environment_problem: str = ""  # the baseline showed a broken test environment: nothing was scored
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,12 @@ class FixLoop:
             result.baseline = self._run_tests(tests, None, "baseline")
             failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
             self._say(f"baseline: {_counts(result.baseline)}")
+            problem = environment_problem(result.baseline, result.baseline.command, own_modules(self.index.files))
+            if problem:
+                self.events.emit(Note(f"the test environment is broken: {problem}", level="warning"))
+                result.environment_problem = problem
+                result.reason = f"the test environment is broken, so no candidate was scored: {problem}"
+                return result
             if self._python_tests and self.options.repro_attempts:
                 try:
                     result.reproduction, result.reproduction_run = self._reproduction(issue, loc)

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tarfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
+from repoagent.sandbox.environment import VENV, EnvPlan, Step
 from repoagent.sandbox.testrun import JUNIT_PATH, TestRun, parse_junit, trim, with_junit
 from repoagent.sandbox.tree import WorkTree
 
 LABEL = "repoagent.sandbox"
+BASE_REPOSITORY = "repoagent-base"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WORKDIR = "/work"
 
 
@@ -62,10 +67,16 @@ class DockerSandbox:
         client: Any = None,
         install: str | None = None,
         cancel: CancelToken | None = None,
+        plan: EnvPlan | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
-        """``install`` (for example ``pip install -e .``) is baked into a cached image before tests run."""
+        """``plan`` (or a bare ``install`` command) is baked into a cached image before tests run.
+
+        A plan that wants another Python runs on the base image of that release
+        (``repoagent-base:bullseye`` for 3.9, ``:trixie`` for 3.13) when it is here.
+        """
         self.image = image
-        self.install = install
+        self.plan = plan or (EnvPlan(None, "--install", [Step(install, "--install")], "", "") if install else None)
         self.memory_mb = memory_mb
         self.cpus = cpus
         self.pids = pids
@@ -73,6 +84,29 @@ class DockerSandbox:
         self.client = client or docker_client()
         self.cancel = cancel or CancelToken()
         self._check_image(image)
+        self.base = self._base_for(self.plan, warn or (lambda message: None))
+
+    def _base_for(self, plan: EnvPlan | None, warn: Callable[[str], None]) -> str:
+        """The base image whose interpreter fits ``plan``: the configured one, or its sibling for that release."""
+        if plan is None or plan.python is None or not self.image.startswith(f"{BASE_REPOSITORY}:"):
+            return self.image
+        wanted = f"{BASE_REPOSITORY}:{plan.suite}"
+        if wanted == self.image or self._has(wanted):
+            return wanted
+        warn(
+            f"Python {plan.python} wanted ({plan.python_why}), but {wanted} is not here; build it with "
+            f"'repoagent sandbox build-base --python {plan.python}'. Using {self.image}."
+        )
+        return self.image
+
+    def _has(self, image: str) -> bool:
+        from docker.errors import ImageNotFound
+
+        try:
+            self.client.images.get(image)
+        except ImageNotFound:
+            return False
+        return True
 
     def _check_image(self, image: str) -> None:
         from docker.errors import ImageNotFound
@@ -95,38 +129,48 @@ class DockerSandbox:
     ) -> TestRun:
         with WorkTree(repo, rev, patch) as tree:
             archive = tar_tree(tree)
-            image = self.env_image(tree, self.install) if self.install else self.image
+            image = self.env_image(tree, self.plan) if self.plan and self.plan.steps else self.base
             return self.run_archive(archive, command, timeout, image)
 
-    def env_image(self, tree: Path, install: str) -> str:
-        """The base image with the repository's install step done, cached by a hash of what it installs."""
-        digest = hashlib.sha256(f"{self.image}\n{install}".encode())
-        for name in ("pyproject.toml", "setup.py", "setup.cfg", "requirements.txt", "requirements-dev.txt"):
-            if (tree / name).exists():
-                digest.update(name.encode() + b"\0" + (tree / name).read_bytes())
-        tag = f"repoagent-env:{digest.hexdigest()[:16]}"
-        from docker.errors import ImageNotFound
+    def env_key(self, tree: Path, plan: EnvPlan) -> str:
+        """The environment image's tag: the base image, the interpreter, the steps and every file they read."""
+        digest = hashlib.sha256(f"{self.client.images.get(self.base).id}\n{plan.python}\n".encode())
+        digest.update(json.dumps([plan.install_script(), sorted(plan.env.items()), plan.venv]).encode())
+        for name in plan.files:
+            path = tree / name
+            digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
+        return f"repoagent-env:{digest.hexdigest()[:16]}"
 
-        try:
-            self.client.images.get(tag)
+    def env_image(self, tree: Path, plan: EnvPlan) -> str:
+        """The base image with the plan's install steps done, cached by ``env_key``."""
+        tag = self.env_key(tree, plan)
+        if self._has(tag):
             return tag
-        except ImageNotFound:
-            pass
+        script = plan.install_script() or "true"
         name = f"repoagent-install-{uuid.uuid4().hex[:12]}"
         try:
-            container = self._create(self.image, install, network=True, name=name)
+            container = self._create(self.base, f"set -e; {script}", network=True, name=name, env=plan.env)
             container.put_archive("/", tar_tree(tree))
             container.start()
-            result = {"StatusCode": self._wait(container, 3600)}
-            if result.get("StatusCode") != 0:
-                logs = container.logs().decode(errors="replace")[-2000:]
-                raise UserError(f"the install step {install!r} failed in {self.image}:\n{logs}")
-            container.commit(repository="repoagent-env", tag=tag.split(":", 1)[1])
+            if self._wait(container, 3600) != 0:
+                logs = container.logs().decode(errors="replace")[-3000:]
+                raise UserError(
+                    f"the install step failed in {self.base} (pass --install CMD to give your own):\n$ {script}\n{logs}"
+                )
+            changes = [f"ENV PATH={VENV}/bin:{SYSTEM_PATH}", f"ENV VIRTUAL_ENV={VENV}"] if plan.venv else []
+            container.commit(repository="repoagent-env", tag=tag.split(":", 1)[1], changes=changes)
         finally:
             self._remove(name)
         return tag
 
-    def _create(self, image: str, command: str, network: bool | None = None, name: str | None = None) -> Any:
+    def _create(
+        self,
+        image: str,
+        command: str,
+        network: bool | None = None,
+        name: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Any:
         net = self.network if network is None else network
         return self.client.containers.create(
             image,
@@ -140,7 +184,7 @@ class DockerSandbox:
             pids_limit=self.pids,
             labels={LABEL: "1"},
             name=name,
-            environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"},
+            environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", **(env or {})},
         )
 
     def run_archive(self, archive: bytes, command: str, timeout: float, image: str | None = None) -> TestRun:

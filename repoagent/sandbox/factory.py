@@ -7,17 +7,22 @@ from collections.abc import Callable
 from repoagent.config import SandboxSettings
 from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
+from repoagent.sandbox.environment import EnvPlan
 from repoagent.sandbox.protocol import Sandbox
 
 
 def open_sandbox(
     settings: SandboxSettings,
     kind: str | None = None,
-    install: str | None = None,
+    plan: EnvPlan | None = None,
     warn: Callable[[str], None] = print,
     cancel: CancelToken | None = None,
 ) -> Sandbox | None:
-    """``auto``: Docker when an engine answers and the image is there, else local with a warning; ``none``: None."""
+    """``auto``: Docker when an engine answers and the image is there, else local with a warning; ``none``: None.
+
+    In Docker the ``plan``'s install steps are baked into a cached image on the base image of its Python;
+    the local sandbox runs in the environment you have.
+    """
     kind = kind or settings.kind
     if kind == "none":
         return None
@@ -31,8 +36,9 @@ def open_sandbox(
                 settings.cpus,
                 settings.pids,
                 settings.network,
-                install=install,
                 cancel=cancel,
+                plan=plan,
+                warn=warn,
             )
         except UserError as exc:
             if kind == "docker":

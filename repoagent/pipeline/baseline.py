@@ -1,0 +1,52 @@
+"""Is the test environment broken?  Read from the baseline run, before any candidate is scored against it.
+
+A baseline that cannot collect or import the tests (a third-party module
+missing, a pytest plugin or option the environment lacks, an internal error,
+a command not found) would make every candidate look alike, or wrong.  A
+module of the repository itself that fails to import is not the environment:
+it may well be the bug being fixed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import PurePosixPath
+
+from repoagent.sandbox.testrun import TestRun, is_pytest
+
+_MISSING = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([\w.]+)'")
+_USAGE = re.compile(r"^(?:ERROR: usage:|error: unrecognized arguments|ImportError while loading conftest).*$", re.M)
+
+
+def own_modules(paths: Iterable[str]) -> set[str]:
+    """Top-level module names the repository defines (``pkg/``, ``mod.py``, ``src/pkg/``)."""
+    names = set()
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        if parts and parts[0] in ("src", "lib") and len(parts) > 1:
+            parts = parts[1:]
+        if parts and path.endswith(".py"):
+            names.add(PurePosixPath(parts[0]).stem)
+    return names
+
+
+def environment_problem(run: TestRun, command: str, modules: set[str]) -> str | None:
+    """Why the environment, not the code, kept the baseline's tests from running; None when it did not."""
+    out = f"{run.stdout}\n{run.stderr}"
+    missing = sorted({m for m in _MISSING.findall(out) if m.split(".")[0] not in modules})
+    how = (
+        f"the command was `{command}`; give the project's test dependencies with --install 'pip install ...' "
+        "(or sandbox.install), or another command with --test-cmd"
+    )
+    if missing:
+        return f"the tests cannot import {', '.join(repr(m) for m in missing)} (not installed); {how}"
+    if run.exit_code == 127:
+        return f"the test command was not found (exit 127); {how}"
+    if is_pytest(command) and run.exit_code in (3, 4):
+        usage = _USAGE.search(out)
+        what = usage.group(0).strip() if usage else f"pytest exit code {run.exit_code} (internal or usage error)"
+        return f"pytest could not start: {what}; {how}"
+    if is_pytest(command) and run.exit_code == 5:
+        return f"pytest collected no test; {how}"
+    return None
