@@ -9,11 +9,16 @@ from tests.gitrepo import make_repo
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def test_help_lists_commands(tmp_path: Path) -> None:
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    import re
+
     out = run_cli("--help", home=tmp_path)
     assert out.returncode == 0
-    for command in ("index", "map", "bench"):
-        assert command in out.stdout
+    listed = set(re.findall(r"^│ (\w[\w-]*) ", out.stdout, re.M))
+    assert listed == {"fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench"}, listed
+    for group, commands in (("sandbox", {"build-base", "doctor"}), ("bench", {"localize", "edit"})):
+        sub = run_cli(group, "--help", home=tmp_path)
+        assert set(re.findall(r"^│ (\w[\w-]*) ", sub.stdout, re.M)) == commands, sub.stdout
 
 
 def test_index_json_then_cached(tmp_path: Path) -> None:

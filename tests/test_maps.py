@@ -34,6 +34,7 @@ def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
+        pytest.fail(f"wrote {path}; check the change with git diff and run the tests again without UPDATE_GOLDEN")
     assert text == path.read_text()
 
 

@@ -12,7 +12,7 @@ import pytest
 from repoagent.core.chat import Message, ModelStopped
 from repoagent.core.errors import UserError
 from repoagent.core.events import EventList, ModelCalled
-from repoagent.models.budget import Budget, BudgetExceeded, Prices
+from repoagent.models.budget import PROMPT_MARGIN, Budget, BudgetExceeded, Prices
 from repoagent.models.context import fit_messages
 from repoagent.models.litellm_model import LiteLLMModel, check_model
 from tests.loopback import chat_completion, serve
@@ -100,8 +100,9 @@ def test_budget_caps_the_answer_then_refuses_and_never_overspends() -> None:
     held = budget.reserve(1000, 4096, free)
     assert held.answer_tokens == 4096
     budget.settle(held, 5000, 0.0)
-    capped = budget.reserve(1000, 4096, free)  # 10000 - 5000 - 1000*1.15 - 16
-    assert capped.answer_tokens == 10_000 - 5000 - 1166
+    capped = budget.reserve(1000, 4096, free)  # what is left after the spent and the prompt's reservation
+    prompt = int(1000 * PROMPT_MARGIN) + 16
+    assert capped.answer_tokens == 10_000 - 5000 - prompt and capped.tokens == 10_000 - 5000
     budget.settle(capped, 9000 - 5000, 0.0)
     with pytest.raises(BudgetExceeded, match="budget reached: 9000 of 10000 tokens"):
         budget.reserve(1000, 4096, free)
@@ -132,6 +133,34 @@ def test_cost_budget_is_safe_under_parallel_reservations() -> None:
     for r in held:  # every call spends its whole reservation: still within the limit
         budget.settle(r, r.tokens, r.cost)
     assert budget.spent_cost <= 0.05
+
+
+def test_token_budget_is_safe_under_parallel_reservations() -> None:
+    """Tokens other threads hold count: twenty threads never reserve more than the limit between them."""
+    budget = Budget(max_tokens=20_000)
+    held: list = []
+    lock = threading.Lock()
+    gate = threading.Barrier(20)
+
+    def worker() -> None:
+        gate.wait()
+        try:
+            r = budget.reserve(2000, 2000, Prices())
+        except BudgetExceeded:
+            return
+        with lock:
+            held.append(r)
+
+    threads = [threading.Thread(target=worker) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert 0 < len(held) < 20
+    assert sum(r.tokens for r in held) <= 20_000
+    for r in held:
+        budget.settle(r, r.tokens, 0.0)
+    assert budget.spent_tokens <= 20_000
 
 
 def test_an_empty_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:

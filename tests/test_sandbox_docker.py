@@ -43,8 +43,11 @@ def test_tests_run_in_a_container_with_and_without_the_patch(client, calc: Path,
     assert outcomes == {"test_add": "passed", "test_mul": "failed"}, before.stdout + before.stderr
     after = sandbox.run(calc, CMD, patch=FIX, timeout=300)
     assert after.exit_code == 0 and after.passed == 2
-    env_tags = [t for img in client.images.list() for t in img.tags if t.startswith("repoagent-env:")]
-    assert env_tags  # the install step is baked into a cached image, reused by the second run
+    key = sandbox.env_key(calc, sandbox.plan)
+    assert any(key in img.tags for img in client.images.list())  # the install step, baked into an image
+    images = {img.id for img in client.images.list()}
+    third = sandbox.run(calc, CMD, timeout=300)
+    assert third.passed == 1 and {img.id for img in client.images.list()} == images  # reused: no new image
     assert "a + b  # bug" in (calc / "calc/ops.py").read_text()
 
 
@@ -105,14 +108,18 @@ def test_cli_test_json_and_interrupt_leaves_nothing(client, calc: Path, tmp_path
         "--sandbox",
         "docker",
         "--test-cmd",
-        "python3 -m unittest -q",
+        CMD,
+        "--install",
+        "python3 -m pip install -q pytest",
         "--json",
         "--timeout",
         "120",
         home=tmp_path,
     )
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert {"passed", "failed", "errors", "timed_out", "exit_code", "seconds"} <= set(summary)
+    assert out.returncode == 1 and summary["exit_code"] == 1 and not summary["timed_out"]  # test_mul fails
+    assert (summary["passed"], summary["failed"], summary["errors"]) == (1, 1, 0), summary
+    assert leftover_containers(client) == []
     # Ctrl-C while the container runs: the container goes away with the process.
     exe = Path(sys.executable).with_name("repoagent")
     env = {**os.environ, "REPOAGENT_HOME": str(tmp_path)}
