@@ -109,13 +109,14 @@ def test_budget_caps_the_answer_then_refuses_and_never_overspends() -> None:
     assert budget.to_dict()["spent_tokens"] == 9000
 
 
-def test_cost_budget_is_safe_under_parallel_reservations() -> None:
-    prices = Prices(input_per_token=1e-6, output_per_token=4e-6, known=True)
-    budget = Budget(max_cost=0.05)
+def _reserve_in_threads(budget: Budget, prices: Prices, n: int = 20) -> list:
+    """``n`` threads, released at once, each reserving a 2,000-token prompt and a 2,000-token answer."""
     held: list = []
     lock = threading.Lock()
+    gate = threading.Barrier(n)
 
     def worker() -> None:
+        gate.wait()
         try:
             r = budget.reserve(2000, 2000, prices)
         except BudgetExceeded:
@@ -123,11 +124,17 @@ def test_cost_budget_is_safe_under_parallel_reservations() -> None:
         with lock:
             held.append(r)
 
-    threads = [threading.Thread(target=worker) for _ in range(20)]
+    threads = [threading.Thread(target=worker) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return held
+
+
+def test_cost_budget_is_safe_under_parallel_reservations() -> None:
+    budget = Budget(max_cost=0.05)
+    held = _reserve_in_threads(budget, Prices(input_per_token=1e-6, output_per_token=4e-6, known=True))
     assert 0 < len(held) < 20
     assert sum(r.cost for r in held) <= 0.05
     for r in held:  # every call spends its whole reservation: still within the limit
@@ -138,24 +145,7 @@ def test_cost_budget_is_safe_under_parallel_reservations() -> None:
 def test_token_budget_is_safe_under_parallel_reservations() -> None:
     """Tokens other threads hold count: twenty threads never reserve more than the limit between them."""
     budget = Budget(max_tokens=20_000)
-    held: list = []
-    lock = threading.Lock()
-    gate = threading.Barrier(20)
-
-    def worker() -> None:
-        gate.wait()
-        try:
-            r = budget.reserve(2000, 2000, Prices())
-        except BudgetExceeded:
-            return
-        with lock:
-            held.append(r)
-
-    threads = [threading.Thread(target=worker) for _ in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    held = _reserve_in_threads(budget, Prices())
     assert 0 < len(held) < 20
     assert sum(r.tokens for r in held) <= 20_000
     for r in held:

@@ -33,6 +33,7 @@ from repoagent.core.events import AnswerRejected, CandidateTested, EventSink, No
 from repoagent.core.localization import Localization
 from repoagent.core.prompts import Prompts
 from repoagent.pipeline.baseline import environment_problem, own_modules
+from repoagent.pipeline.choice import TestedCandidate, choose, judge
 from repoagent.pipeline.test_selection import select_tests
 from repoagent.sandbox.protocol import Sandbox
 from repoagent.sandbox.testrun import TestRun, is_pytest
@@ -43,24 +44,6 @@ from retrieval.maps import schematic_map
 _prompt = Prompts(Path(__file__).parent / "prompts")
 REPRO_PATH = "tests/test_repoagent_reproduction.py"
 _NEW_TEST = re.compile(r"^#{2,4}\s*NEW TEST\s+`?(?P<path>[\w./-]+\.py)`?\s*$", re.M)
-
-
-class TestedCandidate(BaseModel):
-    """A candidate with the test run it got and what that run showed."""
-
-    candidate: Candidate
-    run: TestRun | None = None
-    repro_passes: bool = False
-    new_failures: list[str] = Field(default_factory=list)
-    round: int = 0
-
-    @property
-    def clean(self) -> bool:
-        return self.candidate.ok and self.run is not None and not self.new_failures and not self.run.timed_out
-
-    def rank_key(self) -> tuple:
-        size = self.candidate.patch.count("\n+") + self.candidate.patch.count("\n-")
-        return (not self.candidate.ok, not self.repro_passes, len(self.new_failures), -self.candidate.votes, size)
 
 
 class LoopResult(BaseModel):
@@ -241,35 +224,12 @@ class FixLoop:
         except PatchRejected as exc:  # this candidate is dropped with its reason; the run goes on
             tested.candidate = cand.model_copy(update={"error": str(exc), "gate": "apply"})
             return tested
-        tested.run = run
-        failing = {t.name for t in run.tests if t.outcome in ("failed", "error")}
-        tested.new_failures = sorted(n for n in failing - failing_before if "repoagent_reproduction" not in n)
-        if not run.tests and run.exit_code != 0:
-            tested.new_failures = ["(the test command failed without test results)"]
-        tested.repro_passes = (
-            bool(repro_patch)
-            and not any("repoagent_reproduction" in n for n in failing)
-            and any("repoagent_reproduction" in t.name for t in run.tests)
-        )
-        return tested
+        return judge(tested, run, failing_before, bool(repro_patch))
 
     def _choose(self, result: LoopResult, has_repro: bool) -> LoopResult:
-        ranked = sorted(result.candidates, key=TestedCandidate.rank_key)
-        best = ranked[0] if ranked else None
-        if best is None or not best.candidate.ok:
-            result.reason = "no candidate applied cleanly"
-            return result
-        result.patch = best.candidate.patch
-        result.chosen = next(i for i, s in enumerate(result.candidates) if s is best)
-        if self.sandbox is None:
-            votes = best.candidate.votes
-            result.reason = f"chosen from {len(ranked)} candidates by the gates and {votes} vote(s); untested"
-            return result
-        result.resolved = best.clean and (best.repro_passes or not has_repro)
-        why = [f"{best.candidate.votes} vote(s)"]
-        why.append("reproduction test passes" if best.repro_passes else "no passing reproduction test")
-        why.append("no newly failing tests" if not best.new_failures else f"{len(best.new_failures)} newly failing")
-        result.reason = f"chosen from {len(ranked)} candidates (round {best.round}): " + ", ".join(why)
+        picked = choose(result.candidates, has_repro, tested=self.sandbox is not None)
+        result.chosen, result.resolved, result.reason = picked.index, picked.resolved, picked.reason
+        result.patch = result.candidates[picked.index].candidate.patch if picked.index is not None else ""
         return result
 
     def _reproduction(self, issue: str, loc: Localization) -> tuple[str, TestRun | None]:

@@ -109,15 +109,11 @@ class DockerSandbox:
         return True
 
     def _check_image(self, image: str) -> None:
-        from docker.errors import ImageNotFound
-
-        try:
-            self.client.images.get(image)
-        except ImageNotFound:
+        if not self._has(image):
             raise UserError(
                 f"Docker image {image!r} is not here; build the base image with 'repoagent sandbox build-base' "
                 "or pass --image"
-            ) from None
+            )
 
     def run(
         self,

@@ -12,12 +12,14 @@ TRIM = 20_000
 
 
 class TestOutcome(BaseModel):
+    __test__ = False  # a data type, not a test class for pytest
     name: str
     outcome: Outcome
     message: str = ""
 
 
 class TestRun(BaseModel):
+    __test__ = False  # a data type, not a test class for pytest
     command: str
     exit_code: int | None
     seconds: float
