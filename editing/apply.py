@@ -214,6 +214,8 @@ def _insert(content: bytes, parsed: ParsedFile, op: EditOp) -> bytes:
 
 def _block_region(content: bytes, parsed: ParsedFile, op: EditOp) -> tuple[int, int]:
     top = parsed.toplevel
+    if not content.strip():  # a new (or empty) file: the block is the whole of it
+        return 0, len(content)
     if op.line is not None and not (op.after or op.before):
         for sym in top:
             if sym.kind == "block" and sym.start_line <= op.line <= sym.end_line:

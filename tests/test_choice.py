@@ -86,3 +86,31 @@ def test_ties_keep_the_first_and_the_index_is_of_the_list_given() -> None:
     refused = cand(error="x")
     assert choose([refused, second], False).index == 1
     assert "(round 1)" in choose([refused, second], False).reason
+
+
+def _patch(removed: int, added: int) -> str:
+    return "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@" + "\n-old" * removed + "\n+new" * added + "\n"
+
+
+def test_the_smaller_diff_wins_counting_added_and_removed_lines() -> None:
+    def tied(patch: str) -> TestedCandidate:
+        return judge(cand(patch), run(("a", "passed")), set(), False)
+
+    only_removes, small = tied(_patch(3, 0)), tied(_patch(1, 1))
+    assert choose([only_removes, small], False).index == 1  # 2 lines beat 3, though 3 are all removals
+    many_adds, few_adds = tied(_patch(1, 5)), tied(_patch(1, 1))
+    assert choose([many_adds, few_adds], False).index == 1  # added lines count
+    many_removes, few_removes = tied(_patch(5, 1)), tied(_patch(1, 1))
+    assert choose([many_removes, few_removes], False).index == 1  # removed lines count
+
+
+def test_nothing_applied_is_not_resolved_and_says_so() -> None:
+    for candidates in ([], [cand(error="refused")]):
+        picked = choose(candidates, True)
+        assert picked.index is None and picked.resolved is False and picked.reason == "no candidate applied cleanly"
+    untested = choose([cand()], False, tested=False)
+    assert untested.resolved is False
+    failing_repro = choose([judge(cand(), run(REPRO_BAD), set(), True)], True)
+    assert failing_repro.reason == (
+        "chosen from 1 candidates (round 0): 1 vote(s), no passing reproduction test, no newly failing tests"
+    )

@@ -204,3 +204,38 @@ def test_round_trip_every_definition_of_a_repository_file(tmp_path: Path) -> Non
         ]
         assert len(ops) > 10
         assert apply_ops(ops, index.read) == []  # every byte stays as it was
+
+
+def test_a_block_creates_a_missing_file_and_a_replace_does_not() -> None:
+    def missing(path: str) -> bytes:
+        raise FileNotFoundError(path)
+
+    made = apply_ops([EditOp(kind="replace_block", path="pkg/new.py", line=1, code="X = 1\n")], missing)
+    assert made[0].before == b"" and made[0].after == b"X = 1\n"
+    with pytest.raises(EditError, match="pkg/gone.py does not exist; only an insert or a module-level block"):
+        apply_ops([EditOp(kind="replace", path="pkg/gone.py", target="f", code="def f():\n    pass\n")], missing)
+
+
+def test_imports_of_an_insert_move_too_and_keep_the_files_line_endings() -> None:
+    src = b"import os\r\n\r\n\r\nclass A:\r\n    def f(self):\r\n        return os.sep\r\n"
+    code = "import json\n\ndef g(self):\n    return json.dumps(1)\n"
+    after = apply_ops([op(kind="insert", target="A", position="class_end", code=code)], lambda p: src)[0].after
+    assert after.startswith(b"import json\r\nimport os\r\n") and b"\n" not in after.replace(b"\r\n", b"")
+    assert b"    def g(self):\r\n        return json.dumps(1)\r\n" in after and after.count(b"import json") == 1
+
+
+def test_syntax_the_grammar_misreads_is_accepted_where_the_edit_writes_it() -> None:
+    src = b"def check(labels):\n    return labels\n"
+    code = 'def check(labels):\n    raise TypeError(f"{labels:=} must be a sequence")\n'
+    after = apply_ops([op(kind="replace", target="check", code=code)], lambda p: src)[0].after
+    assert b'f"{labels:=}' in after  # compile() accepts it; the bundled grammar alone would refuse it
+
+
+def test_an_error_above_the_edit_is_not_blamed_on_it_and_a_new_one_is_named() -> None:
+    js = b"function broken() {\n  return 1 +;\n}\n\nfunction ok() {\n  return 2;\n}\n"
+    fixed = "function ok() {\n  return 3;\n}\n"
+    edit = EditOp(kind="replace", path="web/a.js", target="ok", code=fixed)
+    assert b"return 3;" in apply_ops([edit], lambda p: js)[0].after
+    bad = EditOp(kind="replace", path="web/a.js", target="ok", code="function ok() {\n  return (3;\n}\n")
+    with pytest.raises(GateError, match=r"syntax check failed in web/a.js: line 6: .*: return \(3;"):
+        apply_ops([bad], lambda p: js)

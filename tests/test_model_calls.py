@@ -160,3 +160,32 @@ def test_an_empty_key_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None
     assert os.environ["OPENAI_API_KEY"] == ""  # never written, not even for the check
     monkeypatch.setenv("OPENAI_API_KEY", "sk-set")
     check_model(model_settings("openai/gpt-4o-mini"), settings().budget)  # no call: only the environment is read
+
+
+def test_spent_cost_counts_and_settling_returns_the_reservation() -> None:
+    prices = Prices(input_per_token=1e-6, output_per_token=1e-6, known=True)
+    budget = Budget(max_cost=0.01)
+    first = budget.reserve(1000, 1000, prices)
+    budget.settle(first, 1500, 0.004)
+    second = budget.reserve(1000, 1000, prices)
+    budget.settle(second, 1500, 0.004)
+    assert budget.calls == 2 and budget.spent_tokens == 3000 and budget.spent_cost == pytest.approx(0.008)
+    # 0.002 left: the prompt's reservation (about $0.00117) leaves room for fewer than 1,000 answer tokens
+    third = budget.reserve(1000, 1000, prices)
+    prompt = int(1000 * PROMPT_MARGIN) + 16
+    assert third.answer_tokens == int((0.01 - 0.008 - prompt * 1e-6) / 1e-6)
+    budget.settle(third, 0, 0.0)  # a failed call: nothing spent, the reservation freed, not counted
+    assert budget.calls == 2 and budget.spent_cost == pytest.approx(0.008)
+    assert budget.reserve(1000, 1000, prices).answer_tokens == third.answer_tokens
+    with pytest.raises(BudgetExceeded, match=rf"needs about {int(3000 * PROMPT_MARGIN) + 16} prompt tokens"):
+        budget.reserve(3000, 1000, prices)
+
+
+def test_a_cost_budget_with_free_answers_refuses_only_an_unaffordable_prompt() -> None:
+    prompt_only = Prices(input_per_token=1e-6, output_per_token=0.0, known=True)
+    budget = Budget(max_cost=0.002)
+    held = budget.reserve(1000, 4096, prompt_only)  # no division by a zero price: the answer is free
+    assert held.answer_tokens == 4096
+    with pytest.raises(BudgetExceeded):
+        budget.reserve(1000, 4096, prompt_only)  # the first prompt's reservation leaves too little for another
+    assert budget.to_dict() == {"max_cost": 0.002, "max_tokens": None, "spent_cost": 0.0, "spent_tokens": 0, "calls": 0}
