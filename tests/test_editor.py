@@ -236,6 +236,8 @@ def test_an_error_above_the_edit_is_not_blamed_on_it_and_a_new_one_is_named() ->
     fixed = "function ok() {\n  return 3;\n}\n"
     edit = EditOp(kind="replace", path="web/a.js", target="ok", code=fixed)
     assert b"return 3;" in apply_ops([edit], lambda p: js)[0].after
+    touching = b"function broken() {\n  return 1 +;\n}\nfunction ok() {\n  return 2;\n}\n"  # no blank line between
+    assert b"return 3;" in apply_ops([edit], lambda p: touching)[0].after
     bad = EditOp(kind="replace", path="web/a.js", target="ok", code="function ok() {\n  return (3;\n}\n")
     with pytest.raises(GateError, match=r"syntax check failed in web/a.js: line 6: .*: return \(3;"):
         apply_ops([bad], lambda p: js)
