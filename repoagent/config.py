@@ -111,6 +111,8 @@ class SandboxSettings(_Section):
     """None: detected from the repository's files."""
     install: str | None
     """None: detected (pytest, and the project when it is installable)."""
+    managed_python: bool
+    """uv downloads the project's Python (needs internet) instead of a base image per Debian release."""
     pass_env: list[str]
     """Variables the local sandbox passes besides PATH, HOME, the locale and TMPDIR."""
 

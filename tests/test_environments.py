@@ -209,3 +209,12 @@ def test_a_broken_environment_is_told_from_a_broken_module_of_the_project() -> N
     usage = run("ERROR: usage: pytest [options]\npytest: error: unrecognized arguments: --cov", 4)
     assert "could not start" in environment_problem(usage, "pytest", {"pkg"})
     assert environment_problem(run("1 failed", 1), "pytest", {"pkg"}) is None
+
+
+def test_a_managed_python_is_the_configured_alternative() -> None:
+    files = {"pyproject.toml": PROJECT.replace(">=3.9", ">=3.8,<3.10")}
+    plan = plan_environment(Project(files, files.__getitem__), managed_python=True)
+    assert plan.python == "3.9" and plan.managed
+    assert "uv venv --python 3.9 /opt/testenv" in plan.steps[0].command
+    assert "UV_PYTHON_DOWNLOADS=automatic" in plan.steps[0].command
+    assert not _plan(files).managed and "python3 -m venv /opt/testenv" in _plan(files).steps[0].command

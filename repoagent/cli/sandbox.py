@@ -90,7 +90,8 @@ def test_command(
     sb = settings.sandbox
     kind = sandbox or (sb.kind if sb.kind != "none" else "auto")
     diff = patch.read_bytes() if patch else None
-    plan = plan_environment(Project.at(RepoSource(repo, rev)), test_cmd or sb.test_command, install or sb.install)
+    project = Project.at(RepoSource(repo, rev))
+    plan = plan_environment(project, test_cmd or sb.test_command, install or sb.install, sb.managed_python)
     if explain:
         typer.echo("\n".join(plan.explain()))
         return

@@ -258,7 +258,7 @@ def _pipeline(run: _Run, sandboxes: SandboxFactory) -> None:
     )
     run.cancel.check()
     project = Project(index.files, lambda p: index.read(p).decode("utf-8", errors="replace"))
-    plan = plan_environment(project, s.sandbox.test_command, s.sandbox.install)
+    plan = plan_environment(project, s.sandbox.test_command, s.sandbox.install, s.sandbox.managed_python)
     outcome.test_command = plan.test_command
     outcome.environment = plan.explain()
     box = sandboxes(s, plan, run.events, run.cancel)

@@ -88,7 +88,7 @@ class DockerSandbox:
 
     def _base_for(self, plan: EnvPlan | None, warn: Callable[[str], None]) -> str:
         """The base image whose interpreter fits ``plan``: the configured one, or its sibling for that release."""
-        if plan is None or plan.python is None or not self.image.startswith(f"{BASE_REPOSITORY}:"):
+        if plan is None or plan.python is None or plan.managed or not self.image.startswith(f"{BASE_REPOSITORY}:"):
             return self.image
         wanted = f"{BASE_REPOSITORY}:{plan.suite}"
         if wanted == self.image or self._has(wanted):

@@ -114,6 +114,7 @@ class EnvPlan:
     env: dict[str, str] = field(default_factory=dict)
     venv: bool = False  # the tests run with /opt/testenv/bin first on PATH
     notes: list[str] = field(default_factory=list)
+    managed: bool = False  # the interpreter is uv's download, so any base image serves
 
     @property
     def suite(self) -> str:
@@ -131,8 +132,14 @@ class EnvPlan:
         return lines
 
 
-def plan_environment(project: Project, test_command: str | None = None, install: str | None = None) -> EnvPlan:
-    """The environment a project's tests need; ``test_command`` and ``install`` override what is detected."""
+def plan_environment(
+    project: Project, test_command: str | None = None, install: str | None = None, managed_python: bool = False
+) -> EnvPlan:
+    """The environment a project's tests need; ``test_command`` and ``install`` override what is detected.
+
+    ``managed_python``: uv downloads the wanted interpreter into the default base image (a machine with
+    internet), instead of a base image of the Debian release that carries it.
+    """
     python, python_why = choose_python(project)
     command, command_why = (test_command, "--test-cmd") if test_command else detect_test_command(project)
     notes: list[str] = []
@@ -141,7 +148,7 @@ def plan_environment(project: Project, test_command: str | None = None, install:
     elif python is None:
         steps, venv = _other_language_steps(project, notes), False
     else:
-        steps, venv = _python_steps(project, command), True
+        steps, venv = _python_steps(project, command, python if managed_python else None), True
     return EnvPlan(
         python=python,
         python_why=python_why,
@@ -152,6 +159,7 @@ def plan_environment(project: Project, test_command: str | None = None, install:
         env=dict(INSTALL_ENV) if venv else {},
         venv=venv,
         notes=notes,
+        managed=managed_python and venv,
     )
 
 
@@ -262,10 +270,15 @@ def _tox(text: str) -> configparser.ConfigParser | None:
     return config
 
 
-def _python_steps(project: Project, command: str) -> list[Step]:
+def _python_steps(project: Project, command: str, managed: str | None = None) -> list[Step]:
     uv = f"{TOOLS}/bin/uv pip install --python {VENV}/bin/python"
-    venvs = f"python3 -m venv {VENV} && python3 -m venv {TOOLS} && {TOOLS}/bin/pip install -q uv"
-    steps = [Step(venvs, "a virtual environment for the tests, and uv to install into it")]
+    tools = f"python3 -m venv {TOOLS} && {TOOLS}/bin/pip install -q uv"
+    if managed:
+        venvs = f"{tools} && UV_PYTHON_DOWNLOADS=automatic {TOOLS}/bin/uv venv --python {managed} {VENV}"
+        steps = [Step(venvs, f"uv and a virtual environment on Python {managed}, downloaded by uv")]
+    else:
+        venvs = f"python3 -m venv {VENV} && {tools}"
+        steps = [Step(venvs, "a virtual environment for the tests, and uv to install into it")]
     pyproject = project.toml("pyproject.toml")
     installable = (
         project.has("setup.py")
