@@ -186,6 +186,8 @@ def test_the_plan_picks_the_python_and_the_runner() -> None:
     assert _plan({"pyproject.toml": PROJECT.replace(">=3.9", ">=3.12")}).python == "3.13"
     assert _plan({"setup.py": "", "tox.ini": "[tox]\nenvlist = py37,py38,py39\n"}).python == "3.9"
     assert _plan({"setup.cfg": "[options]\npython_requires = >=3.11\n"}).python == "3.11"
+    poetry = '[tool.poetry.dependencies]\npython = "^3.12"\n'
+    assert _plan({"pyproject.toml": poetry}).python_why == "requires-python >=3.12"
     django = _plan({"setup.py": "", "tests/runtests.py": ""})
     assert django.test_command == "python3 tests/runtests.py --parallel 1"
     js = _plan({"package.json": '{"engines": {"node": ">=22"}}', "pnpm-lock.yaml": ""})
@@ -218,3 +220,25 @@ def test_a_managed_python_is_the_configured_alternative() -> None:
     assert "uv venv --python 3.9 /opt/testenv" in plan.steps[0].command
     assert "UV_PYTHON_DOWNLOADS=automatic" in plan.steps[0].command
     assert not _plan(files).managed and "python3 -m venv /opt/testenv" in _plan(files).steps[0].command
+
+
+def test_a_poetry_lock_falls_back_to_its_own_pins() -> None:
+    from repoagent.sandbox.environment import poetry_pins
+
+    lock = {
+        "package": [
+            {"name": "six", "version": "1.17.0", "groups": ["main"]},
+            {"name": "pytest", "version": "8.3.5", "groups": ["test"], "markers": 'python_version >= "3.9"'},
+            {"name": "sphinx", "version": "7.0.0", "groups": ["docs"]},
+            {"name": "appnope", "version": "0.1.4", "groups": ["main"], "markers": 'extra == "jupyter"'},
+            {"name": "local", "version": "0.1", "groups": ["main"], "source": {"type": "directory"}},
+        ]
+    }
+    assert poetry_pins(lock, ["test"]).splitlines() == [
+        "six==1.17.0",
+        'pytest==8.3.5 ; python_version >= "3.9"',
+        'appnope==0.1.4 ; extra == "jupyter"',
+    ]
+    files = {"pyproject.toml": BUILD + PROJECT, "poetry.lock": "[[package]]\nname = 'six'\nversion = '1.17.0'\n"}
+    step = _plan(files).steps[1]
+    assert step.command.count(") || (") == 1 and "base64 -d > /tmp/locked.txt" in step.command  # poetry, else pins

@@ -57,11 +57,11 @@ def count_tokens(name: str, messages: list[Message]) -> int:
         return sum(len(m.content) for m in messages) // 4 + 4 * len(messages)
 
 
-def prices_for(m: ModelSettings) -> Prices:
-    """Configured prices, else litellm's; ``known`` says whether either had one."""
+def prices_for(m: ModelSettings, info: dict[str, Any] | None = None) -> Prices:
+    """Configured prices, else litellm's (``info``, looked up when not given); ``known``: either had one."""
     if m.input_cost_per_token is not None or m.output_cost_per_token is not None:
         return Prices(m.input_cost_per_token or 0.0, m.output_cost_per_token or 0.0, True)
-    info = _model_info(m.name or "")
+    info = _model_info(m.name or "") if info is None else info
     known = info.get("input_cost_per_token") is not None
     return Prices(
         float(info.get("input_cost_per_token") or 0.0), float(info.get("output_cost_per_token") or 0.0), known
@@ -121,10 +121,9 @@ class LiteLLMModel:
         self.budget = budget or Budget()
         self.events = events if events is not None else NoEvents()
         self.cancel = cancel or CancelToken()
-        self.context_tokens = settings.context_tokens or int(
-            _model_info(self.name).get("max_input_tokens") or DEFAULT_CONTEXT
-        )
-        self.prices = prices_for(settings)
+        info = _model_info(self.name)  # litellm's data on the model, looked up once
+        self.context_tokens = settings.context_tokens or int(info.get("max_input_tokens") or DEFAULT_CONTEXT)
+        self.prices = prices_for(settings, info)
 
     @classmethod
     def for_run(

@@ -17,6 +17,7 @@ needed in the sandbox.
 
 from __future__ import annotations
 
+import base64
 import configparser
 import json
 import re
@@ -171,9 +172,13 @@ def is_python_project(project: Project) -> bool:
 
 
 def _requires_python(project: Project) -> str:
-    spec = project.toml("pyproject.toml").get("project", {}).get("requires-python")
+    pyproject = project.toml("pyproject.toml")
+    spec = pyproject.get("project", {}).get("requires-python")
     if spec:
         return str(spec)
+    poetry = pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {}).get("python")
+    if isinstance(poetry, str) and poetry.strip():  # poetry's "^3.8" and "~3.8" mean at least 3.8
+        return ",".join(re.sub(r"^[\^~](?=\d)", ">=", part.strip()) for part in poetry.split(","))
     if project.has("setup.cfg"):
         config = configparser.ConfigParser(interpolation=None, strict=False)
         try:
@@ -319,7 +324,13 @@ def _declared(
         flags = (f" --with {','.join(poetry_groups)}" if poetry_groups else "") + "".join(f" -E {e}" for e in extras)
         active = f"VIRTUAL_ENV={VENV} PATH={VENV}/bin:$PATH POETRY_VIRTUALENVS_CREATE=false"
         command = f"{tool}/pip install -q poetry && cd /work && {active} {tool}/poetry install --no-interaction{flags}"
-        return [Step(command, f"poetry.lock, with poetry{' and ' + ', '.join(poetry_groups) if poetry_groups else ''}")]
+        # Where poetry cannot resolve the lock's files (an index that serves no per-version JSON), the
+        # lock's own pins go to uv instead: the same versions, through the simple index.
+        pins = base64.b64encode(poetry_pins(project.toml("poetry.lock"), poetry_groups).encode()).decode()
+        fallback = f"echo {pins} | base64 -d > /tmp/locked.txt && {uv} -q -r /tmp/locked.txt"
+        fallback += f" && {uv} -q --no-deps -e {me}" if me else ""
+        why = f"poetry.lock, with poetry{' and ' + ', '.join(poetry_groups) if poetry_groups else ''}"
+        return [Step(f"( {command} ) || ( cd /work && {fallback} )", why + "; else its pins through uv")]
     if project.has("pdm.lock"):
         project.uses("pdm.lock")
         export = f"{tool}/pdm export --no-hashes -G :all -o /tmp/locked.txt"
@@ -349,6 +360,23 @@ def _declared(
         what = f"-e {me}" if me else "-r requirements.txt"
         return [Step(f"cd /work && {uv} -q {what}", "the project itself" if me else "requirements.txt")]
     return []
+
+
+def poetry_pins(lock: dict[str, Any], groups: list[str]) -> str:
+    """A poetry.lock's packages as pinned requirements with their markers (main and ``groups``; dev for old locks)."""
+    wanted = {"main", "dev", *groups}
+    lines = []
+    for package in lock.get("package", []):
+        in_groups = set(package.get("groups") or [package.get("category", "main")])
+        source = (package.get("source") or {}).get("type")
+        if not in_groups & wanted or source in ("directory", "file", "git", "url"):
+            continue
+        line = f"{package['name']}=={package['version']}"
+        markers = package.get("markers")
+        if isinstance(markers, dict):  # markers per group
+            markers = " or ".join(f"({m})" for g, m in markers.items() if g in wanted)
+        lines.append(f"{line} ; {markers}" if isinstance(markers, str) and markers else line)
+    return "\n".join(lines) + "\n"
 
 
 def _tox_deps(project: Project) -> list[str]:
