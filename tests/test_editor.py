@@ -241,3 +241,54 @@ def test_an_error_above_the_edit_is_not_blamed_on_it_and_a_new_one_is_named() ->
     bad = EditOp(kind="replace", path="web/a.js", target="ok", code="function ok() {\n  return (3;\n}\n")
     with pytest.raises(GateError, match=r"syntax check failed in web/a.js: line 6: .*: return \(3;"):
         apply_ops([bad], lambda p: js)
+
+
+INSERT_SRC = (
+    b'"""Doc."""\n\nimport os\n# a comment\n\nX = 1\n\n\nclass Empty:\n    """Nothing yet."""\n\n\n'
+    b"def last():\n    return 1"  # no final newline
+)
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        (
+            {"position": "module_top", "code": "def first():\n    return 0\n"},
+            b'"""Doc."""\n\nimport os\n\ndef first():\n    return 0\n\n\n# a comment\n\nX = 1\n\n\nclass Empty:\n'
+            b'    """Nothing yet."""\n\n\ndef last():\n    return 1',
+        ),
+        (
+            {"target": "Empty", "position": "class_end", "code": "def m(self):\n    return 2\n"},
+            b'"""Doc."""\n\nimport os\n# a comment\n\nX = 1\n\n\nclass Empty:\n    """Nothing yet."""\n\n'
+            b"    def m(self):\n        return 2\n\n\ndef last():\n    return 1",
+        ),
+        (
+            {"target": "last", "position": "after", "code": "def after():\n    return 3\n"},
+            INSERT_SRC + b"\n\n\ndef after():\n    return 3\n",
+        ),
+        ({"position": "module_bottom", "code": "Y = 2\n"}, INSERT_SRC + b"\n\n\nY = 2\n"),
+    ],
+)
+def test_inserts_land_where_they_should_byte_for_byte(fields: dict, expected: bytes) -> None:
+    """Every kind of insert, into a file with a docstring, imports, a comment, an empty class and no final newline."""
+    assert apply_op(INSERT_SRC, EditOp(kind="insert", path="m.py", **fields)) == expected
+
+
+def test_an_insert_with_no_place_named_is_refused() -> None:
+    with pytest.raises(EditError, match="an insert needs after=<definition>, or position class_end"):
+        apply_op(INSERT_SRC, EditOp(kind="insert", path="m.py", code="Z = 3\n"))
+
+
+def test_inserts_beside_methods_take_one_blank_line_and_a_bare_file_starts_at_its_top() -> None:
+    src = b"class A:\n    def f(self):\n        return 1\n\n\ndef g():\n    return 2\n"
+    tail = b"\n\ndef g():\n    return 2\n"
+    after_method = apply_op(src, EditOp(kind="insert", path="m.py", after="A.f", code="def h(self):\n    return 3\n"))
+    assert (
+        after_method == b"class A:\n    def f(self):\n        return 1\n\n    def h(self):\n        return 3\n" + tail
+    )
+    at_end = apply_op(
+        src, EditOp(kind="insert", path="m.py", target="A", position="class_end", code="def k(self):\n    return 4\n")
+    )
+    assert at_end == b"class A:\n    def f(self):\n        return 1\n\n    def k(self):\n        return 4\n" + tail
+    top = apply_op(src, EditOp(kind="insert", path="m.py", position="module_top", code="Z = 0\n"))
+    assert top == b"Z = 0\n\n\n" + src
