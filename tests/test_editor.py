@@ -292,3 +292,22 @@ def test_inserts_beside_methods_take_one_blank_line_and_a_bare_file_starts_at_it
     assert at_end == b"class A:\n    def f(self):\n        return 1\n\n    def k(self):\n        return 4\n" + tail
     top = apply_op(src, EditOp(kind="insert", path="m.py", position="module_top", code="Z = 0\n"))
     assert top == b"Z = 0\n\n\n" + src
+
+
+def test_deleting_takes_the_blank_lines_that_separate_the_definition() -> None:
+    src = b"def first():\n    return 1\n\n\ndef second():\n    return 2\n"
+    assert apply_op(src, EditOp(kind="delete", path="m.py", target="first")) == b"def second():\n    return 2\n"
+    assert apply_op(src, EditOp(kind="delete", path="m.py", target="second")) == b"def first():\n    return 1\n"
+    alone = b"def only():\n    return 1\n"
+    assert apply_op(alone, EditOp(kind="delete", path="m.py", target="only")) == b""
+
+
+LATIN1 = "# -*- coding: latin-1 -*-\n\n\ndef name():\n    return 'café'\n\n\ndef other():\n    return 1\n"
+
+
+def test_a_declared_encoding_is_kept_in_process() -> None:
+    src = LATIN1.encode("latin-1")
+    new = apply_op(src, EditOp(kind="replace", path="m.py", target="other", code="def other():\n    return 'naïve'\n"))
+    assert new == LATIN1.replace("return 1", "return 'naïve'").encode("latin-1")
+    with pytest.raises(EditError, match="declared iso8859-1, which cannot hold '€'"):
+        apply_op(src, EditOp(kind="replace", path="m.py", target="other", code="def other():\n    return '€'\n"))
