@@ -1,4 +1,4 @@
-"""The terminal face of a run: events drawn with rich on stderr (stage lines, a spinner, progress bars).
+"""The terminal face of a run: events drawn with rich on stderr (stage lines, a spinner, a line per long task).
 
 The pipeline emits events; this module is the only place that draws them.
 """
@@ -69,7 +69,7 @@ class ConsoleEvents:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._status: Status | None = None
-        self._bars: dict[str, object] = {}
+        self._announced: set[str] = set()  # long tasks already named on the terminal
 
     def say(self, message: str) -> None:
         if self.enabled:
@@ -108,6 +108,6 @@ class ConsoleEvents:
 
     def _progress(self, event: Progress) -> None:
         with self._lock:
-            if event.task not in self._bars and event.done < event.total:
+            if event.task not in self._announced and event.done < event.total:
                 self.console.print(f"[dim]{event.task}: {event.total}[/]")
-            self._bars[event.task] = event.done
+            self._announced.add(event.task)

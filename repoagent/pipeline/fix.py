@@ -270,8 +270,8 @@ def _pipeline(run: _Run, sandboxes: SandboxFactory) -> None:
             + (installs if outcome.sandbox == "docker" else "")
         )
     )
-    test_cmd = plan.test_command
-    loop = FixLoop(run.model, box, req.repo, outcome.revision, index, loop_options(s, test_cmd), run.events, run.cancel)
+    options = loop_options(s, plan.test_command)
+    loop = FixLoop(run.model, box, req.repo, outcome.revision, index, options, run.events, run.cancel)
     result = loop.run(req.issue.text, loc)
     outcome.loop = result
     for i, tested in enumerate(result.candidates, 1):
