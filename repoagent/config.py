@@ -117,6 +117,13 @@ class SandboxSettings(_Section):
     """Variables the local sandbox passes besides PATH, HOME, the locale and TMPDIR."""
 
 
+class SwebenchSettings(_Section):
+    mirrors_dir: Path | None
+    """None: CACHE_DIR/swebench/mirrors."""
+    remote_url: str
+    """Where a repository's mirror is cloned from; {repo} is owner/name."""
+
+
 class Settings(_Section):
     cache_dir: Path | None
     state_dir: Path | None
@@ -131,6 +138,7 @@ class Settings(_Section):
     loop: LoopSettings
     sandbox: SandboxSettings
     github: GitHubSettings
+    swebench: SwebenchSettings
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir or _home_dir("cache", "XDG_CACHE_HOME", ".cache")

@@ -7,50 +7,18 @@ compared with the gold patched files, byte for byte and by syntax tree.
 
 from __future__ import annotations
 
-import ast
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from editing.apply import apply_ops
 from editing.errors import EditError
 from editing.ops import EditOp
-from repoagent.core.gitcmd import git
 from retrieval.languages import language_for_path
 from retrieval.source import RepoSource
 from swebench_runner.dataset import Instance
-from swebench_runner.gold import parse_patch
+from swebench_runner.gold import ast_equal, parse_patch, patched_files
 from swebench_runner.gold_ops import gold_ops
 from swebench_runner.repos import RepoFinder
-
-
-def patched_files(source: RepoSource, patch: str, paths: list[str]) -> tuple[dict[str, bytes], dict[str, bytes]]:
-    """Base and gold-patched contents of ``paths`` (``git apply`` in a scratch folder).
-
-    A renamed file's base is empty under its new path: the editor can only create it.
-    """
-    listed = {f.path: f for f in source.files()}
-    base = {p: next(source.read([listed[p]]))[1] if p in listed else b"" for p in paths}
-    with tempfile.TemporaryDirectory(prefix="repoagent-gold-") as tmp:
-        for fp in parse_patch(patch):
-            if fp.old_path in listed:
-                (Path(tmp) / fp.old_path).parent.mkdir(parents=True, exist_ok=True)
-                (Path(tmp) / fp.old_path).write_bytes(next(source.read([listed[fp.old_path]]))[1])
-        proc = git(Path(tmp), "apply", "--whitespace=nowarn", "-", input=patch.encode())
-        if proc.returncode != 0:
-            raise ValueError(f"git apply of the gold patch failed: {proc.stderr.decode(errors='replace')[:200]}")
-        after = {p: (Path(tmp) / p).read_bytes() if (Path(tmp) / p).exists() else b"" for p in paths}
-    return base, after
-
-
-def _ast_equal(path: str, a: bytes, b: bytes) -> bool:
-    if language_for_path(path) != "python":
-        return a == b
-    try:
-        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
-    except (SyntaxError, ValueError):
-        return False
 
 
 def bench_edit_one(inst: Instance, finder: RepoFinder) -> dict[str, Any]:
@@ -71,7 +39,7 @@ def bench_edit_one(inst: Instance, finder: RepoFinder) -> dict[str, Any]:
         edits = {e.path: e.after for e in apply_ops(ops, lambda p: base[p] if base[p] else _raise(p), gates=True)}
         result = {p: edits.get(p, base[p]) for p in paths}
         row["exact"] = all(result[p] == gold[p] for p in paths)
-        row["ast_equal"] = all(_ast_equal(p, result[p], gold[p]) for p in paths)
+        row["ast_equal"] = all(ast_equal(p, result[p], gold[p]) for p in paths)
         if not row["exact"]:
             row["error"] = "differs: " + ", ".join(p for p in paths if result[p] != gold[p])
     except (EditError, ValueError) as exc:

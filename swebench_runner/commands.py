@@ -1,4 +1,4 @@
-"""``repoagent bench localize`` and ``repoagent bench edit``: registered on the CLI through an entry point.
+"""``repoagent bench localize|edit`` and ``repoagent swebench run|evaluate``: registered through an entry point.
 
 ``pyproject.toml`` names ``register`` in the ``repoagent.commands`` group, so
 the CLI finds these commands without importing this package.
@@ -35,6 +35,7 @@ NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Retrieval only: no mod
 
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
+    app.add_typer(swebench_app, name="swebench")
 
 
 def bench_inputs(
@@ -120,3 +121,88 @@ def bench_edit_command(
         if not r["exact"]:
             err.print(f"{r['instance_id']}: {r.get('error', 'differs')}", highlight=False)
     typer.echo(json.dumps(summary))
+
+
+swebench_app = typer.Typer(help="SWE-bench batch runs and their official scoring.", no_args_is_help=True)
+
+
+@swebench_app.command("run")
+def swebench_run_command(
+    dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face name, or a local JSON / JSON lines file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (predictions, instances, summary); resumable.")],
+    model: Annotated[str, typer.Option("--model", help="A litellm model string, or 'oracle' (the gold patch).")],
+    split: Annotated[str, typer.Option("--split", help="The dataset's split (Hugging Face names).")] = "test",
+    instances: InstancesOpt = None,
+    limit: LimitOpt = None,
+    repos: ReposOpt = None,
+    repo_map: RepoMapOpt = None,
+    sandbox: Annotated[str, typer.Option("--sandbox", help="auto, docker, local or none.")] = "auto",
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Instances run in parallel.")] = 1,
+    executor: Annotated[str, typer.Option("--executor", help="local (a process pool) or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="A Ray cluster (default: start one here).")
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="USD for the whole run; then no new instance starts.")
+    ] = None,
+    instance_cost: Annotated[float | None, typer.Option("--instance-cost", help="USD per instance.")] = None,
+    instance_timeout: Annotated[float | None, typer.Option("--instance-timeout", help="Seconds per instance.")] = None,
+    redo: Annotated[bool, typer.Option("--redo", help="Run every instance again, from an empty output.")] = False,
+    retry_errors: Annotated[
+        bool, typer.Option("--retry-errors", help="Run again the instances that ended in an error.")
+    ] = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
+) -> None:
+    """Run the agent on SWE-bench instances; the last stdout line is the summary (JSON)."""
+    from swebench_runner.runner import start_run
+
+    if sandbox not in ("auto", "docker", "local", "none"):
+        raise UserError(f"--sandbox {sandbox}: choose auto, docker, local or none")
+    if executor not in ("local", "ray"):
+        raise UserError(f"--executor {executor}: choose local or ray")
+    settings = settings_from(config, override)
+    ids = [i.strip() for i in instances.split(",") if i.strip()] if instances else None
+    summary = start_run(
+        settings,
+        dataset=dataset,
+        split=split,
+        ids=ids,
+        limit=limit,
+        out=out,
+        model=model,
+        sandbox=sandbox,
+        workers=workers,
+        executor=executor,
+        ray_address=ray_address,
+        max_cost=max_cost,
+        instance_cost=instance_cost,
+        instance_timeout=instance_timeout,
+        redo=redo,
+        retry_errors=retry_errors,
+        repos=repos,
+        repo_map=repo_map,
+    )
+    total = summary["total"]
+    err.print(
+        f"wrote {out}: {total['done']}/{total['instances']} done, {total['with_patch']} with a patch, "
+        f"{total['errors']} errors, ${total['cost']:.4f}"
+        + (f"; stopped: {summary['stopped']}" if summary["stopped"] else ""),
+        highlight=False,
+    )
+    typer.echo(json.dumps(total))
+
+
+@swebench_app.command("evaluate")
+def swebench_evaluate_command(
+    predictions: Annotated[Path, typer.Option("--predictions", help="predictions.jsonl of a run.")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face name, or a local JSON / JSON lines file.")],
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Names the grader's log folder.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Instances graded in parallel.")] = 4,
+    split: Annotated[str, typer.Option("--split")] = "test",
+) -> None:
+    """Score a run's predictions with the official swebench package and merge its verdicts into the summary."""
+    from swebench_runner.runner import evaluate_run
+
+    summary = evaluate_run(predictions, dataset, split, run_id, workers)
+    typer.echo(json.dumps(summary["total"]))

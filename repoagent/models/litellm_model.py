@@ -23,6 +23,7 @@ from repoagent.core.errors import UserError
 from repoagent.core.events import EventSink, ModelCalled, ModelCallStarted, NoEvents
 from repoagent.models.budget import Budget, Prices
 from repoagent.models.context import fit_messages
+from repoagent.models.oracle import ORACLE
 from repoagent.models.scripted import SCRIPTED
 
 litellm.suppress_debug_info = True
@@ -87,7 +88,7 @@ def check_model(m: ModelSettings, budget: BudgetSettings) -> None:
 
 def missing_keys(m: ModelSettings) -> list[str]:
     """The provider's variables that are unset or empty (litellm alone counts ``KEY=`` as set)."""
-    if m.api_key or not m.name or m.name.startswith(f"{SCRIPTED}/"):
+    if m.api_key or not m.name or m.name.startswith((f"{SCRIPTED}/", f"{ORACLE}/")):
         return []
     try:
         found = litellm.validate_environment(model=m.name)

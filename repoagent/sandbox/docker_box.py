@@ -43,14 +43,14 @@ def docker_client() -> Any:
     return client
 
 
-def tar_tree(tree: Path) -> bytes:
+def tar_tree(tree: Path, workdir: str = WORKDIR) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path in sorted(tree.rglob("*")):
             rel = path.relative_to(tree)
             if rel.parts[0] == ".git":
                 continue
-            tar.add(path, arcname=str(Path(WORKDIR.strip("/")) / rel), recursive=False)
+            tar.add(path, arcname=str(Path(workdir.strip("/")) / rel), recursive=False)
     return buf.getvalue()
 
 
@@ -69,12 +69,18 @@ class DockerSandbox:
         cancel: CancelToken | None = None,
         plan: EnvPlan | None = None,
         warn: Callable[[str], None] | None = None,
+        workdir: str = WORKDIR,
+        prelude: str = "",
     ) -> None:
         """``plan`` (or a bare ``install`` command) is baked into a cached image before tests run.
 
         A plan that wants another Python runs on the base image of that release
         (``repoagent-base:bullseye`` for 3.9, ``:trixie`` for 3.13) when it is here.
+        ``workdir`` is where the code goes (an image with the project installed in place wants its own
+        folder, ``/testbed`` in SWE-bench's images); ``prelude`` runs before each test command.
         """
+        self.workdir = workdir
+        self.prelude = prelude
         self.image = image
         self.plan = plan or (EnvPlan(None, "--install", [Step(install, "--install")], "", "") if install else None)
         self.memory_mb = memory_mb
@@ -124,7 +130,7 @@ class DockerSandbox:
         timeout: float = 900,
     ) -> TestRun:
         with WorkTree(repo, rev, patch) as tree:
-            archive = tar_tree(tree)
+            archive = tar_tree(tree, self.workdir)
             image = self.env_image(tree, self.plan) if self.plan and self.plan.steps else self.base
             return self.run_archive(archive, command, timeout, image)
 
@@ -132,6 +138,8 @@ class DockerSandbox:
         """The environment image's tag: the base image, the interpreter, the steps and every file they read."""
         digest = hashlib.sha256(f"{self.client.images.get(self.base).id}\n{plan.python}\n".encode())
         digest.update(json.dumps([plan.install_script(), sorted(plan.env.items()), plan.venv]).encode())
+        if plan.cache_key:  # the caller names the environment (a repository and version): its files do not count
+            return f"repoagent-env:{hashlib.sha256(digest.digest() + plan.cache_key.encode()).hexdigest()[:16]}"
         for name in plan.files:
             path = tree / name
             digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
@@ -146,7 +154,7 @@ class DockerSandbox:
         name = f"repoagent-install-{uuid.uuid4().hex[:12]}"
         try:
             container = self._create(self.base, f"set -e; {script}", network=True, name=name, env=plan.env)
-            container.put_archive("/", tar_tree(tree))
+            container.put_archive("/", tar_tree(tree, self.workdir))
             container.start()
             if self._wait(container, 3600) != 0:
                 logs = container.logs().decode(errors="replace")[-3000:]
@@ -171,7 +179,7 @@ class DockerSandbox:
         return self.client.containers.create(
             image,
             command=["/bin/sh", "-c", command],
-            working_dir=WORKDIR,
+            working_dir=self.workdir,
             network_disabled=not net,
             network_mode="bridge" if net else "none",
             mem_limit=f"{self.memory_mb}m",
@@ -184,7 +192,7 @@ class DockerSandbox:
         )
 
     def run_archive(self, archive: bytes, command: str, timeout: float, image: str | None = None) -> TestRun:
-        full = with_junit(command)
+        full = f"{self.prelude}\n{with_junit(command)}" if self.prelude else with_junit(command)
         name = f"repoagent-{uuid.uuid4().hex[:12]}"
         started = time.perf_counter()
         timed_out = False
@@ -201,7 +209,7 @@ class DockerSandbox:
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
             out = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
             err = container.logs(stdout=False, stderr=True).decode("utf-8", errors="replace")
-            tests = parse_junit(self._read_file(container, f"{WORKDIR}/{JUNIT_PATH}"))
+            tests = parse_junit(self._read_file(container, f"{self.workdir}/{JUNIT_PATH}"))
         finally:
             self._remove(name)
         return TestRun(

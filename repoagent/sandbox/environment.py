@@ -116,6 +116,7 @@ class EnvPlan:
     venv: bool = False  # the tests run with /opt/testenv/bin first on PATH
     notes: list[str] = field(default_factory=list)
     managed: bool = False  # the interpreter is uv's download, so any base image serves
+    cache_key: str | None = None  # names the environment image instead of the files it reads (repo@version)
 
     @property
     def suite(self) -> str:

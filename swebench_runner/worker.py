@@ -1,0 +1,282 @@
+"""One SWE-bench instance, run in a worker: a sealed copy, ``fix()``, and the run folder sent back as bytes.
+
+A worker (a process of the local pool, or a Ray actor) is made once with a
+``RunConfig`` and then runs many ``Job``s; imports, the embedding model and the
+index cache's connection are set up once per worker, not per instance.  The
+worker writes nothing into the run's output folder: everything it made comes
+back in the ``JobResult`` (the row, and the run folder as a tar archive) and the
+driver alone writes the output, so a worker may be on another machine.
+
+The hidden parts of an instance (gold patch, test patch, the tests that must
+pass) are not in a ``Job``, except the gold patch when the model is the oracle,
+which is the point of the oracle; the sandbox and the prompts never see them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repoagent.config import Settings
+from repoagent.core.cancel import Cancelled, CancelToken
+from repoagent.core.events import EventSink, Note
+from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, configured_sandboxes, fix
+from repoagent.pipeline.inputs import Issue, issue_title
+from repoagent.sandbox.environment import EnvPlan
+from repoagent.sandbox.protocol import Sandbox
+from swebench_runner.checkout import Mirrors, sealed_copy
+from swebench_runner.repos import RepoFinder
+
+ORACLE = "oracle"
+ERROR_STATUSES = ("error", "interrupted")
+# The prelude of SWE-bench's own images: their project is installed in the conda env "testbed" at /testbed.
+OFFICIAL_PRELUDE = (
+    'if [ -d /opt/miniconda3/envs/testbed/bin ]; then export PATH="/opt/miniconda3/envs/testbed/bin:$PATH"; fi'
+)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What every job of a batch run shares (picklable, sent once to each worker)."""
+
+    settings: dict[str, Any]  # Settings.model_dump(mode="json")
+    model: str
+    scratch: str  # the worker's temporary folders go here
+    mirrors_root: str
+    remote_url: str
+    repos: str | None = None
+    repo_map: str | None = None
+    instance_timeout: float | None = None
+    official_images: bool = True
+
+
+@dataclass(frozen=True)
+class Job:
+    instance_id: str
+    repo: str
+    base_commit: str
+    problem_statement: str
+    version: str = ""
+    gold_patch: str = ""  # only for the oracle
+
+
+@dataclass
+class JobResult:
+    row: dict[str, Any]
+    run_folder: bytes = b""  # a tar archive of the instance's run folder
+
+
+def official_image_names(instance_id: str) -> list[str]:
+    """The names SWE-bench gives an instance's image: built locally, and as published."""
+    key = f"sweb.eval.x86_64.{instance_id}:latest".lower()
+    return [key, f"swebench/{key}".replace("__", "_1776_")]
+
+
+@dataclass
+class _Environment:
+    """The sandbox factory of one job; it records which environment the tests got."""
+
+    job: Job
+    use_official: bool
+    used: dict[str, str] = field(default_factory=dict)
+
+    def __call__(self, settings: Settings, plan: EnvPlan, events: EventSink, cancel: CancelToken) -> Sandbox | None:
+        kind = settings.sandbox.kind
+        if kind in ("auto", "docker") and self.use_official:
+            image = _present_image(official_image_names(self.job.instance_id))
+            if image is not None:
+                from repoagent.sandbox.docker_box import DockerSandbox
+
+                s = settings.sandbox
+                events.emit(Note(f"tests run in SWE-bench's image {image}"))
+                self.used.update(kind="official", image=image)
+                bare = EnvPlan(plan.python, plan.python_why, [], plan.test_command, plan.test_why)
+                return DockerSandbox(
+                    image, s.memory_mb, s.cpus, s.pids, s.network, cancel=cancel, plan=bare,
+                    workdir="/testbed", prelude=OFFICIAL_PRELUDE,
+                )  # fmt: skip
+        if self.job.version:
+            plan.cache_key = f"{self.job.repo}@{self.job.version}"
+        box = configured_sandboxes(settings, plan, events, cancel)
+        self.used.update(kind=box.name if box is not None else "none")
+        if box is not None and box.name == "docker" and plan.steps:
+            self.used["image"] = f"environment image per repository and version ({plan.cache_key or 'its files'})"
+        return box
+
+
+def _present_image(names: list[str]) -> str | None:
+    try:
+        from repoagent.sandbox.docker_box import docker_client
+
+        client = docker_client()
+    except Exception:  # no engine: no official image either
+        return None
+    from docker.errors import ImageNotFound
+
+    for name in names:
+        try:
+            client.images.get(name)
+            return name
+        except ImageNotFound:
+            continue
+    return None
+
+
+class Worker:
+    """Runs jobs one after another; made once per worker process or Ray actor."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.settings = Settings.model_validate(config.settings)
+        finder = RepoFinder(
+            Path(config.repos) if config.repos else None, Path(config.repo_map) if config.repo_map else None
+        )
+        self.mirrors = Mirrors(Path(config.mirrors_root), config.remote_url, finder)
+        self.caches = Caches.of(self.settings)
+        self._sheet_form = ""
+        Path(config.scratch).mkdir(parents=True, exist_ok=True)
+
+    def run(self, job: Job) -> JobResult:
+        started = time.monotonic()
+        scratch = Path(tempfile.mkdtemp(prefix=f"{job.instance_id[:40]}-", dir=self.config.scratch))
+        row: dict[str, Any] = {"instance_id": job.instance_id, "repo": job.repo, "status": "error", "patch": ""}
+        cancel = CancelToken()
+        timer = None
+        if self.config.instance_timeout:
+            reason = f"timed out after {self.config.instance_timeout:g} s"
+            timer = threading.Timer(self.config.instance_timeout, cancel.cancel, args=(reason,))
+            timer.daemon = True
+            timer.start()
+        environment = _Environment(job, self.config.official_images)
+        try:
+            mirror = self.mirrors.ensure(job.repo, job.base_commit)
+            repo = sealed_copy(mirror, job.base_commit, scratch / "repo")
+            settings = self._settings_for(job, repo, scratch)
+            outcome = fix(
+                FixRequest(
+                    Issue(job.problem_statement, job.instance_id, issue_title(job.problem_statement)),
+                    repo,
+                    settings,
+                    rev=job.base_commit,
+                    repo_label=job.repo,
+                ),
+                sandbox=environment,
+                caches=self.caches,
+                cancel=cancel,
+            )
+            row.update(_from_outcome(outcome))
+            if self.config.model == ORACLE:
+                from retrieval.source import RepoSource
+                from swebench_runner.oracle import check_against_gold
+
+                source = RepoSource(repo, job.base_commit)
+                row["oracle_check"] = check_against_gold(source, outcome.patch, job.gold_patch)
+                row["oracle_form"] = self._sheet_form
+        except Cancelled as exc:
+            row.update(
+                status="error",
+                error=str(exc),
+                error_kind="timeout" if cancel.reason.startswith("timed") else "cancelled",
+            )
+        except Exception as exc:  # one instance's failure is its row, not the run's end
+            row.update(status="error", error=f"{type(exc).__name__}: {exc}", error_kind="exception")
+            row["trace"] = traceback.format_exc(limit=8)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        row["environment"] = environment.used or {"kind": "not reached"}
+        row["seconds"] = round(time.monotonic() - started, 2)
+        archive = _tar(scratch / "runs")
+        shutil.rmtree(scratch, ignore_errors=True)
+        return JobResult(row, archive)
+
+    def _settings_for(self, job: Job, repo: Path, scratch: Path) -> Settings:
+        model = self.config.model
+        if model == ORACLE:
+            from retrieval.source import RepoSource
+            from swebench_runner.oracle import answer_sheet
+
+            sheet = answer_sheet(RepoSource(repo, job.base_commit), job.gold_patch)
+            path = scratch / "oracle.json"  # beside the sealed copy, never inside it
+            path.write_text(json.dumps(sheet), encoding="utf-8")
+            self._sheet_form = sheet["form"]
+            model = f"{ORACLE}/{path}"
+        s = self.settings
+        return s.model_copy(update={"runs_dir": scratch / "runs", "model": s.model.model_copy(update={"name": model})})
+
+
+def _from_outcome(outcome: FixOutcome) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "status": outcome.status,
+        "patch": outcome.patch,
+        "error": outcome.error,
+        "stopped": outcome.stopped,
+        "reason": outcome.reason,
+        "cost": float(outcome.budget.get("spent_cost") or 0.0),
+        "tokens": int(outcome.budget.get("spent_tokens") or 0),
+        "calls": int(outcome.budget.get("calls") or 0),
+        "sandbox": outcome.sandbox,
+        "run_id": outcome.run_id,
+    }
+    if outcome.status in ERROR_STATUSES:
+        row["error_kind"] = "exception"
+    elif outcome.stopped and "kept failing" in outcome.stopped:
+        row["error_kind"] = "model"
+        row["error"] = outcome.stopped
+    loc = outcome.localization
+    row["ranked_files"] = [f.path for f in loc.files[:50]] if loc else []
+    row["edit_locations"] = [f"{x.path}::{x.qualname}" for x in loc.locations if x.role == "edit"] if loc else []
+    return row
+
+
+def _tar(folder: Path) -> bytes:
+    if not folder.is_dir():
+        return b""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for path in sorted(folder.iterdir()):
+            tar.add(path, arcname=path.name)
+    return buf.getvalue()
+
+
+def untar(archive: bytes, dest: Path) -> None:
+    """Unpack a run-folder archive made by a worker into ``dest`` (emptied first)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    if not archive:
+        return
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+# -- the local pool's worker process ---------------------------------------------
+
+_WORKER: Worker | None = None
+
+
+def init_process(config: RunConfig) -> None:
+    """Initialiser of a pool process: die with the driver (even on kill -9), and make the worker once."""
+    global _WORKER
+    import ctypes
+    import os
+    import signal
+
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the driver's death is ours
+    if os.getppid() == 1:  # the driver died before that line
+        os._exit(1)
+    _WORKER = Worker(config)
+
+
+def run_in_process(job: Job) -> JobResult:
+    assert _WORKER is not None, "init_process did not run"
+    return _WORKER.run(job)
