@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from repoagent.core.errors import UserError
@@ -80,35 +82,64 @@ class Mirrors:
         return dest
 
 
-def sealed_copy(mirror: Path, commit: str, dest: Path) -> Path:
-    """A bare repository at ``dest`` holding ``commit`` and nothing after (or before) it."""
+@dataclass
+class Sealed:
+    """A sealed copy: its path, the commit to work on, and the files a partial mirror could not give."""
+
+    path: Path
+    commit: str
+    missing: list[str]
+
+
+def sealed_copy(mirror: Path, commit: str, dest: Path) -> Sealed:
+    """A bare repository at ``dest`` holding ``commit`` and nothing after (or before) it.
+
+    A mirror that lacks some of the commit's objects (a partial clone) cannot
+    serve a shallow fetch; then the copy is a new one-commit repository made
+    from the files it has, and ``missing`` lists the files left out.
+    """
+    try:
+        return Sealed(_shallow_copy(mirror, commit, dest), commit, [])
+    except UserError as exc:
+        if "unable to read" not in str(exc) and "corrupt" not in str(exc):
+            raise
+    return _rebuilt_copy(mirror, commit, dest)
+
+
+def _fresh(dest: Path) -> None:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    steps = [
-        ("init", "--bare", "--quiet"),
-        ("config", "core.logAllRefUpdates", "false"),
-        (
-            "fetch",
-            "--quiet",
-            "--depth",
-            "1",
-            "--no-tags",
-            "--upload-pack",
-            "git -c uploadpack.allowAnySHA1InWant=true upload-pack",
-            f"file://{Path(mirror).resolve()}",
-            commit,
-        ),
-        ("update-ref", "--no-deref", SEALED_BRANCH, commit),
-        ("symbolic-ref", "HEAD", SEALED_BRANCH),
-    ]
-    for args in steps:
-        proc = git(dest, *args)
-        if proc.returncode != 0:
-            raise UserError(
-                f"cannot make a copy of {mirror} at {commit[:12]}: git {args[0]}: "
-                f"{proc.stderr.decode(errors='replace').strip()[-300:]}"
-            )
+
+
+def _run(dest: Path, *args: str, input: bytes | None = None) -> bytes:
+    proc = git(dest, *args, input=input)
+    if proc.returncode != 0:
+        raise UserError(
+            f"cannot make a sealed copy: git {args[0]}: {proc.stderr.decode(errors='replace').strip()[-300:]}"
+        )
+    return proc.stdout
+
+
+def _shallow_copy(mirror: Path, commit: str, dest: Path) -> Path:
+    _fresh(dest)
+    _run(dest, "init", "--bare", "--quiet")
+    _run(dest, "config", "core.logAllRefUpdates", "false")
+    upload = "git -c uploadpack.allowAnySHA1InWant=true upload-pack"
+    _run(
+        dest,
+        "fetch",
+        "--quiet",
+        "--depth",
+        "1",
+        "--no-tags",
+        "--upload-pack",
+        upload,
+        f"file://{Path(mirror).resolve()}",
+        commit,
+    )
+    _run(dest, "update-ref", "--no-deref", SEALED_BRANCH, commit)
+    _run(dest, "symbolic-ref", "HEAD", SEALED_BRANCH)
     for leftover in ("FETCH_HEAD", "logs", "ORIG_HEAD"):
         target = dest / leftover
         if target.is_dir():
@@ -116,6 +147,67 @@ def sealed_copy(mirror: Path, commit: str, dest: Path) -> Path:
         elif target.exists():
             target.unlink()
     return dest
+
+
+def _rebuilt_copy(mirror: Path, commit: str, dest: Path) -> Sealed:
+    """A one-commit repository of ``commit``'s files that the mirror has (its tree, blob by blob)."""
+    listing = _run(mirror, "ls-tree", "-r", "-z", "--full-tree", commit).split(b"\0")
+    entries = []
+    for item in listing:
+        if item:
+            meta, _, path = item.partition(b"\t")
+            mode, kind, sha = meta.split()
+            if kind == b"blob":
+                entries.append((mode.decode(), sha.decode(), path.decode("utf-8", "surrogateescape")))
+    _fresh(dest)
+    _run(dest, "init", "--bare", "--quiet")
+    _run(dest, "config", "core.logAllRefUpdates", "false")
+    present = _present_objects(mirror, [sha for _, sha, _ in entries])
+    missing = [path for _, sha, path in entries if sha not in present or "\n" in path or path.startswith('"')]
+    kept = [(mode, sha, path) for mode, sha, path in entries if path not in set(missing)]
+    reader = subprocess.Popen(
+        ["git", "-C", str(mirror), "cat-file", "--batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    importer = subprocess.Popen(
+        ["git", "-C", str(dest), "fast-import", "--quiet", "--date-format=raw"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdin and reader.stdout and importer.stdin
+    try:
+        for n, (_, sha, _) in enumerate(kept, 1):  # each blob once, under a mark
+            reader.stdin.write(sha.encode() + b"\n")
+            reader.stdin.flush()
+            size = int(reader.stdout.readline().split()[2])
+            data = reader.stdout.read(size)
+            reader.stdout.read(1)
+            importer.stdin.write(b"blob\nmark :%d\ndata %d\n" % (n, size) + data + b"\n")
+        message = f"the files of {commit} this mirror has".encode()
+        head = b"commit %s\ncommitter repoagent <repoagent@localhost> 946684800 +0000\n" % SEALED_BRANCH.encode()
+        importer.stdin.write(head + b"data %d\n" % len(message) + message + b"\n")
+        for n, (mode, _, path) in enumerate(kept, 1):
+            importer.stdin.write(f"M {mode} :{n} {path}\n".encode("utf-8", "surrogateescape"))
+        importer.stdin.close()
+        if importer.wait() != 0:
+            why = importer.stderr.read().decode(errors="replace")[-300:] if importer.stderr else ""
+            raise UserError(f"cannot make a sealed copy of {mirror} at {commit[:12]}: {why}")
+    finally:
+        reader.kill()
+        reader.wait()
+        importer.kill()
+        importer.wait()
+    _run(dest, "symbolic-ref", "HEAD", SEALED_BRANCH)
+    made = _run(dest, "rev-parse", SEALED_BRANCH).decode().strip()
+    for leftover in ("logs", "FETCH_HEAD"):
+        target = dest / leftover
+        if target.is_dir():
+            shutil.rmtree(target)
+    return Sealed(dest, made, missing)
+
+
+def _present_objects(repo: Path, shas: list[str]) -> set[str]:
+    proc = git(repo, "cat-file", "--batch-check", input="".join(f"{s}\n" for s in shas).encode())
+    return {line.split()[0] for line in proc.stdout.decode().splitlines() if line and not line.endswith("missing")}
 
 
 def reachable_commits(repo: Path) -> list[str]:

@@ -46,9 +46,11 @@ def load_evaluation(out: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _instance_row(inst: Instance, row: dict[str, Any] | None, verdicts: dict[str, Any]) -> dict[str, Any]:
+def _instance_row(inst: Instance, row: dict[str, Any] | None, verdicts: dict[str, Any] | None) -> dict[str, Any]:
+    """One instance's line; with ``verdicts`` (a graded run) an instance the grader did not report is unresolved."""
     if row is None:
-        return {"instance_id": inst.instance_id, "repo": inst.repo, "status": "not run", "has_patch": False}
+        out = {"instance_id": inst.instance_id, "repo": inst.repo, "status": "not run", "has_patch": False}
+        return out if verdicts is None else {**out, "resolved": False}
     ranks = row.get("gold_ranks") or {}
     out = {
         "instance_id": inst.instance_id,
@@ -66,8 +68,10 @@ def _instance_row(inst: Instance, row: dict[str, Any] | None, verdicts: dict[str
     }
     if "oracle_check" in row:
         out["oracle_check"] = row["oracle_check"]
-    if inst.instance_id in verdicts:
-        out["resolved"] = bool(verdicts[inst.instance_id].get("resolved"))
+    if "missing_files" in row:
+        out["missing_files"] = row["missing_files"]
+    if verdicts is not None:
+        out["resolved"] = bool(verdicts.get(inst.instance_id, {}).get("resolved"))
     return out
 
 
@@ -100,7 +104,7 @@ def build_summary(
     instances: list[Instance], rows: list[dict[str, Any]], capped: str, model: str, dataset: str, evaluation: Any
 ) -> dict[str, Any]:
     by_id = {r["instance_id"]: r for r in rows}
-    verdicts = (evaluation or {}).get("instances", {})
+    verdicts = evaluation.get("instances", {}) if evaluation is not None else None
     per = [_instance_row(i, by_id.get(i.instance_id), verdicts) for i in instances]
     repos: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in per:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import resource
 import shutil
 import tarfile
 import tempfile
@@ -159,14 +161,17 @@ class Worker:
         environment = _Environment(job, self.config.official_images)
         try:
             mirror = self.mirrors.ensure(job.repo, job.base_commit)
-            repo = sealed_copy(mirror, job.base_commit, scratch / "repo")
-            settings = self._settings_for(job, repo, scratch)
+            sealed = sealed_copy(mirror, job.base_commit, scratch / "repo")
+            repo = sealed.path
+            if sealed.missing:  # a partial mirror: the copy is rebuilt from the files it has
+                row["missing_files"] = sealed.missing
+            settings = self._settings_for(job, repo, sealed.commit, scratch)
             outcome = fix(
                 FixRequest(
                     Issue(job.problem_statement, job.instance_id, issue_title(job.problem_statement)),
                     repo,
                     settings,
-                    rev=job.base_commit,
+                    rev=sealed.commit,
                     repo_label=job.repo,
                 ),
                 sandbox=environment,
@@ -178,7 +183,7 @@ class Worker:
                 from retrieval.source import RepoSource
                 from swebench_runner.oracle import check_against_gold
 
-                source = RepoSource(repo, job.base_commit)
+                source = RepoSource(repo, sealed.commit)
                 row["oracle_check"] = check_against_gold(source, outcome.patch, job.gold_patch)
                 row["oracle_form"] = self._sheet_form
         except Cancelled as exc:
@@ -195,17 +200,19 @@ class Worker:
                 timer.cancel()
         row["environment"] = environment.used or {"kind": "not reached"}
         row["seconds"] = round(time.monotonic() - started, 2)
+        row["worker_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        row["worker_pid"] = os.getpid()
         archive = _tar(scratch / "runs")
         shutil.rmtree(scratch, ignore_errors=True)
         return JobResult(row, archive)
 
-    def _settings_for(self, job: Job, repo: Path, scratch: Path) -> Settings:
+    def _settings_for(self, job: Job, repo: Path, commit: str, scratch: Path) -> Settings:
         model = self.config.model
         if model == ORACLE:
             from retrieval.source import RepoSource
             from swebench_runner.oracle import answer_sheet
 
-            sheet = answer_sheet(RepoSource(repo, job.base_commit), job.gold_patch)
+            sheet = answer_sheet(RepoSource(repo, commit), job.gold_patch)
             path = scratch / "oracle.json"  # beside the sealed copy, never inside it
             path.write_text(json.dumps(sheet), encoding="utf-8")
             self._sheet_form = sheet["form"]
@@ -268,7 +275,6 @@ def init_process(config: RunConfig) -> None:
     """Initialiser of a pool process: die with the driver (even on kill -9), and make the worker once."""
     global _WORKER
     import ctypes
-    import os
     import signal
 
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the driver's death is ours
