@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from editing import pyast
 from editing.elision import elision
 from editing.errors import EditError, ElisionError
 from editing.gates import check_gates
@@ -110,7 +111,7 @@ def _parses(path: str, code: str) -> bool:
     if language_for_path(path) != "python":
         return True
     try:
-        ast.parse(textwrap.dedent(code))
+        pyast.parse(textwrap.dedent(code))
     except SyntaxError:
         return False
     return True
@@ -119,7 +120,7 @@ def _parses(path: str, code: str) -> bool:
 def _single_class(code: str, name: str) -> tuple[ast.ClassDef, str] | None:
     text = textwrap.dedent(code)
     try:
-        body = ast.parse(text).body
+        body = pyast.parse(text).body
     except SyntaxError:
         return None
     classes = [n for n in body if isinstance(n, ast.ClassDef)]

@@ -10,6 +10,7 @@ import tokenize
 
 from pydantic import BaseModel, Field
 
+from editing import pyast
 from editing.ops import EditOp
 
 
@@ -43,7 +44,7 @@ def normalise(path: str, content: bytes) -> str:
     text = content.decode("utf-8", errors="replace")
     if path.endswith((".py", ".pyi")):
         try:
-            return hashlib.sha1(ast.dump(ast.parse(text)).encode()).hexdigest()
+            return hashlib.sha1(ast.dump(pyast.parse(text)).encode()).hexdigest()
         except (SyntaxError, ValueError):
             pass
         try:

@@ -5,7 +5,8 @@ Models shorten what they do not change: ``# ... existing code ...``,
 was.  Applied as written, that deletes the user's code.  Such an answer is sent
 back asking for the whole definition.  A definition whose original really is
 ``...`` or ``pass`` (a stub, a Protocol) stays editable: only markers the
-original did not have count.
+original did not have count, and so does the body of a clause (``except
+KeyError: pass``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,18 @@ _COMMENT_MARKER = re.compile(
     re.I,
 )
 _BARE = re.compile(r"^\s*(?:\.\.\.|…|pass)\s*$")
+# A bare ``pass`` or ``...`` as the body of a control-flow clause is code (``except KeyError: pass``), not a marker.
+_CLAUSE = re.compile(r"^\s*(?:if|elif|else|try|except|finally|for|while|with|async\s+(?:for|with))\b.*:\s*(?:#.*)?$")
 
 
 def _markers(text: str, bare: bool) -> list[str]:
-    return [ln.strip() for ln in text.splitlines() if _COMMENT_MARKER.search(ln) or (bare and _BARE.match(ln))]
+    found, previous = [], ""
+    for ln in text.splitlines():
+        if _COMMENT_MARKER.search(ln) or (bare and _BARE.match(ln) and not _CLAUSE.match(previous)):
+            found.append(ln.strip())
+        if ln.strip():
+            previous = ln
+    return found
 
 
 def elision(original: str, new: str, bare: bool = True) -> str | None:

@@ -7,12 +7,12 @@ a file that was already untidy is not blamed on the candidate.
 
 from __future__ import annotations
 
-import ast
 import difflib
 from collections import Counter
 
 from tree_sitter import Node
 
+from editing import pyast
 from editing.errors import GateError
 from retrieval.languages import language_for_path, new_parser
 
@@ -33,7 +33,7 @@ def _error_nodes(node: Node, out: list[Node]) -> list[Node]:
 def _compiles(path: str, content: bytes) -> str | None:
     """None when Python compiles ``content``, else the error, as ``line N: message``."""
     try:
-        compile(content, path, "exec", dont_inherit=True, flags=ast.PyCF_ONLY_AST)
+        pyast.parse(content, filename=path)
     except SyntaxError as exc:
         return f"line {exc.lineno}: {exc.msg}"
     except ValueError as exc:  # null bytes
@@ -87,7 +87,7 @@ def fatal_lint(path: str, content: bytes) -> Counter[tuple[str, str]]:
     from pyflakes import checker
 
     try:
-        tree = ast.parse(content, filename=path)
+        tree = pyast.parse(content, filename=path)
     except (SyntaxError, ValueError):
         return Counter()
     found: Counter[tuple[str, str]] = Counter()

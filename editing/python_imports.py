@@ -15,6 +15,7 @@ import bisect
 import sys
 import textwrap
 
+from editing import pyast
 from editing.errors import EditError
 
 
@@ -22,7 +23,7 @@ def split_imports(code: str) -> tuple[str, list[ast.Import | ast.ImportFrom]]:
     """``code`` without its top-level imports, and those imports; unchanged when it is not a definition."""
     text = textwrap.dedent(code)
     try:
-        tree = ast.parse(text)
+        tree = pyast.parse(text)
     except SyntaxError:
         return code, []
     imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom) and not _future(n)]
@@ -71,7 +72,7 @@ def add_imports(content: bytes, imports: list[ast.Import | ast.ImportFrom], newl
     if not imports:
         return content
     try:
-        module = ast.parse(content)
+        module = pyast.parse(content)
     except SyntaxError:
         raise EditError("the file does not parse, so the imports of the new code cannot be placed") from None
     existing = [n for n in module.body if isinstance(n, ast.Import | ast.ImportFrom)]
@@ -88,7 +89,7 @@ def add_imports(content: bytes, imports: list[ast.Import | ast.ImportFrom], newl
             if at < len(lines) and lines[at].strip():
                 block.append(newline.encode())
         lines[at:at] = block
-        module = ast.parse(b"".join(lines))
+        module = pyast.parse(b"".join(lines))
         existing = [n for n in module.body if isinstance(n, ast.Import | ast.ImportFrom)]
     return b"".join(lines)
 

@@ -7,4 +7,5 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+# swebench (the official grader, its loaders) and ray (the cluster executor) are tested too.
+.venv/bin/python -m pip install -q -e ".[dev,swebench,ray]"

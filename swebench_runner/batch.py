@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repoagent.core.cancel import CancelToken
 from swebench_runner.dataset import Instance
 from swebench_runner.executors import Executor
 from swebench_runner.gold import gold_files
@@ -74,8 +75,18 @@ def gold_ranks(inst: Instance, ranked: list[str]) -> dict[str, int | None]:
     return {g: (ranked.index(g) + 1 if g in ranked else None) for g in gold_files(inst.patch)}
 
 
-def run_batch(instances: list[Instance], options: BatchOptions, executor: Executor, progress: Progress) -> dict:
-    """Run what is not done yet; return the summary (also in ``summary.json`` and ``summary.html``)."""
+def run_batch(
+    instances: list[Instance],
+    options: BatchOptions,
+    executor: Executor,
+    progress: Progress,
+    cancel: CancelToken | None = None,
+) -> dict:
+    """Run what is not done yet; return the summary (also in ``summary.json`` and ``summary.html``).
+
+    When ``cancel`` is set (Ctrl-C) no new instance starts and the ones running are left unrecorded:
+    a rerun does them again.
+    """
     journal = Journal(options.out)
     options.out.mkdir(parents=True, exist_ok=True)
     if options.redo:
@@ -100,6 +111,11 @@ def run_batch(instances: list[Instance], options: BatchOptions, executor: Execut
     queue = list(todo)
     progress(tally)
     while queue or tally.running:
+        if cancel is not None and cancel.cancelled:
+            tally.capped = (
+                f"interrupted ({cancel.reason}): {tally.running} running and {len(queue)} waiting not recorded"
+            )
+            break
         while queue and tally.running < executor.slots and not tally.capped:
             if options.max_cost is not None and tally.cost >= options.max_cost:
                 tally.capped = (

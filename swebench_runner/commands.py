@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from repoagent.cli.app import ConfigOpt, OverrideOpt, err, settings_from
+from repoagent.cli.app import ConfigOpt, OverrideOpt, cancel_token, err, settings_from
 from repoagent.core.errors import UserError
 
 if TYPE_CHECKING:
@@ -128,6 +128,7 @@ swebench_app = typer.Typer(help="SWE-bench batch runs and their official scoring
 
 @swebench_app.command("run")
 def swebench_run_command(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face name, or a local JSON / JSON lines file.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (predictions, instances, summary); resumable.")],
     model: Annotated[str, typer.Option("--model", help="A litellm model string, or 'oracle' (the gold patch).")],
@@ -182,6 +183,7 @@ def swebench_run_command(
         retry_errors=retry_errors,
         repos=repos,
         repo_map=repo_map,
+        cancel=cancel_token(ctx),
     )
     total = summary["total"]
     err.print(

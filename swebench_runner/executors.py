@@ -22,7 +22,7 @@ class Executor(Protocol):
 
     def next_done(self, timeout: float) -> tuple[Job, JobResult] | None: ...
 
-    def close(self) -> None: ...
+    def close(self, wait: bool = True) -> None: ...
 
 
 def _lost(job: Job, why: str) -> JobResult:
@@ -80,8 +80,9 @@ class LocalPool:
         except Exception as exc:  # the result could not come back (it did not pickle)
             return job, _lost(job, f"{type(exc).__name__}: {exc}")
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+    def close(self, wait: bool = True) -> None:
+        """Stop; ``wait=False`` leaves running jobs to die with this process (the workers' death signal)."""
+        self.pool.shutdown(wait=wait, cancel_futures=True)
 
 
 class RayWorker:
@@ -130,7 +131,7 @@ class RayPool:
         except Exception as exc:  # the actor died, or the task raised past the worker
             return job, _lost(job, f"Ray: {type(exc).__name__}: {str(exc)[:300]}")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         for actor in self.actors:
             self.ray.kill(actor)
         if self.started:

@@ -6,6 +6,7 @@ import ast
 import tempfile
 from pathlib import Path
 
+from editing import pyast
 from editing.patches import FilePatch, parse_patch
 from repoagent.core.gitcmd import git
 from retrieval.languages import language_for_path
@@ -43,6 +44,6 @@ def ast_equal(path: str, a: bytes, b: bytes) -> bool:
     if language_for_path(path) != "python":
         return a == b
     try:
-        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+        return ast.dump(pyast.parse(a)) == ast.dump(pyast.parse(b))
     except (SyntaxError, ValueError):
         return False

@@ -165,10 +165,10 @@ def answer_sheet(source: RepoSource, patch: str) -> dict[str, Any]:
     for fp in parse_patch(patch):
         if fp.old_path == "/dev/null" or is_test_path(fp.old_path) or fp.old_path not in listed:
             continue
-        files.append(fp.old_path)
         language = language_for_path(fp.old_path)
-        if language is None:
+        if language is None:  # the index holds code files only: a changelog would make stage 2 refuse the answer
             continue
+        files.append(fp.old_path)
         parsed = parse_source(next(source.read([listed[fp.old_path]]))[1], language)
         names = sorted(innermost_definitions(parsed, fp.changed_lines))
         symbols += [{"path": fp.old_path, "name": name} for name in names]

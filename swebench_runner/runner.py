@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.config import Settings
+from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
 from repoagent.models.litellm_model import check_model
 from swebench_runner.batch import BatchOptions, Tally, refresh_summary, run_batch
@@ -57,6 +58,7 @@ def start_run(
     retry_errors: bool,
     repos: Path | None,
     repo_map: Path | None,
+    cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
     s = run_settings(settings, model, sandbox, instance_cost)
     instances = load_dataset(dataset, split, ids, limit)
@@ -79,9 +81,9 @@ def start_run(
     pool: Executor = RayPool(config, workers, ray_address) if executor == "ray" else LocalPool(config, workers)
     try:
         with _ProgressBar() as bar:
-            return run_batch(instances, options, pool, bar.update)
+            return run_batch(instances, options, pool, bar.update, cancel)
     finally:
-        pool.close()
+        pool.close(wait=not (cancel is not None and cancel.cancelled))
 
 
 class _ProgressBar:

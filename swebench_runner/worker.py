@@ -280,6 +280,7 @@ def init_process(config: RunConfig) -> None:
     ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the driver's death is ours
     if os.getppid() == 1:  # the driver died before that line
         os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver decides
     _WORKER = Worker(config)
 
 
