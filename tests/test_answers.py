@@ -126,14 +126,12 @@ def test_a_bare_ellipsis_or_pass_where_statements_stood_is_an_elision(body: str)
 @pytest.mark.parametrize("clause", ["except TypeError:", "else:", "if k is None:"])
 def test_pass_as_the_body_of_a_clause_is_code_not_an_elision(clause: str) -> None:
     src = b"def scale(v, k):\n    if k:\n        v[0] *= k\n    return v\n"
-    code = f"def scale(v, k):\n    try:\n        v[0] *= k\n    except KeyError:\n        raise\n    {clause}\n        pass\n    return v\n"
+    head = "def scale(v, k):\n    try:\n        v[0] *= k\n    except KeyError:\n        raise\n"
     if clause != "except TypeError:":
-        code = code.replace(
-            f"    {clause}\n        pass\n",
-            f"    try:\n        pass\n    except KeyError:\n        pass\n    {clause}\n        pass\n",
-        )
+        head += "    try:\n        v.sort()\n    except TypeError:\n        raise\n"
+    code = f"{head}    {clause}\n        pass\n    return v\n"
     op = EditOp(kind="replace", path="s.py", target="scale", code=code)
-    assert b"pass" in apply_ops([op], lambda p: src)[0].after
+    assert f"{clause}\n        pass\n" in apply_ops([op], lambda p: src)[0].after.decode()
     elided = "def scale(v, k):\n    v = list(v)\n    pass\n"  # a pass among statements still is one
     with pytest.raises(ElisionError):
         apply_ops([EditOp(kind="replace", path="s.py", target="scale", code=elided)], lambda p: src)
