@@ -21,8 +21,9 @@ from repoagent.core.errors import ConfigError
 
 DEFAULT_CONFIG = Path(str(resources.files("configs") / "default.yaml"))
 ENV_PREFIX = "REPOAGENT_"
+APP_ENV_PREFIX = "REPOAGENT_APP"  # the GitHub App's settings and key (repoagent.github_app.settings)
 INDEX_CACHE_FILE = "index.sqlite3"
-_RESERVED_ENV = {"REPOAGENT_HOME"}
+_RESERVED_ENV = {"REPOAGENT_HOME", "REPOAGENT_WEBHOOK_SECRET"}
 
 
 class _Section(BaseModel):
@@ -218,7 +219,7 @@ def load_settings(
     if config_file is not None:
         _merge(tree, _read_yaml(Path(config_file)), str(config_file))
     for var, raw in sorted(env.items()):
-        if var.startswith(ENV_PREFIX) and var not in _RESERVED_ENV:
+        if var.startswith(ENV_PREFIX) and var not in _RESERVED_ENV and not var.startswith(APP_ENV_PREFIX):
             key = var[len(ENV_PREFIX) :].lower().replace("__", ".")
             _set(tree, key, yaml.safe_load(raw) if raw else None, f"environment variable {var}")
     for item in overrides:

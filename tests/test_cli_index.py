@@ -15,8 +15,10 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     out = run_cli("--help", home=tmp_path)
     assert out.returncode == 0
     listed = set(re.findall(r"^│ (\w[\w-]*) ", out.stdout, re.M))
-    assert listed == {"fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench"}, listed
-    for group, commands in (("sandbox", {"build-base", "doctor"}), ("bench", {"localize", "edit"})):
+    expected = {"fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench", "swebench", "serve"}
+    assert listed == expected, listed
+    groups = (("sandbox", {"build-base", "doctor"}), ("bench", {"localize", "edit"}), ("swebench", {"run", "evaluate"}))
+    for group, commands in groups:
         sub = run_cli(group, "--help", home=tmp_path)
         assert set(re.findall(r"^│ (\w[\w-]*) ", sub.stdout, re.M)) == commands, sub.stdout
 

@@ -1,0 +1,88 @@
+"""GitHub, as the App sees it, through githubkit: a JWT signed with the App's key, then installation tokens.
+
+Only the REST endpoints the App uses are called; answers are read as JSON
+(``Response.json()``), so a field GitHub adds or leaves out never breaks a job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from repoagent.github_app.settings import AppSettings, Secrets
+
+
+def _split(repo: str) -> tuple[str, str]:
+    owner, _, name = repo.partition("/")
+    return owner, name
+
+
+class GitHubApp:
+    def __init__(self, settings: AppSettings, secrets: Secrets) -> None:
+        from githubkit import AppAuthStrategy, GitHub
+
+        self.settings = settings
+        self.app = GitHub(
+            AppAuthStrategy(settings.app_id, secrets.private_key),
+            base_url=settings.api_url.rstrip("/") + "/",
+            http_cache=False,
+            auto_retry=False,
+            timeout=30,
+        )
+
+    def installation(self, installation_id: int) -> Installation:
+        client = self.app.with_auth(self.app.auth.as_installation(installation_id))
+        return Installation(self, installation_id, client)
+
+    def token(self, installation_id: int) -> str:
+        """A fresh installation token (for git; it is never written to disk)."""
+        return str(self.app.rest.apps.create_installation_access_token(installation_id).json()["token"])
+
+
+@dataclass
+class Installation:
+    app: GitHubApp
+    id: int
+    client: Any
+
+    def issue(self, repo: str, number: int) -> dict[str, Any]:
+        return self.client.rest.issues.get(*_split(repo), number).json()
+
+    def comment(self, repo: str, number: int, body: str) -> None:
+        self.client.rest.issues.create_comment(*_split(repo), number, body=body)
+
+    def react_to_issue(self, repo: str, number: int, content: str = "eyes") -> None:
+        self.client.rest.reactions.create_for_issue(*_split(repo), number, content=content)
+
+    def react_to_comment(self, repo: str, comment_id: int, content: str = "eyes") -> None:
+        self.client.rest.reactions.create_for_issue_comment(*_split(repo), comment_id, content=content)
+
+    def permission(self, repo: str, user: str) -> str:
+        """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``."""
+        from githubkit.exception import RequestFailed
+
+        try:
+            data = self.client.rest.repos.get_collaborator_permission_level(*_split(repo), user).json()
+        except RequestFailed:  # 404: not a collaborator
+            return "none"
+        return str(data.get("role_name") or data.get("permission") or "none")
+
+    def pull(self, repo: str, number: int) -> dict[str, Any]:
+        return self.client.rest.pulls.get(*_split(repo), number).json()
+
+    def open_pull(self, repo: str, branch: str) -> dict[str, Any] | None:
+        owner, name = _split(repo)
+        pulls = self.client.rest.pulls.list(owner, name, state="open", head=f"{owner}:{branch}").json()
+        return pulls[0] if pulls else None
+
+    def create_pull(self, repo: str, branch: str, base: str, title: str, body: str, draft: bool) -> dict[str, Any]:
+        owner, name = _split(repo)
+        return self.client.rest.pulls.create(
+            owner, name, title=title, head=branch, base=base, body=body, draft=draft
+        ).json()
+
+    def update_pull(self, repo: str, number: int, body: str) -> dict[str, Any]:
+        return self.client.rest.pulls.update(*_split(repo), number, body=body).json()
+
+    def default_branch(self, repo: str) -> str:
+        return str(self.client.rest.repos.get(*_split(repo)).json().get("default_branch") or "main")

@@ -1,0 +1,212 @@
+"""One App job: from a triggering issue (or a guidance comment) to a tested pull request, or a plain explanation.
+
+Steps: authenticate as the installation; skip closed or locked issues; clone
+with the installation token passed as an HTTP header for that one command
+(never written into the clone's git config); run ``fix()`` with the configured
+model, budget and sandbox; commit the patch on ``repoagent/issue-<N>`` and
+force-push it; open a pull request (draft by default) or update the one that
+is open for that branch; say what happened in a comment.  Every end leaves a
+comment, with every secret taken out of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from repoagent.config import Settings, load_settings
+from repoagent.core.gitcmd import git
+from repoagent.github_app.github import GitHubApp, Installation
+from repoagent.github_app.settings import AppSettings, Secrets
+from repoagent.github_app.state import Job, State
+from repoagent.pipeline.deliver import Delivery, deliver
+from repoagent.pipeline.fix import FixOutcome, FixRequest, fix
+from repoagent.pipeline.inputs import Issue
+
+log = logging.getLogger("repoagent.app")
+WRITE = ("admin", "maintain", "write")
+
+
+class Redactor:
+    """Takes secrets (keys, tokens) out of any text the App writes: comments, logs, job reasons."""
+
+    def __init__(self, secrets: Secrets) -> None:
+        self.values = set(secrets.values())
+
+    def add(self, value: str) -> None:
+        if value:
+            self.values.add(value)
+
+    def __call__(self, text: str) -> str:
+        for value in sorted(self.values, key=len, reverse=True):
+            text = text.replace(value, "[secret]")
+            for line in value.strip().splitlines():  # a PEM key quoted line by line
+                if len(line) > 20:
+                    text = text.replace(line, "[secret]")
+        return re.sub(r"\b(gh[spuor]_[A-Za-z0-9_]{20,})\b", "[token]", text)
+
+
+@dataclass
+class Context:
+    settings: AppSettings
+    secrets: Secrets
+    state: State
+    github: GitHubApp
+    redact: Redactor
+
+    def fix_settings(self) -> Settings:
+        overrides = [*self.settings.fix_overrides, f"sandbox.kind={self.settings.sandbox}"]
+        if self.settings.model:
+            overrides.append(f"model.name={self.settings.model}")
+        if self.settings.max_cost is not None:
+            overrides.append(f"budget.max_cost={self.settings.max_cost}")
+        return load_settings(self.settings.fix_config, overrides)
+
+
+def allowed(ctx: Context, job: Job, gh: Installation) -> bool:
+    """A label counts from anyone GitHub lets label; a comment from a trusted association or a writer."""
+    if job.kind == "label":
+        return True
+    return gh.permission(job.repo, job.sender) in WRITE
+
+
+def _auth_header(token: str) -> str:
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return f"http.extraHeader=Authorization: Basic {basic}"
+
+
+def _git_with_token(folder: Path, token: str, *args: str) -> Any:
+    """A git command that authenticates with ``token`` for itself only (``-c``: nothing is saved)."""
+    return git(folder, "-c", _auth_header(token), *args)
+
+
+def run_job(ctx: Context, job_id: int) -> None:
+    """Run job ``job_id`` if it has not ended; record how it ended."""
+    job = ctx.state.start(job_id)
+    if job is None:
+        return
+    gh = ctx.github.installation(job.installation)
+    number = job.issue
+    try:
+        if job.kind == "guidance":
+            pull = gh.pull(job.repo, job.issue)
+            head = pull["head"]["ref"]
+            if not head.startswith(ctx.settings.branch_prefix):
+                _end(ctx, job, "failed", "guidance only counts on the App's own pull requests")
+                return
+            number = int(head[len(ctx.settings.branch_prefix) :])
+        issue = gh.issue(job.repo, number)
+        if issue.get("state") != "open" or issue.get("locked"):
+            _end(ctx, job, "done", f"issue #{number} is {'locked' if issue.get('locked') else 'closed'}: skipped")
+            return
+        _fix_issue(ctx, job, gh, number, issue)
+    except Exception as exc:  # every end leaves a comment; the reason is redacted
+        reason = ctx.redact(f"{type(exc).__name__}: {exc}")
+        log.warning("job %s failed: %s", job_id, reason)
+        _say(ctx, gh, job, number, f"repoagent could not finish this fix: an error stopped it.\n\n> {reason[:1000]}")
+        _end(ctx, job, "failed", reason)
+
+
+def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dict[str, Any]) -> None:
+    token = ctx.github.token(job.installation)
+    ctx.redact.add(token)
+    work = Path(tempfile.mkdtemp(prefix=f"repoagent-app-{number}-"))
+    try:
+        clone = work / "repo"
+        url = ctx.settings.git_url.format(repo=job.repo)
+        proc = _git_with_token(work, token, "clone", "--quiet", url, str(clone))
+        if proc.returncode != 0:
+            raise RuntimeError(f"git clone failed: {ctx.redact(proc.stderr.decode(errors='replace'))[-500:]}")
+        title = str(issue.get("title") or "")
+        text = f"{title}\n\n{issue.get('body') or ''}".strip() + "\n"
+        if job.guidance:
+            text += f"\nGuidance from @{job.sender} on the pull request:\n{job.guidance}\n"
+        settings = ctx.fix_settings().model_copy(update={"runs_dir": ctx.state.folder / "runs"})
+        url_issue = f"{job.repo}#{number}"
+        request = FixRequest(Issue(text, url_issue, title), clone, settings, repo_label=job.repo)
+        outcome = fix(request)
+        if not (outcome.patch and outcome.ok):
+            _say(ctx, gh, job, number, _no_fix(outcome))
+            _end(ctx, job, "done", f"no pull request: {outcome.status}")
+            return
+        branch = f"{ctx.settings.branch_prefix}{number}"
+        git(clone, "branch", "-D", branch)  # a branch left by the clone; the new commit replaces it
+        deliver(outcome, request, Delivery(branch=branch))
+        push = _git_with_token(clone, token, "push", "--force", "--quiet", url, f"{branch}:refs/heads/{branch}")
+        if push.returncode != 0:
+            raise RuntimeError(f"git push failed: {ctx.redact(push.stderr.decode(errors='replace'))[-500:]}")
+        body = ctx.redact(pull_body(outcome, number))
+        existing = gh.open_pull(job.repo, branch)
+        if existing is not None:
+            pull = gh.update_pull(job.repo, existing["number"], body)
+            words = f"updated the pull request {pull.get('html_url') or '#' + str(existing['number'])}"
+        else:
+            base = gh.default_branch(job.repo)
+            pull = gh.create_pull(job.repo, branch, base, f"Fix #{number}: {title}"[:250], body, ctx.settings.draft)
+            words = f"opened the pull request {pull.get('html_url') or '#' + str(pull.get('number'))}"
+        _say(ctx, gh, job, number, f"repoagent {words} ({_status_words(outcome)}).")
+        _end(ctx, job, "done", words, pull_request=str(pull.get("html_url") or pull.get("number")))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _status_words(outcome: FixOutcome) -> str:
+    if outcome.status == "resolved":
+        return "the repository's tests pass with it, and the issue's reproduction test with them"
+    return "no test could check it: please review it with care"
+
+
+def _no_fix(outcome: FixOutcome) -> str:
+    if outcome.status == "stopped" and outcome.stopped:
+        why = f"it stopped at its budget: {outcome.stopped}"
+    elif outcome.status == "broken_environment":
+        why = "the repository's tests could not run in its sandbox, so no change could be checked"
+    elif outcome.status == "unresolved":
+        why = "none of the changes it tried made the tests pass"
+    elif outcome.status == "error":
+        why = f"an error stopped it: {outcome.error}"
+    else:
+        why = "it found no change to make"
+    return f"repoagent found no fix for this issue: {why}. ({outcome.reason or outcome.status})"
+
+
+def pull_body(outcome: FixOutcome, number: int) -> str:
+    loc = outcome.localization
+    where = ", ".join(f"`{x.path}::{x.qualname}`" for x in (loc.locations if loc else []) if x.role == "edit")
+    files = ", ".join(f"`{f.path}`" for f in (loc.files[:5] if loc else []))
+    loop = outcome.loop
+    tests = "not run (no sandbox)"
+    if loop is not None and loop.tested:
+        tests = f"{'resolved' if loop.resolved else 'not resolved'}: {loop.reason}"
+    cost = outcome.budget.get("spent_cost", 0.0)
+    tokens = outcome.budget.get("spent_tokens", 0)
+    return (
+        f"Fixes #{number}.\n\n"
+        f"**Summary**: {outcome.reason or outcome.status} (status: {outcome.status}).\n\n"
+        f"**Localization**: files {files or 'none'}; changed {where or 'none'}.\n\n"
+        f"**Tests**: {tests}.\n\n"
+        f"**Cost**: ${float(cost or 0):.4f}, {tokens} tokens, {outcome.seconds:.0f} s (model {outcome.model}).\n\n"
+        "Made by repoagent. Comment `/repoagent fix <guidance>` here to run it again with guidance."
+    )
+
+
+def _say(ctx: Context, gh: Installation, job: Job, number: int, text: str) -> None:
+    where = job.issue if job.kind == "guidance" else number
+    try:
+        gh.comment(job.repo, where, ctx.redact(text))
+        if job.kind == "guidance" and where != number:
+            gh.comment(job.repo, number, ctx.redact(text))
+    except Exception as exc:  # a comment that cannot be written does not hide the job's end
+        log.warning("job %s: cannot comment: %s", job.id, ctx.redact(str(exc)))
+
+
+def _end(ctx: Context, job: Job, state: str, reason: str, **fields: Any) -> None:
+    assert job.id is not None
+    ctx.state.update(job.id, state=state, reason=ctx.redact(reason), **fields)
+    log.info("job %s %s: %s", job.id, state, ctx.redact(reason))

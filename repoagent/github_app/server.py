@@ -1,0 +1,160 @@
+"""The webhook server: verify, remember, acknowledge within a second, and queue the work.
+
+- ``POST /webhook``: ``X-Hub-Signature-256`` is an HMAC-SHA256 of the raw body
+  with the webhook secret, compared in constant time (401 when missing or
+  wrong); a body over ``max_body_bytes`` gets 413; an event that triggers
+  nothing gets 204; a delivery seen before is acknowledged (200) and not run
+  again; a new trigger is recorded with its delivery and answered 202.  The
+  eyes reaction and the permission check of a comment's author happen after
+  the answer, in the background, and only then is the job queued.
+- ``GET /healthz`` and ``GET /jobs`` (recent jobs and their state; no secret).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import BackgroundTasks, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from repoagent.github_app.jobs import WRITE, Context
+from repoagent.github_app.state import Job
+
+log = logging.getLogger("repoagent.app")
+Enqueue = Callable[[int], None]
+
+
+def signature_ok(secret: bytes, body: bytes, header: str | None) -> bool:
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode())
+
+
+def trigger(event: str, payload: dict[str, Any], ctx: Context) -> Job | None:
+    """The job a webhook asks for, or None."""
+    s = ctx.settings
+    repo = str((payload.get("repository") or {}).get("full_name") or "")
+    installation = int((payload.get("installation") or {}).get("id") or 0)
+    sender = str((payload.get("sender") or {}).get("login") or "")
+    issue = payload.get("issue") or {}
+    if not repo or not installation or not issue:
+        return None
+    if s.allow_repos and repo not in s.allow_repos:
+        return None
+    if (sender.endswith("[bot]")) or (payload.get("sender") or {}).get("type") == "Bot":
+        return None  # never answer bots, the App itself included
+    if event == "issues" and payload.get("action") == "labeled":
+        if (payload.get("label") or {}).get("name") != s.label or "pull_request" in issue:
+            return None
+        return Job(kind="label", repo=repo, issue=int(issue["number"]), installation=installation, sender=sender)
+    if event == "issue_comment" and payload.get("action") == "created":
+        comment = payload.get("comment") or {}
+        body = str(comment.get("body") or "").strip()
+        if not (body == s.command or body.startswith(s.command + " ") or body.startswith(s.command + "\n")):
+            return None
+        guidance = body[len(s.command) :].strip()
+        kind = "guidance" if "pull_request" in issue else "comment"
+        job = Job(kind=kind, repo=repo, issue=int(issue["number"]), installation=installation, sender=sender)
+        job.comment_id, job.guidance = int(comment.get("id") or 0), guidance
+        job.association = str(comment.get("author_association") or "")
+        return job
+    return None
+
+
+def ack(ctx: Context, enqueue: Enqueue, job_id: int) -> None:
+    """A new job: check that a comment's author may ask, react with eyes, and queue it."""
+    job = ctx.state.job(job_id)
+    if job is None or job.state != "new":
+        return
+    try:
+        gh = ctx.github.installation(job.installation)
+        if job.kind != "label" and job.association not in ctx.settings.trusted_associations:
+            if gh.permission(job.repo, job.sender) not in WRITE:
+                ctx.state.update(job_id, state="failed", reason=f"@{job.sender} has no write access: ignored")
+                return
+        if job.comment_id:
+            gh.react_to_comment(job.repo, job.comment_id)
+        else:
+            gh.react_to_issue(job.repo, job.issue)
+    except Exception as exc:  # the job still runs; its own steps report what fails
+        log.warning("job %s: acknowledging failed: %s", job_id, ctx.redact(str(exc)))
+    ctx.state.update(job_id, state="queued")
+    enqueue(job_id)
+
+
+def recover(ctx: Context, enqueue: Enqueue) -> list[int]:
+    """At start: acknowledge new jobs, queue queued ones again, and run again (or fail) those cut by a stop."""
+    touched = []
+    for job in ctx.state.unfinished():
+        assert job.id is not None
+        touched.append(job.id)
+        if job.state == "new":
+            ack(ctx, enqueue, job.id)
+        elif job.state == "queued":
+            enqueue(job.id)
+        elif job.attempts >= ctx.settings.max_attempts:
+            why = f"the server stopped while this job ran, {job.attempts} time(s); not run again"
+            ctx.state.update(job.id, state="failed", reason=why)
+            try:
+                gh = ctx.github.installation(job.installation)
+                gh.comment(job.repo, job.issue, f"repoagent could not finish this fix: {why}.")
+            except Exception as exc:
+                log.warning("job %s: cannot comment: %s", job.id, ctx.redact(str(exc)))
+        else:
+            ctx.state.update(job.id, state="queued", reason="run again: the server stopped while it ran")
+            enqueue(job.id)
+    return touched
+
+
+def create_app(ctx: Context, enqueue: Enqueue) -> FastAPI:
+    app = FastAPI(title="repoagent GitHub App", docs_url=None, redoc_url=None, openapi_url=None)
+    s = ctx.settings
+
+    def acknowledge(job_id: int) -> None:
+        ack(ctx, enqueue, job_id)
+
+    @app.post("/webhook")
+    async def webhook(request: Request, background: BackgroundTasks) -> Response:
+        size = request.headers.get("content-length")
+        if size is not None and size.isdigit() and int(size) > s.max_body_bytes:
+            return JSONResponse({"error": "body too large"}, status_code=413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > s.max_body_bytes:
+                return JSONResponse({"error": "body too large"}, status_code=413)
+        if not signature_ok(ctx.secrets.webhook_secret, body, request.headers.get("x-hub-signature-256")):
+            return JSONResponse({"error": "missing or wrong signature"}, status_code=401)
+        delivery = request.headers.get("x-github-delivery")
+        event = request.headers.get("x-github-event", "")
+        if not delivery:
+            return JSONResponse({"error": "no X-GitHub-Delivery"}, status_code=400)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        job = trigger(event, payload, ctx) if isinstance(payload, dict) else None
+        if job is None:
+            return Response(status_code=204)
+        new, job_id = ctx.state.accept(delivery, event, job)
+        if not new:
+            return JSONResponse({"duplicate": True, "job": job_id}, status_code=200)
+        assert job_id is not None
+        background.add_task(acknowledge, job_id)
+        return JSONResponse({"job": job_id}, status_code=202)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "deliveries": ctx.state.deliveries()}
+
+    @app.get("/jobs")
+    def jobs(limit: int = 50) -> list[dict[str, Any]]:
+        return [j.public() for j in ctx.state.recent(max(1, min(limit, 1000)))]
+
+    return app

@@ -1,0 +1,49 @@
+"""Everything ``repoagent serve`` starts: settings, secrets, state, GitHub, the queue's workers and the server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from repoagent.github_app.github import GitHubApp
+from repoagent.github_app.jobs import Context, Redactor, run_job
+from repoagent.github_app.queue import job_queue, make_huey
+from repoagent.github_app.server import create_app, recover
+from repoagent.github_app.settings import load_app_settings, load_secrets
+from repoagent.github_app.state import State
+
+
+class RedactingFilter(logging.Filter):
+    """No log line carries a secret: every record's message is redacted before it is written."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+def serve(config: Path | None, overrides: list[str], host: str, port: int, workers: int | None) -> None:
+    import uvicorn
+
+    settings = load_app_settings(config, overrides)
+    if workers is not None:
+        settings = settings.model_copy(update={"concurrency": workers})
+    secrets = load_secrets(settings)
+    redact = Redactor(secrets)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter(redact))
+    state = State(settings.resolved_state_dir())
+    ctx = Context(settings, secrets, state, GitHubApp(settings, secrets), redact)
+    huey = make_huey(settings, state.folder)
+    enqueue = job_queue(huey, lambda job_id: run_job(ctx, job_id))
+    recover(ctx, enqueue)
+    consumer = huey.create_consumer(workers=settings.concurrency, worker_type="thread", periodic=False)
+    consumer.start()
+    try:
+        uvicorn.run(create_app(ctx, enqueue), host=host, port=port, log_level="info", access_log=False)
+    finally:
+        consumer.stop(graceful=False)

@@ -1,0 +1,138 @@
+"""The App's settings (``configs/github_app.yaml``) and its secrets, which come from files or the environment.
+
+Layers: the defaults, ``--config FILE``, ``REPOAGENT_APP__KEY`` variables, ``-o key=value``.
+Secrets (the private key, the webhook secret) are read from ``private_key_file`` /
+``REPOAGENT_APP_PRIVATE_KEY`` and ``webhook_secret_file`` / ``REPOAGENT_WEBHOOK_SECRET``;
+they are held in ``Secrets``, whose ``repr`` shows none of them, and never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
+
+from repoagent.core.errors import ConfigError
+
+DEFAULTS = Path(str(resources.files("configs") / "github_app.yaml"))
+ENV_PREFIX = "REPOAGENT_APP__"
+
+
+class AppSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    app_id: str | None
+    private_key_file: Path | None
+    webhook_secret_file: Path | None
+    api_url: str
+    git_url: str
+    label: str
+    command: str
+    allow_repos: list[str]
+    trusted_associations: list[str]
+    draft: bool
+    branch_prefix: str
+    state_dir: Path | None
+    queue: Literal["sqlite", "redis"]
+    redis_url: str
+    concurrency: PositiveInt
+    max_attempts: PositiveInt
+    max_body_bytes: PositiveInt
+    model: str | None
+    max_cost: float | None
+    sandbox: Literal["auto", "docker", "local", "none"]
+    fix_config: Path | None
+    fix_overrides: list[str]
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        home = os.environ.get("REPOAGENT_HOME")
+        base = Path(home) / "state" if home else Path.home() / ".local" / "state" / "repoagent"
+        return base / "github-app"
+
+
+@dataclass(frozen=True)
+class Secrets:
+    private_key: str = field(repr=False)
+    webhook_secret: bytes = field(repr=False)
+
+    def values(self) -> list[str]:
+        """Every secret's text, for redaction."""
+        return [v for v in (self.private_key, self.webhook_secret.decode(errors="replace")) if v]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    return data
+
+
+def load_app_settings(
+    config_file: Path | None = None, overrides: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> AppSettings:
+    env = os.environ if env is None else env
+    tree = _read(DEFAULTS)
+    known = set(tree)
+
+    def put(key: str, value: Any, origin: str) -> None:
+        if key not in known:
+            raise ConfigError(f"unknown App setting {key!r} (from {origin}); valid keys: {', '.join(sorted(known))}")
+        tree[key] = value
+
+    if config_file is not None:
+        for key, value in _read(config_file).items():
+            put(key, value, str(config_file))
+    for var, raw in sorted(env.items()):
+        if var.startswith(ENV_PREFIX):
+            put(var[len(ENV_PREFIX) :].lower(), yaml.safe_load(raw) if raw else None, f"environment variable {var}")
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not key=value")
+        put(key.strip(), yaml.safe_load(raw) if raw else None, f"-o {item}")
+    try:
+        return AppSettings.model_validate(tree)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"App setting {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def load_secrets(settings: AppSettings, env: Mapping[str, str] | None = None) -> Secrets:
+    """The private key and the webhook secret; a clear error naming where each is looked for."""
+    env = os.environ if env is None else env
+    key = _secret(
+        settings.private_key_file, env.get("REPOAGENT_APP_PRIVATE_KEY"), "private_key_file", "REPOAGENT_APP_PRIVATE_KEY"
+    )
+    hook = _secret(
+        settings.webhook_secret_file,
+        env.get("REPOAGENT_WEBHOOK_SECRET"),
+        "webhook_secret_file",
+        "REPOAGENT_WEBHOOK_SECRET",
+    )
+    if not settings.app_id:
+        raise ConfigError("app_id is not set: pass -o app_id=ID (the App's settings page shows it)")
+    return Secrets(private_key=key, webhook_secret=hook.strip().encode())
+
+
+def _secret(path: Path | None, value: str | None, key: str, var: str) -> str:
+    if path is not None:
+        try:
+            return Path(path).expanduser().read_text()
+        except OSError as exc:
+            raise ConfigError(f"{key} {path}: cannot be read ({exc.strerror})") from None
+    if value:
+        return value
+    raise ConfigError(f"no {key.removesuffix('_file').replace('_', ' ')}: set {key} or {var}")

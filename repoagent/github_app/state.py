@@ -1,0 +1,135 @@
+"""The App's memory, in one SQLite file in its state folder: deliveries seen and jobs with their state.
+
+A delivery is recorded, with its job, in one transaction: a replayed
+``X-GitHub-Delivery`` finds its row and runs nothing, and a restart loses
+nothing that was acknowledged.  Each call opens its own connection, so the
+web server's threads and the queue's workers share the file safely (WAL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, event TEXT, received REAL, job INTEGER);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, delivery TEXT, kind TEXT, repo TEXT, issue INTEGER,
+    installation INTEGER, sender TEXT, association TEXT, comment_id INTEGER, guidance TEXT, state TEXT,
+    attempts INTEGER, reason TEXT, pull_request TEXT, created REAL, updated REAL
+);
+"""
+STATES = ("new", "queued", "running", "done", "failed")  # new: recorded, not yet acknowledged and queued
+
+
+@dataclass
+class Job:
+    kind: str  # "label", "comment", "guidance"
+    repo: str
+    issue: int
+    installation: int
+    sender: str
+    association: str = ""
+    comment_id: int | None = None
+    guidance: str = ""
+    id: int | None = None
+    delivery: str = ""
+    state: str = "new"
+    attempts: int = 0
+    reason: str = ""
+    pull_request: str = ""
+    created: float = 0.0
+    updated: float = 0.0
+
+    def public(self) -> dict[str, Any]:
+        """What ``GET /jobs`` shows: no secret is ever in a job."""
+        return asdict(self)
+
+
+class State:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / "app.sqlite3"
+        with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as db:
+            db.row_factory = sqlite3.Row
+            yield db
+
+    def accept(self, delivery: str, event: str, job: Job | None) -> tuple[bool, int | None]:
+        """Record a delivery (and its job) once: (False, its job) when it was seen before."""
+        now = time.time()
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT job FROM deliveries WHERE id = ?", (delivery,)).fetchone()
+                if row is not None:
+                    db.execute("COMMIT")
+                    return False, row["job"]
+                job_id = None
+                if job is not None:
+                    fields = {**asdict(job), "delivery": delivery, "created": now, "updated": now}
+                    fields.pop("id")
+                    cur = db.execute(
+                        f"INSERT INTO jobs ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+                        tuple(fields.values()),
+                    )
+                    job_id = cur.lastrowid
+                db.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?)", (delivery, event, now, job_id))
+                db.execute("COMMIT")
+                return True, job_id
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def job(self, job_id: int) -> Job | None:
+        with self._db() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job(**dict(row)) if row is not None else None
+
+    def update(self, job_id: int, **fields: Any) -> None:
+        fields["updated"] = time.time()
+        with self._db() as db:
+            db.execute(
+                f"UPDATE jobs SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?", (*fields.values(), job_id)
+            )
+
+    def start(self, job_id: int) -> Job | None:
+        """Mark a queued job running and count the attempt; None when it is not queued (running or ended)."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None or row["state"] != "queued":
+                db.execute("COMMIT")
+                return None
+            db.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated = ? WHERE id = ?",
+                (time.time(), job_id),
+            )
+            db.execute("COMMIT")
+        job = self.job(job_id)
+        return job
+
+    def recent(self, limit: int = 50) -> list[Job]:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [Job(**dict(r)) for r in rows]
+
+    def unfinished(self) -> list[Job]:
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE state IN ('new', 'queued', 'running') ORDER BY id").fetchall()
+        return [Job(**dict(r)) for r in rows]
+
+    def deliveries(self) -> int:
+        with self._db() as db:
+            return int(db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])

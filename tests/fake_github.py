@@ -1,0 +1,182 @@
+"""A small GitHub REST API on loopback, with only the endpoints the App uses.
+
+Answers are shaped after GitHub's published REST description (the fields the
+App reads, and the usual ones beside them).  It checks what GitHub checks:
+the App's JWT (RS256, signed with the App's private key, ``iss`` the App id)
+on ``/app/...`` routes, and an installation token it issued on the others.
+Every request is kept, so tests can look for secrets in what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import jwt
+
+
+def _user(login: str) -> dict[str, Any]:
+    return {"login": login, "id": abs(hash(login)) % 10**6, "type": "User", "site_admin": False}
+
+
+@dataclass
+class FakeGitHub:
+    app_id: str
+    public_key: str
+    repo: str
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    permissions: dict[str, str] = field(default_factory=dict)
+    comments: list[dict[str, Any]] = field(default_factory=list)
+    reactions: list[dict[str, Any]] = field(default_factory=list)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    tokens: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_issue(self, number: int, title: str, body: str, state: str = "open", locked: bool = False) -> None:
+        self.issues[number] = {
+            "id": 1000 + number,
+            "number": number,
+            "title": title,
+            "body": body,
+            "state": state,
+            "locked": locked,
+            "user": _user("reporter"),
+            "labels": [],
+            "html_url": f"https://github.test/{self.repo}/issues/{number}",
+            "comments": 0,
+            "author_association": "NONE",
+        }
+
+    # -- the HTTP side -----------------------------------------------------------
+
+    def start(self) -> str:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def _send(self, status: int, data: Any = None) -> None:
+                raw = json.dumps(data).encode() if data is not None else b""
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _handle(self, method: str) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null") if length else None
+                url = urlparse(self.path)
+                with fake.lock:
+                    fake.requests.append(
+                        {"method": method, "path": url.path, "headers": dict(self.headers), "body": body}
+                    )
+                status, data = fake.route(method, url.path, parse_qs(url.query), body, self.headers)
+                self._send(status, data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                self._handle("GET")
+
+            def do_POST(self) -> None:  # noqa: N802
+                self._handle("POST")
+
+            def do_PATCH(self) -> None:  # noqa: N802
+                self._handle("PATCH")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _jwt_ok(self, headers: Any) -> bool:
+        auth = headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return False
+        try:
+            claims = jwt.decode(auth[7:], self.public_key, algorithms=["RS256"])
+        except jwt.PyJWTError:
+            return False
+        return str(claims.get("iss")) == self.app_id
+
+    def _token_ok(self, headers: Any) -> bool:
+        auth = headers.get("Authorization", "")
+        token = auth.split(" ", 1)[1] if " " in auth else ""
+        return token in self.tokens
+
+    def route(self, method: str, path: str, query: dict, body: Any, headers: Any) -> tuple[int, Any]:
+        m = re.fullmatch(r"/app/installations/(\d+)/access_tokens", path)
+        if m and method == "POST":
+            if not self._jwt_ok(headers):
+                return 401, {"message": "A JSON web token could not be decoded"}
+            token = "ghs_" + secrets.token_hex(18)
+            with self.lock:
+                self.tokens.add(token)
+            expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            return 201, {"token": token, "expires_at": expires, "permissions": {"issues": "write"},
+                         "repository_selection": "all"}  # fmt: skip
+        if not self._token_ok(headers):
+            return 401, {"message": "Bad credentials"}
+        prefix = f"/repos/{self.repo}"
+        if not path.startswith(prefix):
+            return 404, {"message": "Not Found"}
+        rest = path[len(prefix) :]
+        with self.lock:
+            return self._repo_route(method, rest, query, body)
+
+    def _repo_route(self, method: str, rest: str, query: dict, body: Any) -> tuple[int, Any]:
+        if rest == "" and method == "GET":
+            return 200, {"full_name": self.repo, "default_branch": "main", "private": False}
+        if m := re.fullmatch(r"/issues/(\d+)", rest):
+            number = int(m[1])
+            if number in self.pulls:
+                return 200, {**self.pulls[number], "pull_request": {"url": "..."}}
+            return (200, self.issues[number]) if number in self.issues else (404, {"message": "Not Found"})
+        if (m := re.fullmatch(r"/issues/(\d+)/comments", rest)) and method == "POST":
+            comment = {"id": 5000 + len(self.comments), "issue": int(m[1]), "body": body["body"],
+                       "user": _user("repoagent[bot]")}  # fmt: skip
+            self.comments.append(comment)
+            return 201, comment
+        if (m := re.fullmatch(r"/issues/(\d+)/reactions", rest)) and method == "POST":
+            self.reactions.append({"issue": int(m[1]), "content": body["content"]})
+            return 201, {"id": len(self.reactions), "content": body["content"]}
+        if (m := re.fullmatch(r"/issues/comments/(\d+)/reactions", rest)) and method == "POST":
+            self.reactions.append({"comment": int(m[1]), "content": body["content"]})
+            return 201, {"id": len(self.reactions), "content": body["content"]}
+        if m := re.fullmatch(r"/collaborators/([^/]+)/permission", rest):
+            level = self.permissions.get(m[1])
+            if level is None:
+                return 404, {"message": "Not Found"}
+            return 200, {"permission": level, "role_name": level, "user": _user(m[1])}
+        if rest == "/pulls" and method == "GET":
+            head = (query.get("head") or [""])[0].split(":", 1)[-1]
+            state = (query.get("state") or ["open"])[0]
+            found = [p for p in self.pulls.values() if p["head"]["ref"] == head and p["state"] == state]
+            return 200, found
+        if rest == "/pulls" and method == "POST":
+            number = 100 + len(self.pulls)
+            pull = {"number": number, "state": "open", "title": body["title"], "body": body.get("body", ""),
+                    "draft": bool(body.get("draft")), "head": {"ref": body["head"]}, "base": {"ref": body["base"]},
+                    "html_url": f"https://github.test/{self.repo}/pull/{number}", "updates": 0}  # fmt: skip
+            self.pulls[number] = pull
+            return 201, pull
+        if m := re.fullmatch(r"/pulls/(\d+)", rest):
+            pull = self.pulls.get(int(m[1]))
+            if pull is None:
+                return 404, {"message": "Not Found"}
+            if method == "PATCH":
+                pull.update({k: v for k, v in body.items() if k in ("body", "title", "state")})
+                pull["updates"] += 1
+            return 200, pull
+        return 404, {"message": f"no route {method} {rest}"}

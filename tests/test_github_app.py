@@ -1,0 +1,360 @@
+"""The GitHub App for real: ``repoagent serve`` on loopback, signed webhooks, a local GitHub API, real git pushes.
+
+The API (``tests/fake_github.py``) checks the App's JWT and its installation
+tokens; pushes go to a bare repository that stands for the remote.  Both
+queue backends run: SQLite, and Redis against a real ``redis-server``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.fake_github import FakeGitHub
+from tests.fix_fixtures import FILES, GOOD, SYMBOLS, example_copy, script
+from tests.gitrepo import git
+
+APP_ID = "4242"
+SECRET = "whsec-" + "q7" * 12
+REPO = "acme/inventory"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Any:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server must be installed in CI (.ci/run installs Debian's package)")
+        pytest.skip("no redis-server here")
+    port = _free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait()
+
+
+@dataclass
+class World:
+    tmp: Path
+    github: FakeGitHub
+    api: str
+    remote: Path
+    key_pem: str
+    config: Path
+    home: Path
+    server: subprocess.Popen | None = None
+    port: int = 0
+    log: Path | None = None
+
+    def start(self) -> None:
+        self.port = _free_port()
+        exe = Path(sys.executable).with_name("repoagent")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
+        env.update(REPOAGENT_HOME=str(self.home), REPOAGENT_WEBHOOK_SECRET=SECRET, HF_HUB_OFFLINE="1")
+        self.log = self.tmp / f"server-{self.port}.log"
+        self.server = subprocess.Popen(
+            [str(exe), "serve", "--config", str(self.config), "--port", str(self.port)],
+            env=env,
+            stdout=self.log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).read()
+                return
+            except OSError:
+                assert self.server.poll() is None, self.log.read_text()
+                time.sleep(0.2)
+        raise AssertionError("the server did not start: " + self.log.read_text())
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.server is not None and self.server.poll() is None:
+            self.server.send_signal(sig)
+            self.server.wait(timeout=30)
+
+    def post(self, event: str, payload: Any, delivery: str, secret: str | None = SECRET, raw: bytes | None = None):
+        body = raw if raw is not None else json.dumps(payload).encode()
+        headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}/webhook", body, headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def jobs(self, limit: int = 50) -> list[dict[str, Any]]:
+        url = f"http://127.0.0.1:{self.port}/jobs?limit={limit}"
+        return json.loads(urllib.request.urlopen(url, timeout=5).read())
+
+    def wait_jobs(self, done: int, timeout: float = 240) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = self.jobs(limit=1000)
+            if sum(j["state"] in ("done", "failed") for j in jobs) >= done:
+                return jobs
+            time.sleep(0.3)
+        states = [(j["id"], j["state"], j["reason"]) for j in self.jobs(limit=1000)]
+        raise AssertionError(f"jobs did not end: {states}\n{self.log.read_text()[-3000:] if self.log else ''}")
+
+
+def _payload(kind: str, number: int, **extra: Any) -> dict[str, Any]:
+    base = {
+        "repository": {"full_name": REPO, "name": "inventory", "owner": {"login": "acme"}},
+        "installation": {"id": 77},
+        "sender": {"login": extra.pop("sender", "maintainer"), "type": "User"},
+        "issue": {"number": number, "title": "t", "state": "open"},
+    }
+    if kind == "label":
+        base.update(action="labeled", label={"name": extra.pop("label", "repoagent")})
+    else:
+        base.update(action="created", comment={"id": 9000 + number, "body": extra.pop("body"),
+                                                "author_association": extra.pop("association", "MEMBER")})  # fmt: skip
+        if extra.pop("on_pull", False):
+            base["issue"]["pull_request"] = {"url": "..."}
+    return base
+
+
+def _world(tmp_path: Path, queue: str, redis: str | None, answers: list[Any], extra: dict[str, Any] | None = None):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    (tmp_path / "app.pem").write_text(pem)
+    project = example_copy(tmp_path / "project", git=True)
+    remote = tmp_path / "remotes" / "acme" / "inventory.git"
+    remote.parent.mkdir(parents=True)
+    subprocess.run(["git", "clone", "-q", "--bare", str(project), str(remote)], check=True)
+    fake = FakeGitHub(APP_ID, public, REPO)
+    issue = (project / "ISSUE.md").read_text()
+    fake.add_issue(7, issue.splitlines()[0].strip("# "), issue)
+    fake.permissions.update(maintainer="write", outsider="read")
+    api = fake.start()
+    settings = {
+        "app_id": APP_ID,
+        "private_key_file": str(tmp_path / "app.pem"),
+        "api_url": api,
+        "git_url": f"file://{tmp_path}/remotes/{{repo}}.git",
+        "queue": queue,
+        "redis_url": redis or "redis://127.0.0.1:1/0",
+        "model": script(tmp_path, answers),
+        "sandbox": "none",
+        "state_dir": str(tmp_path / "state"),
+        "max_body_bytes": 200_000,
+        "fix_overrides": ["loop.reproduction_attempts=0"],
+        **(extra or {}),
+    }
+    config = tmp_path / "app.yaml"
+    config.write_text(json.dumps(settings))
+    return World(tmp_path, fake, api, remote, pem, config, tmp_path / "home")
+
+
+def _no_secrets(world: World) -> None:
+    """No secret in a comment, a pull request, a log line, /jobs, the state folder or the remote's config."""
+    secrets = [SECRET, *world.github.tokens]
+    secrets += [line for line in world.key_pem.splitlines() if len(line) > 20]
+    texts = [json.dumps(c) for c in world.github.comments] + [json.dumps(p) for p in world.github.pulls.values()]
+    texts.append(world.log.read_text() if world.log else "")
+    texts.append(json.dumps(world.jobs()) if world.server and world.server.poll() is None else "")
+    for path in (world.tmp / "state").rglob("*"):
+        if path.is_file():
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    texts.append((world.remote / "config").read_text())
+    for secret in secrets:
+        assert not any(secret in text for text in texts), f"a secret leaked: {secret[:8]}..."
+    # the App's requests carried tokens only in the Authorization header
+    for request in world.github.requests:
+        assert not any(s in json.dumps(request["body"]) for s in secrets)
+
+
+BACKENDS = ["sqlite", "redis"]
+
+
+def _backend(request: Any, backend: str) -> str | None:
+    return request.getfixturevalue("redis_url") if backend == "redis" else None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_labelled_issue_becomes_a_pull_request_then_guidance_updates_it(
+    tmp_path: Path, backend: str, request
+) -> None:
+    world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD])
+    world.start()
+    try:
+        assert world.post("issues", _payload("label", 7), "d-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done", (job, world.log.read_text())
+        assert {"issue": 7, "content": "eyes"} in world.github.reactions
+        (pull,) = world.github.pulls.values()
+        assert pull["draft"] and pull["head"]["ref"] == "repoagent/issue-7" and pull["base"]["ref"] == "main"
+        assert "Fixes #7" in pull["body"] and "Localization" in pull["body"] and "Cost" in pull["body"]
+        assert any(c["issue"] == 7 and pull["html_url"] in c["body"] for c in world.github.comments)
+        pushed = git(world.remote, "show", "repoagent/issue-7:inventory/pricing/discounts.py")
+        assert "sorted(TIERS, reverse=True)" in pushed
+        # guidance on the App's own pull request: the same branch and the same pull request
+        body = "/repoagent fix keep the loop readable"
+        status, _ = world.post("issue_comment", _payload("comment", pull["number"], body=body, on_pull=True), "d-2")
+        assert status == 202
+        jobs = world.wait_jobs(2)
+        assert [j["state"] for j in jobs] == ["done", "done"], jobs
+        assert len(world.github.pulls) == 1 and pull["updates"] == 1 and pull["state"] == "open"
+        assert {"comment": 9000 + pull["number"], "content": "eyes"} in world.github.reactions
+        assert jobs[0]["kind"] == "guidance" and jobs[0]["guidance"] == "keep the loop readable"
+        _no_secrets(world)
+    finally:
+        world.stop()
+        world.github.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_comment_command_from_a_member_runs_and_from_a_reader_does_not(tmp_path: Path, backend: str, request) -> None:
+    world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD])
+    world.start()
+    try:
+        outsider = _payload("comment", 7, body="/repoagent fix", sender="outsider", association="NONE")
+        assert world.post("issue_comment", outsider, "c-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "failed" and "no write access" in job["reason"]
+        assert world.github.reactions == [] and world.github.pulls == {} and world.github.comments == []
+        assert world.post("issue_comment", _payload("comment", 7, body="thanks!"), "c-2")[0] == 204
+        member = _payload("comment", 7, body="/repoagent fix", association="MEMBER")
+        assert world.post("issue_comment", member, "c-3")[0] == 202
+        jobs = world.wait_jobs(2)
+        assert jobs[0]["state"] == "done" and len(world.github.pulls) == 1
+        assert {"comment": 9007, "content": "eyes"} in world.github.reactions
+        _no_secrets(world)
+    finally:
+        world.stop()
+        world.github.stop()
+
+
+def test_signatures_sizes_events_and_replays(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"label": "autofix"})
+    world.github.add_issue(8, "closed one", "text", state="closed")
+    world.start()
+    try:
+        payload = _payload("label", 8, label="autofix")
+        assert world.post("issues", payload, "s-1", secret=None)[0] == 401
+        assert world.post("issues", payload, "s-2", secret="wrong")[0] == 401
+        big = json.dumps({**payload, "padding": "x" * 300_000}).encode()
+        assert world.post("issues", None, "s-3", raw=big)[0] == 413
+        assert world.post("issues", _payload("label", 8, label="other"), "s-4")[0] == 204
+        assert world.post("ping", {"zen": "hi"}, "s-5")[0] == 204
+        assert world.post("issues", payload, "s-6")[0] == 202
+        status, body = world.post("issues", payload, "s-6")  # the same delivery again
+        assert status == 200 and json.loads(body)["duplicate"] is True
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and "closed" in job["reason"]  # closed issues are skipped
+        assert world.github.pulls == {}
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{world.port}/healthz").read())
+        assert health["ok"] and health["deliveries"] == 1
+    finally:
+        world.stop()
+        world.github.stop()
+
+
+def test_a_failing_fix_leaves_an_explanation(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, ["I am not sure what to change here."])
+    world.start()
+    try:
+        assert world.post("issues", _payload("label", 7), "f-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and "no pull request" in job["reason"]
+        (comment,) = [c for c in world.github.comments if c["issue"] == 7]
+        assert "found no fix" in comment["body"] and world.github.pulls == {}
+        _no_secrets(world)
+    finally:
+        world.stop()
+        world.github.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_burst_of_100_deliveries_loses_none_and_runs_none_twice(tmp_path: Path, backend: str, request) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD], {"concurrency": 4})
+    for n in range(200, 300):
+        world.github.add_issue(n, f"issue {n}", "text", state="closed")  # each job ends at the issue's state
+    world.start()
+    try:
+        sends = [(n, f"b-{n}") for n in range(200, 300)] * 2  # every delivery twice
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda a: world.post("issues", _payload("label", a[0]), a[1])[0], sends))
+        assert codes.count(202) == 100 and codes.count(200) == 100
+        assert len(world.wait_jobs(100)) == 100
+        assert len(world.jobs()) == 50  # /jobs shows the 50 most recent unless asked for more
+        state = sqlite_jobs(tmp_path / "state")
+        assert sorted(issue for issue, _, _ in state) == list(range(200, 300))
+        assert all(s == "done" and attempts == 1 for _, s, attempts in state)
+        issue_gets = [r for r in world.github.requests if r["method"] == "GET" and "/issues/2" in r["path"]]
+        assert len(issue_gets) == 100
+    finally:
+        world.stop()
+        world.github.stop()
+
+
+def sqlite_jobs(folder: Path) -> list[tuple[int, str, int]]:
+    import sqlite3
+
+    with sqlite3.connect(folder / "app.sqlite3") as db:
+        return list(db.execute("SELECT issue, state, attempts FROM jobs"))
+
+
+def test_a_restart_while_a_job_runs_runs_it_again(tmp_path: Path) -> None:
+    slow = ["sandbox.test_command=sleep 6 && python -m pytest -q", "loop.reproduction_attempts=0"]
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"sandbox": "local", "fix_overrides": slow})
+    world.start()
+    try:
+        assert world.post("issues", _payload("label", 7), "r-1")[0] == 202
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and world.jobs()[0]["state"] != "running":
+            time.sleep(0.1)
+        assert world.jobs()[0]["state"] == "running"
+        time.sleep(1.0)
+        world.stop(signal.SIGKILL)
+        world.start()  # the same state folder: the job is run again
+        (job,) = world.wait_jobs(1, timeout=300)
+        assert job["state"] == "done" and job["attempts"] == 2, job
+        assert len(world.github.pulls) == 1
+        assert "repoagent/issue-7" in git(world.remote, "branch", "--list")
+        _no_secrets(world)
+    finally:
+        world.stop()
+        world.github.stop()
