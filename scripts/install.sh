@@ -7,5 +7,5 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
-# swebench (the official grader, its loaders) and ray (the cluster executor) are tested too.
-.venv/bin/python -m pip install -q -e ".[dev,swebench,ray]"
+# swebench (the official grader, its loaders), ray (the cluster executor) and the GitHub App are tested too.
+.venv/bin/python -m pip install -q -e ".[dev,swebench,ray,github]"

@@ -358,3 +358,25 @@ def test_a_restart_while_a_job_runs_runs_it_again(tmp_path: Path) -> None:
     finally:
         world.stop()
         world.github.stop()
+
+
+def test_the_manifest_asks_for_what_the_app_uses_and_the_settings_file_has_every_setting() -> None:
+    from importlib import resources
+
+    import yaml
+
+    from repoagent.github_app.settings import DEFAULTS, AppSettings, load_app_settings
+
+    manifest = json.loads((resources.files("configs") / "github_app_manifest.json").read_text())
+    assert manifest["default_permissions"] == {
+        "contents": "write",
+        "issues": "write",
+        "pull_requests": "write",
+        "metadata": "read",
+    }
+    assert sorted(manifest["default_events"]) == ["issue_comment", "issues"]
+    assert set(yaml.safe_load(DEFAULTS.read_text())) == set(AppSettings.model_fields)
+    settings = load_app_settings(env={})
+    assert settings.label == "repoagent" and settings.draft and settings.queue == "sqlite"
+    with pytest.raises(Exception, match="unknown App setting"):
+        load_app_settings(overrides=["labels=x"], env={})
