@@ -12,10 +12,13 @@ comment, with every secret taken out of it.
 from __future__ import annotations
 
 import base64
+import fcntl
 import logging
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,7 +108,8 @@ def run_job(ctx: Context, job_id: int) -> None:
         if issue.get("state") != "open" or issue.get("locked"):
             _end(ctx, job, "done", f"issue #{number} is {'locked' if issue.get('locked') else 'closed'}: skipped")
             return
-        _fix_issue(ctx, job, gh, number, issue)
+        with _issue_lock(ctx, job.repo, number):  # one job at a time per issue: one branch, one pull request
+            _fix_issue(ctx, job, gh, number, issue)
     except Exception as exc:  # every end leaves a comment; the reason is redacted
         reason = ctx.redact(f"{type(exc).__name__}: {exc}")
         log.warning("job %s failed: %s", job_id, reason)
@@ -154,6 +158,18 @@ def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dic
         _end(ctx, job, "done", words, pull_request=str(pull.get("html_url") or pull.get("number")))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def _issue_lock(ctx: Context, repo: str, number: int) -> Iterator[None]:
+    path = ctx.state.folder / "locks" / f"{repo.replace('/', '+')}-{number}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _status_words(outcome: FixOutcome) -> str:

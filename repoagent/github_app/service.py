@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from repoagent.github_app.github import GitHubApp
@@ -34,6 +35,9 @@ def serve(config: Path | None, overrides: list[str], host: str, port: int, worke
         settings = settings.model_copy(update={"concurrency": workers})
     secrets = load_secrets(settings)
     redact = Redactor(secrets)
+    for var, value in os.environ.items():  # model keys and other credentials the process holds
+        if var.endswith(("_API_KEY", "_TOKEN", "_SECRET", "_PASSWORD")) and len(value) >= 8:
+            redact.add(value)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter(redact))
     state = State(settings.resolved_state_dir())
