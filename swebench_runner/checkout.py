@@ -14,30 +14,17 @@ be read from it, by the index, the model's prompts or a sandbox.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from repoagent.core.errors import UserError
 from repoagent.core.gitcmd import git
+from repoagent.core.locks import file_lock
 from swebench_runner.repos import RepoFinder
 
 SEALED_BRANCH = "refs/heads/base"
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _has_commit(repo: Path, commit: str) -> bool:
@@ -67,7 +54,7 @@ class Mirrors:
                 return found
         dest = self.path(repo)
         url = self.remote_url.format(repo=repo)
-        with _locked(dest.parent / "lock"):
+        with file_lock(dest.parent / "lock"):
             if not (dest / "HEAD").exists():
                 shutil.rmtree(dest, ignore_errors=True)  # a clone cut short
                 proc = git(dest.parent, "clone", "--bare", "--quiet", url, str(dest))

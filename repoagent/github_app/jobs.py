@@ -12,19 +12,18 @@ comment, with every secret taken out of it.
 from __future__ import annotations
 
 import base64
-import fcntl
 import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from repoagent.config import Settings, load_settings
 from repoagent.core.gitcmd import git
+from repoagent.core.locks import file_lock
 from repoagent.github_app.github import GitHubApp, Installation
 from repoagent.github_app.settings import AppSettings, Secrets
 from repoagent.github_app.state import Job, State
@@ -160,16 +159,8 @@ def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dic
         shutil.rmtree(work, ignore_errors=True)
 
 
-@contextmanager
-def _issue_lock(ctx: Context, repo: str, number: int) -> Iterator[None]:
-    path = ctx.state.folder / "locks" / f"{repo.replace('/', '+')}-{number}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _issue_lock(ctx: Context, repo: str, number: int) -> AbstractContextManager[None]:
+    return file_lock(ctx.state.folder / "locks" / f"{repo.replace('/', '+')}-{number}.lock")
 
 
 def _status_words(outcome: FixOutcome) -> str:

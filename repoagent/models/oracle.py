@@ -24,6 +24,7 @@ import litellm
 from litellm import CustomLLM
 
 from repoagent.core.errors import UserError
+from repoagent.models.custom import model_response, register
 
 ORACLE = "oracle"
 NO_TEST = "No reproduction test: the oracle answers from the gold patch only."
@@ -86,24 +87,7 @@ class OracleLLM(CustomLLM):
     def completion(self, model: str, messages: list, *args: Any, **kwargs: Any) -> litellm.ModelResponse:
         text = self.answer(model, messages)
         prompt_tokens = sum(len(str(m.get("content", ""))) for m in messages) // 4
-        return litellm.ModelResponse(
-            model=f"{ORACLE}/{model}",
-            choices=[{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            usage={
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": len(text) // 4,
-                "total_tokens": prompt_tokens + len(text) // 4,
-            },
-        )
+        return model_response(ORACLE, model, text, prompt_tokens)
 
 
-def _register() -> OracleLLM:
-    for entry in litellm.custom_provider_map:
-        if entry.get("provider") == ORACLE:
-            return entry["custom_handler"]
-    handler = OracleLLM()
-    litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": ORACLE, "custom_handler": handler}]
-    return handler
-
-
-HANDLER = _register()
+HANDLER: OracleLLM = register(ORACLE, OracleLLM)

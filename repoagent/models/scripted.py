@@ -19,6 +19,7 @@ import litellm
 from litellm import CustomLLM
 
 from repoagent.core.errors import UserError
+from repoagent.models.custom import model_response, register
 
 SCRIPTED = "scripted"
 
@@ -67,24 +68,7 @@ class ScriptedLLM(CustomLLM):
         finish = "stop"
         if limit is not None and len(text) // 4 > limit:  # as a server does: cut the answer at max_tokens
             text, finish = text[: limit * 4], "length"
-        return litellm.ModelResponse(
-            model=f"{SCRIPTED}/{model}",
-            choices=[{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}],
-            usage={
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": len(text) // 4,
-                "total_tokens": prompt_tokens + len(text) // 4,
-            },
-        )
+        return model_response(SCRIPTED, model, text, prompt_tokens, finish)
 
 
-def _register() -> ScriptedLLM:
-    for entry in litellm.custom_provider_map:
-        if entry.get("provider") == SCRIPTED:
-            return entry["custom_handler"]
-    handler = ScriptedLLM()
-    litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": SCRIPTED, "custom_handler": handler}]
-    return handler
-
-
-HANDLER = _register()  # module import runs once per process, under the import lock
+HANDLER: ScriptedLLM = register(SCRIPTED, ScriptedLLM)  # module import runs once per process, under the import lock
