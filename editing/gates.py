@@ -91,7 +91,9 @@ def fatal_lint(path: str, content: bytes) -> Counter[tuple[str, str]]:
     except (SyntaxError, ValueError):
         return Counter()
     found: Counter[tuple[str, str]] = Counter()
-    for msg in checker.Checker(tree, filename=path).messages:
+    with pyast.exclusive():  # pyflakes parses string annotations and doctests with ast.parse too
+        messages = checker.Checker(tree, filename=path).messages
+    for msg in messages:
         kind = type(msg).__name__
         if kind in _FATAL:
             found[(kind, msg.message % msg.message_args)] += 1
