@@ -93,6 +93,8 @@ class GenerationSettings(_Section):
 class LoopSettings(_Section):
     max_retries: NonNegative
     reproduction_attempts: NonNegative
+    untested_when_broken: bool
+    """When the test environment cannot be built or is broken: go on without tests instead of stopping."""
 
 
 class GitHubSettings(_Section):

@@ -27,7 +27,7 @@ from swebench_runner.worker import ORACLE, RunConfig
 
 
 def run_settings(settings: Settings, model: str, sandbox: str, instance_cost: float | None) -> Settings:
-    """The settings every instance runs with: the sandbox kind and the per-instance cost cap."""
+    """The settings every instance runs with: the sandbox kind, the per-instance cost cap, untested when broken."""
     budget = settings.budget.model_copy(update={"max_cost": instance_cost})
     sandbox_settings = settings.sandbox.model_copy(update={"kind": sandbox})
     named = settings.model.model_copy(update={"name": model})
@@ -35,7 +35,9 @@ def run_settings(settings: Settings, model: str, sandbox: str, instance_cost: fl
         check_model(named, budget)  # no key, no price for --instance-cost: stop before any instance
     elif instance_cost is not None:
         raise UserError("--instance-cost: the oracle has no price; leave it out")
-    return settings.model_copy(update={"budget": budget, "sandbox": sandbox_settings, "model": named})
+    # a prediction is wanted even where the instance's tests cannot run: go on untested (status broken_environment)
+    loop = settings.loop.model_copy(update={"untested_when_broken": True})
+    return settings.model_copy(update={"budget": budget, "sandbox": sandbox_settings, "model": named, "loop": loop})
 
 
 def start_run(

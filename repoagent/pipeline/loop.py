@@ -35,7 +35,7 @@ from repoagent.core.prompts import Prompts
 from repoagent.pipeline.baseline import environment_problem, own_modules
 from repoagent.pipeline.choice import TestedCandidate, choose, judge
 from repoagent.pipeline.test_selection import select_tests
-from repoagent.sandbox.protocol import Sandbox
+from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
 from repoagent.sandbox.testrun import TestRun, is_pytest
 from repoagent.sandbox.tree import PatchRejected
 from retrieval.index import RepoIndex
@@ -72,6 +72,7 @@ class LoopOptions:
     repro_attempts: int
     timeout: float
     test_cmd: str
+    untested_when_broken: bool = False
 
     @property
     def first_temperature(self) -> float:
@@ -146,16 +147,23 @@ class FixLoop:
         repro_patch = ""
         if self.sandbox is not None:
             self._stage("baseline", f"baseline: running {len(tests) or 'all'} test file(s) on the base revision")
-            result.baseline = self._run_tests(tests, None, "baseline")
-            failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
-            self._say(f"baseline: {_counts(result.baseline)}")
-            problem = environment_problem(result.baseline, result.baseline.command, own_modules(self.index.files))
+            try:
+                result.baseline = self._run_tests(tests, None, "baseline")
+            except EnvironmentBuildError as exc:
+                problem = str(exc)
+            else:
+                failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
+                self._say(f"baseline: {_counts(result.baseline)}")
+                problem = environment_problem(result.baseline, result.baseline.command, own_modules(self.index.files))
             if problem:
                 self.events.emit(Note(f"the test environment is broken: {problem}", level="warning"))
                 result.environment_problem = problem
                 result.reason = f"the test environment is broken, so no candidate was scored: {problem}"
-                return result
-            if self._python_tests and self.options.repro_attempts:
+                if not self.options.untested_when_broken:
+                    return result
+                self._say("going on without tests (loop.untested_when_broken): the patch will be untested")
+                self.sandbox, result.tested = None, False
+            if self.sandbox is not None and self._python_tests and self.options.repro_attempts:
                 try:
                     result.reproduction, result.reproduction_run = self._reproduction(issue, loc)
                 except ModelStopped as exc:
@@ -229,6 +237,8 @@ class FixLoop:
     def _choose(self, result: LoopResult, has_repro: bool) -> LoopResult:
         picked = choose(result.candidates, has_repro, tested=self.sandbox is not None)
         result.chosen, result.resolved, result.reason = picked.index, picked.resolved, picked.reason
+        if result.environment_problem:  # gone on without tests (loop.untested_when_broken): say why
+            result.reason = f"{picked.reason}; the test environment is broken: {result.environment_problem}"
         result.patch = result.candidates[picked.index].candidate.patch if picked.index is not None else ""
         return result
 

@@ -77,6 +77,7 @@ def loop_options(settings: Settings, test_cmd: str) -> LoopOptions:
         per_temperature=gen.samples_per_temperature,
         max_retries=settings.loop.max_retries,
         repro_attempts=settings.loop.reproduction_attempts,
+        untested_when_broken=settings.loop.untested_when_broken,
         timeout=settings.sandbox.timeout,
         test_cmd=test_cmd,
     )

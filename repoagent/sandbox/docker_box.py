@@ -20,6 +20,7 @@ from typing import Any
 from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
 from repoagent.sandbox.environment import VENV, EnvPlan, Step
+from repoagent.sandbox.protocol import EnvironmentBuildError
 from repoagent.sandbox.testrun import JUNIT_PATH, TestRun, parse_junit, trim, with_junit
 from repoagent.sandbox.tree import WorkTree
 
@@ -27,6 +28,7 @@ LABEL = "repoagent.sandbox"
 BASE_REPOSITORY = "repoagent-base"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WORKDIR = "/work"
+_FAILED_BUILDS: dict[str, str] = {}  # environment tag -> why its install failed (per process: a batch worker)
 
 
 def docker_client() -> Any:
@@ -150,6 +152,8 @@ class DockerSandbox:
         tag = self.env_key(tree, plan)
         if self._has(tag):
             return tag
+        if tag in _FAILED_BUILDS:  # the same install failed in this process: not again for every instance
+            raise EnvironmentBuildError(_FAILED_BUILDS[tag])
         script = plan.install_script() or "true"
         name = f"repoagent-install-{uuid.uuid4().hex[:12]}"
         try:
@@ -158,9 +162,10 @@ class DockerSandbox:
             container.start()
             if self._wait(container, 3600) != 0:
                 logs = container.logs().decode(errors="replace")[-3000:]
-                raise UserError(
-                    f"the install step failed in {self.base} (pass --install CMD to give your own):\n$ {script}\n{logs}"
-                )
+                why = f"the install step failed in {self.base} (pass --install CMD to give your own):\n"
+                why += f"$ {script}\n{logs}"
+                _FAILED_BUILDS[tag] = why
+                raise EnvironmentBuildError(why)
             changes = [f"ENV PATH={VENV}/bin:{SYSTEM_PATH}", f"ENV VIRTUAL_ENV={VENV}"] if plan.venv else []
             container.commit(repository="repoagent-env", tag=tag.split(":", 1)[1], changes=changes)
         finally:

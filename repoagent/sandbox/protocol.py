@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from repoagent.core.errors import UserError
 from repoagent.sandbox.testrun import TestRun
+
+
+class EnvironmentBuildError(UserError):
+    """The project's test environment could not be built (its install step failed)."""
 
 
 class Sandbox(Protocol):
