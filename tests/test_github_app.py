@@ -265,8 +265,9 @@ def test_comment_command_from_a_member_runs_and_from_a_reader_does_not(tmp_path:
         world.github.stop()
 
 
-def test_signatures_sizes_events_and_replays(tmp_path: Path) -> None:
-    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"label": "autofix"})
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_signatures_sizes_events_and_replays(tmp_path: Path, backend: str, request) -> None:
+    world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD], {"label": "autofix"})
     world.github.add_issue(8, "closed one", "text", state="closed")
     world.start()
     try:
@@ -290,8 +291,9 @@ def test_signatures_sizes_events_and_replays(tmp_path: Path) -> None:
         world.github.stop()
 
 
-def test_a_failing_fix_leaves_an_explanation(tmp_path: Path) -> None:
-    world = _world(tmp_path, "sqlite", None, ["I am not sure what to change here."])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_failing_fix_leaves_an_explanation(tmp_path: Path, backend: str, request) -> None:
+    world = _world(tmp_path, backend, _backend(request, backend), ["I am not sure what to change here."])
     world.start()
     try:
         assert world.post("issues", _payload("label", 7), "f-1")[0] == 202
@@ -337,9 +339,11 @@ def sqlite_jobs(folder: Path) -> list[tuple[int, str, int]]:
         return list(db.execute("SELECT issue, state, attempts FROM jobs"))
 
 
-def test_a_restart_while_a_job_runs_runs_it_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_restart_while_a_job_runs_runs_it_again(tmp_path: Path, backend: str, request) -> None:
     slow = ["sandbox.test_command=sleep 6 && python -m pytest -q", "loop.reproduction_attempts=0"]
-    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"sandbox": "local", "fix_overrides": slow})
+    extra = {"sandbox": "local", "fix_overrides": slow}
+    world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD], extra)
     world.start()
     try:
         assert world.post("issues", _payload("label", 7), "r-1")[0] == 202
@@ -380,3 +384,28 @@ def test_the_manifest_asks_for_what_the_app_uses_and_the_settings_file_has_every
     assert settings.label == "repoagent" and settings.draft and settings.queue == "sqlite"
     with pytest.raises(Exception, match="unknown App setting"):
         load_app_settings(overrides=["labels=x"], env={})
+
+
+def test_what_triggers_a_job() -> None:
+    from types import SimpleNamespace
+
+    from repoagent.github_app.server import trigger
+    from repoagent.github_app.settings import load_app_settings
+
+    ctx = SimpleNamespace(settings=load_app_settings(overrides=["allow_repos=[acme/inventory]"], env={}))
+    job = trigger("issues", _payload("label", 7), ctx)
+    assert job is not None and (job.kind, job.repo, job.issue, job.installation) == ("label", REPO, 7, 77)
+    other = _payload("label", 7)
+    other["repository"]["full_name"] = "acme/other"
+    assert trigger("issues", other, ctx) is None  # not on the allow-list
+    bot = _payload("comment", 7, body="/repoagent fix", sender="repoagent[bot]")
+    assert trigger("issue_comment", bot, ctx) is None  # never itself, nor another bot
+    guided = trigger("issue_comment", _payload("comment", 101, body="/repoagent fix  use a set", on_pull=True), ctx)
+    assert guided is not None and guided.kind == "guidance" and guided.guidance == "use a set"
+    assert guided.association == "MEMBER" and guided.comment_id == 9101
+    assert trigger("issue_comment", _payload("comment", 7, body="/repoagent fixes"), ctx) is None
+    edited = {**_payload("comment", 7, body="/repoagent fix"), "action": "edited"}
+    assert trigger("issue_comment", edited, ctx) is None
+    on_pull = _payload("label", 7)
+    on_pull["issue"]["pull_request"] = {"url": "..."}
+    assert trigger("issues", on_pull, ctx) is None  # a labelled pull request is not an issue

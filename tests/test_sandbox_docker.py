@@ -139,3 +139,25 @@ def test_cli_test_json_and_interrupt_leaves_nothing(client, calc: Path, tmp_path
     finally:
         proc.kill()
     assert proc.returncode == 130, err
+
+
+def test_a_batch_run_names_its_environment_image_by_repository_and_version(tmp_path: Path) -> None:
+    from repoagent.sandbox.docker_box import DockerSandbox
+    from repoagent.sandbox.environment import EnvPlan, Step
+
+    require_docker()
+    box = DockerSandbox("repoagent-base:bookworm")
+    one, two = tmp_path / "one", tmp_path / "two"
+    for tree, pins in ((one, "six==1.16.0\n"), (two, "six==1.17.0\n")):
+        tree.mkdir()
+        (tree / "requirements.txt").write_text(pins)
+
+    def plan(key: str | None) -> EnvPlan:
+        steps = [Step("pip install -r requirements.txt", "requirements.txt")]
+        return EnvPlan("3.11", "default", steps, "pytest", "default", files=["requirements.txt"], cache_key=key)
+
+    # by default the files the install reads are in the key: two commits, two images
+    assert box.env_key(one, plan(None)) != box.env_key(two, plan(None))
+    # a batch run names the environment (repository@version): one image for every instance of that version
+    assert box.env_key(one, plan("acme/x@1.0")) == box.env_key(two, plan("acme/x@1.0"))
+    assert box.env_key(one, plan("acme/x@1.0")) != box.env_key(one, plan("acme/x@1.1"))
