@@ -197,11 +197,13 @@ def _insert(content: bytes, parsed: ParsedFile, op: EditOp) -> bytes:
         return content[:pos] + (prefix + blanks).encode() + _code_text(op.code, nl, indent) + content[pos:]
     code = _code_text(op.code, nl, "")
     if op.position == "module_top":
-        pos = 0
-        for sym in parsed.toplevel:
-            if sym.kind != "block" or sym.block_kind not in ("docstring", "imports", "comments", "blank"):
-                break
-            pos = sym.end_byte
+        pos = _python_top(content) if parsed.language == "python" else None
+        if pos is None:
+            pos = 0
+            for sym in parsed.toplevel:
+                if sym.kind != "block" or sym.block_kind not in ("docstring", "imports", "comments", "blank"):
+                    break
+                pos = sym.end_byte
         if pos and not content[:pos].endswith((nl * 2).encode()):
             code = nl.encode() + code
         return content[:pos] + code + (nl * 2).encode() + content[pos:]
@@ -211,6 +213,35 @@ def _insert(content: bytes, parsed: ParsedFile, op: EditOp) -> bytes:
     raise EditError(
         "an insert needs after=<definition>, or position class_end (with target), module_top or module_bottom"
     )
+
+
+def _python_top(content: bytes) -> int | None:
+    """Where a module's own code starts, for an insert at its top; None when the file does not parse.
+
+    After its docstring and its first imports (and the blank lines after them); in a module with neither,
+    after its leading comments (a licence, a coding line) up to their last blank line.
+    """
+    try:
+        body = pyast.parse(content).body
+    except (SyntaxError, ValueError):
+        return None
+    lines = content.splitlines(keepends=True)
+    last = 0  # lines taken
+    for i, node in enumerate(body):
+        value = getattr(node, "value", None)
+        docstring = i == 0 and isinstance(node, ast.Expr) and isinstance(value, ast.Constant)
+        if (docstring and isinstance(value.value, str)) or isinstance(node, (ast.Import, ast.ImportFrom)):
+            last = node.end_lineno or node.lineno
+            continue
+        break
+    if last:
+        while last < len(lines) and not lines[last].strip():
+            last += 1
+        return sum(len(line) for line in lines[:last])
+    first = body[0].lineno - 1 if body else len(lines)  # the comments and blank lines before the first statement
+    blanks = [n + 1 for n in range(first) if not lines[n].strip()]
+    last = blanks[-1] if blanks else first
+    return sum(len(line) for line in lines[:last])
 
 
 def _block_region(content: bytes, parsed: ParsedFile, op: EditOp) -> tuple[int, int]:

@@ -1,0 +1,79 @@
+"""The editor at the edges users meet: a block named by its first or last line, elided blocks, CRLF files,
+classes indented their own way, modules that open with a comment.  Each test holds a behaviour that a
+surviving mutant of ``editing/apply.py`` changed (see the README's mutation check)."""
+
+from __future__ import annotations
+
+import pytest
+
+from editing.answer_format import parse_edit_answer
+from editing.apply import apply_ops
+from editing.errors import EditError, ElisionError
+
+MODULE = (
+    b'"""Shop helpers."""\n\nimport json\nimport os\n\n\ndef load(path):\n    return json.loads(open(path).read())\n'
+)
+NEW_IMPORTS = b"import json\nimport os\nimport sys\n"
+
+
+def _apply(content: bytes, answer: str, path: str = "shop.py") -> bytes:
+    ops = parse_edit_answer(answer)
+    return apply_ops(ops, lambda p: content)[0].after
+
+
+@pytest.mark.parametrize("line", [3, 4])  # the block's first line, and its last
+def test_a_block_is_found_by_its_first_and_by_its_last_line(line: int) -> None:
+    answer = f"### BLOCK shop.py:{line}\n```python\nimport json\nimport os\nimport sys\n```"
+    assert _apply(MODULE, answer) == MODULE.replace(b"import json\nimport os\n", NEW_IMPORTS)
+
+
+def test_a_line_outside_every_block_is_an_error() -> None:
+    with pytest.raises(EditError, match="no module-level block holds line 8"):
+        _apply(MODULE, "### BLOCK shop.py:8\n```python\nimport sys\n```")
+
+
+def test_an_elided_block_is_sent_back() -> None:
+    with pytest.raises(ElisionError, match="whole definition"):
+        _apply(MODULE, "### BLOCK shop.py:3\n```python\nimport sys\n# ... other imports unchanged ...\n```")
+
+
+@pytest.mark.parametrize("code_newline", ["\n", "\r\n"])
+def test_a_crlf_file_keeps_crlf_whatever_the_answer_used(code_newline: str) -> None:
+    crlf = MODULE.replace(b"\n", b"\r\n")
+    code = "import json\nimport os\nimport sys\n".replace("\n", code_newline)
+    after = _apply(crlf, f"### BLOCK shop.py:3\n```python\n{code}```")
+    assert after == crlf.replace(b"import json\r\nimport os\r\n", NEW_IMPORTS.replace(b"\n", b"\r\n"))
+    assert b"\n" not in after.replace(b"\r\n", b"")
+
+
+def test_insert_into_a_class_takes_the_indent_of_its_methods() -> None:
+    two = b"class Cart:\n  def __init__(self):\n    self.items = []\n\n"
+    two += b"  def add(self, item):\n    self.items.append(item)\n"
+    answer = "### INSERT INTO shop.py::Cart\n```python\ndef clear(self):\n    self.items = []\n```"
+    after = _apply(two, answer)
+    assert after.startswith(two + b"\n  def clear(self):\n")  # the body keeps the answer's own indent under it
+
+
+def test_insert_into_an_empty_class_indents_one_level_below_it() -> None:
+    empty = b"class Empty:\n    pass\n"
+    after = _apply(empty, "### INSERT INTO shop.py::Empty\n```python\ndef go(self):\n    return 1\n```")
+    assert after.startswith(b"class Empty:\n    pass\n\n    def go(self):\n        return 1\n")
+
+
+def test_insert_at_the_top_goes_below_a_licence_comment_the_docstring_and_the_imports() -> None:
+    head = b"# Copyright 2026 Shop Ltd.\n# Licensed under MIT.\n\n" + MODULE
+    after = _apply(head, "### INSERT shop.py TOP\n```python\nLIMIT = 10\n```")
+    assert after == head.replace(b"import os\n\n\n", b"import os\n\n\nLIMIT = 10\n\n\n")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (b"# -*- coding: utf-8 -*-\ndef f():\n    pass\n", b"# -*- coding: utf-8 -*-\n\nLIMIT = 10\n\n\ndef f():\n"),
+        (b"# Licence: MIT\n\n# helper\ndef f():\n    pass\n", b"# Licence: MIT\n\nLIMIT = 10\n\n\n# helper\ndef f():"),
+        (b"def f():\n    pass\n", b"LIMIT = 10\n\n\ndef f():\n"),
+    ],
+)
+def test_insert_at_the_top_of_a_module_without_docstring_or_imports(source: bytes, expected: bytes) -> None:
+    after = _apply(source, "### INSERT shop.py TOP\n```python\nLIMIT = 10\n```")
+    assert after.startswith(expected), after
