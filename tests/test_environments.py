@@ -138,57 +138,49 @@ def test_a_project_that_needs_python_3_9_runs_on_it(tmp_path: Path) -> None:
     assert summary["passed"] == 2, summary
 
 
+DOUBLE_ANSWERS = [
+    '{"files": ["pkg/__init__.py"]}',
+    '{"symbols": [{"path": "pkg/__init__.py", "name": "double"}]}',
+    "### REPLACE pkg/__init__.py::double\n```python\ndef double(x):\n    return 2 * x\n```",
+]
+
+
+def _fix_double(tmp_path: Path, name: str, test_head: str, *overrides: str):  # noqa: ANN202
+    """``fix()`` in Docker on a project whose ``double`` adds, with the scripted answers that correct it."""
+    repo = tmp_path / name
+    if not repo.exists():
+        make_repo(repo, {
+            "pyproject.toml": BUILD + PROJECT,
+            "pkg/__init__.py": CODE.replace("2 * x", "2 + x"),
+            "tests/test_pkg.py": f"{test_head}from pkg import double\n\n\ndef test_double():\n"
+            "    assert double(3) == 6\n",
+            "ISSUE.md": "double(3) gives 5\n",
+        })  # fmt: skip
+    s = settings(f"model.name={script(tmp_path, DOUBLE_ANSWERS)}", "sandbox.kind=docker", *overrides)
+    request = FixRequest(issue=read_issue(f"@{repo}/ISSUE.md"), repo=repo, settings=s, rev="HEAD")
+    return fix(request, caches=Caches(tmp_path / "c.sqlite3"))
+
+
 def test_a_broken_baseline_is_reported_and_nothing_is_scored(tmp_path: Path) -> None:
     require_docker()
-    repo = tmp_path / "broken"
-    make_repo(repo, {
-        "pyproject.toml": BUILD + PROJECT,
-        "pkg/__init__.py": CODE.replace("2 * x", "2 + x"),
-        "tests/test_pkg.py": "import simplejson\n\nfrom pkg import double\n\n\ndef test_double():\n"
-        "    assert double(3) == 6\n",
-        "ISSUE.md": "double(3) gives 5\n",
-    })  # fmt: skip
-    answers = [
-        '{"files": ["pkg/__init__.py"]}',
-        '{"symbols": [{"path": "pkg/__init__.py", "name": "double"}]}',
-        "### REPLACE pkg/__init__.py::double\n```python\ndef double(x):\n    return 2 * x\n```",
-    ]
-    s = settings(f"model.name={script(tmp_path, answers)}", "sandbox.kind=docker")
-    request = FixRequest(issue=read_issue(f"@{repo}/ISSUE.md"), repo=repo, settings=s, rev="HEAD")
-    outcome = fix(request, caches=Caches(tmp_path / "c.sqlite3"))
+    outcome = _fix_double(tmp_path, "broken", "import simplejson\n\n")
     assert outcome.status == "broken_environment"
     assert "'simplejson'" in outcome.reason and "--install" in outcome.reason
     assert outcome.loop.candidates == [] and outcome.budget["calls"] == 2  # the model was not asked for code
     assert any(line.startswith("tests: python3 -m pytest") for line in outcome.environment)
     # batch runs go on without tests: the same status, and an untested patch
-    s = settings(f"model.name={script(tmp_path, answers)}", "sandbox.kind=docker", "loop.untested_when_broken=true")
-    request = FixRequest(issue=read_issue(f"@{repo}/ISSUE.md"), repo=repo, settings=s, rev="HEAD")
-    outcome = fix(request, caches=Caches(tmp_path / "c.sqlite3"))
+    outcome = _fix_double(tmp_path, "broken", "import simplejson\n\n", "loop.untested_when_broken=true")
     assert outcome.status == "broken_environment" and "'simplejson'" in outcome.reason
     assert "return 2 * x" in outcome.patch and outcome.loop.tested is False
 
 
 def test_an_install_step_that_fails_is_a_broken_environment_not_an_error(tmp_path: Path) -> None:
     require_docker()
-    repo = tmp_path / "uninstallable"
-    make_repo(repo, {
-        "pyproject.toml": BUILD + PROJECT,
-        "pkg/__init__.py": CODE.replace("2 * x", "2 + x"),
-        "tests/test_pkg.py": "from pkg import double\n\n\ndef test_double():\n    assert double(3) == 6\n",
-        "ISSUE.md": "double(3) gives 5\n",
-    })  # fmt: skip
-    answers = [
-        '{"files": ["pkg/__init__.py"]}',
-        '{"symbols": [{"path": "pkg/__init__.py", "name": "double"}]}',
-        "### REPLACE pkg/__init__.py::double\n```python\ndef double(x):\n    return 2 * x\n```",
-    ]
     for untested in ("false", "true"):
-        s = settings(
-            f"model.name={script(tmp_path, answers)}", "sandbox.kind=docker", f"loop.untested_when_broken={untested}",
+        outcome = _fix_double(
+            tmp_path, "uninstallable", "", f"loop.untested_when_broken={untested}",
             "sandbox.install=echo no such index; false", "loop.reproduction_attempts=0",
         )  # fmt: skip
-        request = FixRequest(issue=read_issue(f"@{repo}/ISSUE.md"), repo=repo, settings=s, rev="HEAD")
-        outcome = fix(request, caches=Caches(tmp_path / "c.sqlite3"))
         assert outcome.status == "broken_environment", (outcome.status, outcome.error)
         assert "the install step failed" in outcome.reason and "no such index" in outcome.reason
         assert bool(outcome.patch) == (untested == "true"), outcome.patch

@@ -98,6 +98,14 @@ class World:
                 time.sleep(0.2)
         raise AssertionError("the server did not start: " + self.log.read_text())
 
+    def __enter__(self) -> World:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.github.stop()
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.server is not None and self.server.poll() is None:
             self.server.send_signal(sig)
@@ -216,8 +224,7 @@ def test_a_labelled_issue_becomes_a_pull_request_then_guidance_updates_it(
     tmp_path: Path, backend: str, request
 ) -> None:
     world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD])
-    world.start()
-    try:
+    with world:
         assert world.post("issues", _payload("label", 7), "d-1")[0] == 202
         (job,) = world.wait_jobs(1)
         assert job["state"] == "done", (job, world.log.read_text())
@@ -238,16 +245,12 @@ def test_a_labelled_issue_becomes_a_pull_request_then_guidance_updates_it(
         assert {"comment": 9000 + pull["number"], "content": "eyes"} in world.github.reactions
         assert jobs[0]["kind"] == "guidance" and jobs[0]["guidance"] == "keep the loop readable"
         _no_secrets(world)
-    finally:
-        world.stop()
-        world.github.stop()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_comment_command_from_a_member_runs_and_from_a_reader_does_not(tmp_path: Path, backend: str, request) -> None:
     world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD])
-    world.start()
-    try:
+    with world:
         outsider = _payload("comment", 7, body="/repoagent fix", sender="outsider", association="NONE")
         assert world.post("issue_comment", outsider, "c-1")[0] == 202
         (job,) = world.wait_jobs(1)
@@ -260,17 +263,13 @@ def test_comment_command_from_a_member_runs_and_from_a_reader_does_not(tmp_path:
         assert jobs[0]["state"] == "done" and len(world.github.pulls) == 1
         assert {"comment": 9007, "content": "eyes"} in world.github.reactions
         _no_secrets(world)
-    finally:
-        world.stop()
-        world.github.stop()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_signatures_sizes_events_and_replays(tmp_path: Path, backend: str, request) -> None:
     world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD], {"label": "autofix"})
     world.github.add_issue(8, "closed one", "text", state="closed")
-    world.start()
-    try:
+    with world:
         payload = _payload("label", 8, label="autofix")
         assert world.post("issues", payload, "s-1", secret=None)[0] == 401
         assert world.post("issues", payload, "s-2", secret="wrong")[0] == 401
@@ -286,25 +285,18 @@ def test_signatures_sizes_events_and_replays(tmp_path: Path, backend: str, reque
         assert world.github.pulls == {}
         health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{world.port}/healthz").read())
         assert health["ok"] and health["deliveries"] == 1
-    finally:
-        world.stop()
-        world.github.stop()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_failing_fix_leaves_an_explanation(tmp_path: Path, backend: str, request) -> None:
     world = _world(tmp_path, backend, _backend(request, backend), ["I am not sure what to change here."])
-    world.start()
-    try:
+    with world:
         assert world.post("issues", _payload("label", 7), "f-1")[0] == 202
         (job,) = world.wait_jobs(1)
         assert job["state"] == "done" and "no pull request" in job["reason"]
         (comment,) = [c for c in world.github.comments if c["issue"] == 7]
         assert "found no fix" in comment["body"] and world.github.pulls == {}
         _no_secrets(world)
-    finally:
-        world.stop()
-        world.github.stop()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -314,8 +306,7 @@ def test_a_burst_of_100_deliveries_loses_none_and_runs_none_twice(tmp_path: Path
     world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD], {"concurrency": 4})
     for n in range(200, 300):
         world.github.add_issue(n, f"issue {n}", "text", state="closed")  # each job ends at the issue's state
-    world.start()
-    try:
+    with world:
         sends = [(n, f"b-{n}") for n in range(200, 300)] * 2  # every delivery twice
         with ThreadPoolExecutor(16) as pool:
             codes = list(pool.map(lambda a: world.post("issues", _payload("label", a[0]), a[1])[0], sends))
@@ -327,9 +318,6 @@ def test_a_burst_of_100_deliveries_loses_none_and_runs_none_twice(tmp_path: Path
         assert all(s == "done" and attempts == 1 for _, s, attempts in state)
         issue_gets = [r for r in world.github.requests if r["method"] == "GET" and "/issues/2" in r["path"]]
         assert len(issue_gets) == 100
-    finally:
-        world.stop()
-        world.github.stop()
 
 
 def sqlite_jobs(folder: Path) -> list[tuple[int, str, int]]:
@@ -344,8 +332,7 @@ def test_a_restart_while_a_job_runs_runs_it_again(tmp_path: Path, backend: str, 
     slow = ["sandbox.test_command=sleep 6 && python -m pytest -q", "loop.reproduction_attempts=0"]
     extra = {"sandbox": "local", "fix_overrides": slow}
     world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD], extra)
-    world.start()
-    try:
+    with world:
         assert world.post("issues", _payload("label", 7), "r-1")[0] == 202
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and world.jobs()[0]["state"] != "running":
@@ -359,9 +346,6 @@ def test_a_restart_while_a_job_runs_runs_it_again(tmp_path: Path, backend: str, 
         assert len(world.github.pulls) == 1
         assert "repoagent/issue-7" in git(world.remote, "branch", "--list")
         _no_secrets(world)
-    finally:
-        world.stop()
-        world.github.stop()
 
 
 def test_the_manifest_asks_for_what_the_app_uses_and_the_settings_file_has_every_setting() -> None:
