@@ -19,7 +19,7 @@ from repoagent.core.cancel import CancelToken
 from swebench_runner.dataset import Instance
 from swebench_runner.executors import Executor
 from swebench_runner.gold import gold_files
-from swebench_runner.journal import Journal, write_predictions
+from swebench_runner.journal import Journal, is_error, write_predictions
 from swebench_runner.summary import write_summary
 from swebench_runner.worker import ORACLE, Job, untar
 
@@ -52,10 +52,6 @@ class Tally:
 
 
 Progress = Callable[[Tally], None]
-
-
-def is_error(row: dict[str, Any]) -> bool:
-    return row.get("status") in ("error", "interrupted") or bool(row.get("error_kind"))
 
 
 def job_for(inst: Instance, model: str) -> Job:

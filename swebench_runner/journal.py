@@ -18,6 +18,7 @@ from typing import Any
 
 OUTCOMES = "outcomes.jsonl"
 PREDICTIONS = "predictions.jsonl"
+ERROR_STATUSES = ("error", "interrupted")
 
 
 class Journal:
@@ -27,17 +28,7 @@ class Journal:
 
     def read(self) -> dict[str, dict[str, Any]]:
         """The last recorded row of each instance (cut lines skipped)."""
-        rows: dict[str, dict[str, Any]] = {}
-        if not self.path.exists():
-            return rows
-        for line in self.path.read_bytes().splitlines():
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(row, dict) and row.get("instance_id"):
-                rows[row["instance_id"]] = row
-        return rows
+        return read_rows(self.path)
 
     def append(self, row: dict[str, Any]) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -57,6 +48,26 @@ class Journal:
     def clear(self) -> None:
         for name in (OUTCOMES, PREDICTIONS):
             (self.out / name).unlink(missing_ok=True)
+
+
+def read_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """The last row of each instance in a JSON-lines file; a line cut by a kill is skipped (that one is redone)."""
+    rows: dict[str, dict[str, Any]] = {}
+    if not path.exists():
+        return rows
+    for line in path.read_bytes().splitlines():
+        try:
+            row = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(row, dict) and row.get("instance_id"):
+            rows[row["instance_id"]] = row
+    return rows
+
+
+def is_error(row: dict[str, Any]) -> bool:
+    """An instance that ended in an error (an exception, a timeout, a model outage, a lost worker)."""
+    return row.get("status") in ERROR_STATUSES or bool(row.get("error_kind"))
 
 
 def write_predictions(out: Path, rows: list[dict[str, Any]], model_name: str) -> Path:

@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from swebench_runner.worker import official_image_names
+from swebench_runner.worker import official_image_names, present_image
 
 LOG_ROOT = Path("logs") / "run_evaluation"
 
@@ -54,7 +54,7 @@ def not_ready(instance_ids: list[str], client: Any = None) -> str | None:
             client = docker_client()
     except Exception as exc:
         return f"no Docker engine answers ({exc}); the official grader runs every instance in Docker"
-    missing = [i for i in instance_ids if not any(_has_image(client, n) for n in official_image_names(i))]
+    missing = [i for i in instance_ids if present_image(client, official_image_names(i)) is None]
     if missing:
         shown = ", ".join(official_image_names(missing[0]))
         return (
@@ -63,16 +63,6 @@ def not_ready(instance_ids: list[str], client: Any = None) -> str | None:
             "once it exists here"
         )
     return None
-
-
-def _has_image(client: Any, name: str) -> bool:
-    from docker.errors import ImageNotFound
-
-    try:
-        client.images.get(name)
-    except ImageNotFound:
-        return False
-    return True
 
 
 def eval_command(dataset: str, predictions: Path, run_id: str, workers: int, version: str) -> list[str]:

@@ -8,20 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from swebench_runner.dataset import Instance
+from swebench_runner.journal import read_rows
 
 Progress = Callable[[str, int, int], None]
-
-
-def read_done(out: Path) -> dict[str, dict[str, Any]]:
-    done: dict[str, dict[str, Any]] = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by an interrupted run is redone
-            done[row["instance_id"]] = row
-    return done
 
 
 def run_resumable(
@@ -33,7 +22,7 @@ def run_resumable(
     stage: str,
 ) -> list[dict[str, Any]]:
     """Rows for all ``instances``: read from ``out`` when there (unless ``force``), else computed and appended."""
-    done = {} if force else read_done(out)
+    done = {} if force else read_rows(out)
     if force and out.exists():
         out.unlink()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from swebench_runner.dataset import Instance
+from swebench_runner.journal import is_error
 
 EVALUATION = "evaluation.json"
 STATUS_COLOURS = {
@@ -85,7 +86,7 @@ def _aggregate(rows: list[dict[str, Any]], graded: bool) -> dict[str, Any]:
         "instances": len(rows),
         "done": len(ran),
         "with_patch": sum(r["has_patch"] for r in ran),
-        "errors": sum(r["status"] in ("error", "interrupted") or bool(r.get("error_kind")) for r in ran),
+        "errors": sum(is_error(r) for r in ran),
         "statuses": dict(Counter(r["status"] for r in rows)),
         "tokens": sum(int(r.get("tokens") or 0) for r in ran),
         "cost": round(sum(float(r.get("cost") or 0.0) for r in ran), 6),

@@ -36,10 +36,10 @@ from repoagent.pipeline.inputs import Issue, issue_title
 from repoagent.sandbox.environment import EnvPlan
 from repoagent.sandbox.protocol import Sandbox
 from swebench_runner.checkout import Mirrors, sealed_copy
+from swebench_runner.journal import ERROR_STATUSES
 from swebench_runner.repos import RepoFinder
 
 ORACLE = "oracle"
-ERROR_STATUSES = ("error", "interrupted")
 # The prelude of SWE-bench's own images: their project is installed in the conda env "testbed" at /testbed.
 OFFICIAL_PRELUDE = (
     'if [ -d /opt/miniconda3/envs/testbed/bin ]; then export PATH="/opt/miniconda3/envs/testbed/bin:$PATH"; fi'
@@ -94,7 +94,7 @@ class _Environment:
     def __call__(self, settings: Settings, plan: EnvPlan, events: EventSink, cancel: CancelToken) -> Sandbox | None:
         kind = settings.sandbox.kind
         if kind in ("auto", "docker") and self.use_official:
-            image = _present_image(official_image_names(self.job.instance_id))
+            image = _official_image(self.job.instance_id)
             if image is not None:
                 from repoagent.sandbox.docker_box import DockerSandbox
 
@@ -115,13 +115,8 @@ class _Environment:
         return box
 
 
-def _present_image(names: list[str]) -> str | None:
-    try:
-        from repoagent.sandbox.docker_box import docker_client
-
-        client = docker_client()
-    except Exception:  # no engine: no official image either
-        return None
+def present_image(client: Any, names: list[str]) -> str | None:
+    """The first of ``names`` that Docker has here, or None."""
     from docker.errors import ImageNotFound
 
     for name in names:
@@ -131,6 +126,16 @@ def _present_image(names: list[str]) -> str | None:
         except ImageNotFound:
             continue
     return None
+
+
+def _official_image(instance_id: str) -> str | None:
+    try:
+        from repoagent.sandbox.docker_box import docker_client
+
+        client = docker_client()
+    except Exception:  # no engine: no official image either
+        return None
+    return present_image(client, official_image_names(instance_id))
 
 
 class Worker:
