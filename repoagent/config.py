@@ -125,6 +125,10 @@ class SwebenchSettings(_Section):
     """None: CACHE_DIR/swebench/mirrors."""
     remote_url: str
     """Where a repository's mirror is cloned from; {repo} is owner/name."""
+    local_environments: bool
+    """Without the official image, tests run in an environment built from the official spec."""
+    specs: Path | None
+    """None: swebench 4.1.0's install specs, downloaded from PyPI once."""
 
 
 class Settings(_Section):

@@ -62,6 +62,7 @@ def job_for(inst: Instance, model: str) -> Job:
         base_commit=inst.base_commit,
         problem_statement=inst.problem_statement,
         version=str(inst.extra.get("version") or ""),
+        environment_commit=str(inst.extra.get("environment_setup_commit") or ""),
         gold_patch=inst.patch if model == ORACLE else "",
     )
 

@@ -195,16 +195,75 @@ def swebench_run_command(
     typer.echo(json.dumps(total))
 
 
+SpecsOpt = Annotated[
+    Path | None,
+    typer.Option("--specs", help="JSON: repository -> version -> install spec (default: swebench 4.1.0's, from PyPI)."),
+]
+GradeTimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds for one instance's tests.")]
+
+
 @swebench_app.command("evaluate")
 def swebench_evaluate_command(
+    ctx: typer.Context,
     predictions: Annotated[Path, typer.Option("--predictions", help="predictions.jsonl of a run.")],
     dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face name, or a local JSON / JSON lines file.")],
     run_id: Annotated[str | None, typer.Option("--run-id", help="Names the grader's log folder.")] = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Instances graded in parallel.")] = 4,
     split: Annotated[str, typer.Option("--split")] = "test",
+    grader: Annotated[
+        str, typer.Option("--grader", help="official (SWE-bench's images), or local (environments built here).")
+    ] = "official",
+    specs: SpecsOpt = None,
+    repos: ReposOpt = None,
+    repo_map: RepoMapOpt = None,
+    timeout: GradeTimeoutOpt = 1800,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
 ) -> None:
-    """Score a run's predictions with the official swebench package and merge its verdicts into the summary."""
-    from swebench_runner.runner import evaluate_run
+    """Score a run's predictions and merge the verdicts into its summary; the last stdout line is the total."""
+    from swebench_runner.runner import LocalGrading, evaluate_run
 
-    summary = evaluate_run(predictions, dataset, split, run_id, workers)
+    if grader not in ("official", "local"):
+        raise UserError(f"--grader {grader}: choose official or local")
+    local = None
+    if grader == "local":
+        settings = settings_from(config, override)
+        local = LocalGrading(settings, specs, repos, repo_map, timeout, cancel_token(ctx))
+    summary = evaluate_run(predictions, dataset, split, run_id, workers, local)
     typer.echo(json.dumps(summary["total"]))
+
+
+@swebench_app.command("validate")
+def swebench_validate_command(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face name, or a local JSON / JSON lines file.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder (validation.jsonl, validation.json, logs).")],
+    split: Annotated[str, typer.Option("--split")] = "test",
+    instances: InstancesOpt = None,
+    limit: LimitOpt = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Instances graded in parallel.")] = 2,
+    specs: SpecsOpt = None,
+    repos: ReposOpt = None,
+    repo_map: RepoMapOpt = None,
+    timeout: GradeTimeoutOpt = 1800,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
+) -> None:
+    """Check local grading: the gold patch resolved, the empty patch not; figures per repository (JSON, last line)."""
+    from repoagent.cli.console import progress_bar
+    from swebench_runner.dataset import load_dataset
+    from swebench_runner.local_runs import environments, validate
+
+    settings = settings_from(config, override)
+    ids = [i.strip() for i in instances.split(",") if i.strip()] if instances else None
+    chosen = load_dataset(dataset, split, ids, limit)
+    envs = environments(settings, specs, repos, repo_map, cancel_token(ctx))
+    with progress_bar() as progress:
+        figures = validate(envs, out, chosen, workers, progress, timeout)
+    for repo, f in figures["repositories"].items():
+        err.print(
+            f"{repo}: {f['environments_built']}/{f['instances']} environments, gold resolved {f['gold_resolved']}, "
+            f"empty unresolved {f['empty_unresolved']}, {f['minutes']} min",
+            highlight=False,
+        )
+    typer.echo(json.dumps(figures["total"]))

@@ -109,6 +109,7 @@ def evaluation_record(reports: dict[str, dict[str, Any]], grader: str, run_id: s
                 "resolved": bool(r.get("resolved")),
                 "patch_applied": bool(r.get("patch_successfully_applied", r.get("patch_exists", False))),
                 "tests_status": r.get("tests_status", {}),
+                "graded": bool(r.get("graded", True)),  # False: the local grader's environment failed
             }
             for i, r in sorted(reports.items())
         },

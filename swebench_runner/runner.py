@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -118,11 +119,27 @@ class _ProgressBar:
         self.progress.stop()
 
 
-def evaluate_run(predictions: Path, dataset: str, split: str, run_id: str | None, workers: int) -> dict[str, Any]:
-    """Grade ``predictions`` with the official package; merge the verdicts into the run's summary."""
-    if not predictions.is_file():
-        raise UserError(f"--predictions {predictions}: no such file")
-    ids = [json.loads(line)["instance_id"] for line in predictions.read_text().splitlines() if line.strip()]
+def read_predictions(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        raise UserError(f"--predictions {path}: no such file")
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except ValueError as exc:
+        raise UserError(f"--predictions {path}: not JSON lines ({exc})") from None
+
+
+def evaluate_run(
+    predictions: Path,
+    dataset: str,
+    split: str,
+    run_id: str | None,
+    workers: int,
+    local: LocalGrading | None = None,
+) -> dict[str, Any]:
+    """Grade ``predictions`` (officially, or ``local``ly); merge the verdicts into the run's summary."""
+    ids = [p["instance_id"] for p in read_predictions(predictions)]
+    if local is not None:
+        return _evaluate_locally(predictions, dataset, split, run_id, workers, local)
     why = not_ready(ids)
     if why is not None:
         raise UserError(f"cannot score officially: {why}")
@@ -144,3 +161,34 @@ def merge_reports(
     """Write ``evaluation.json`` and the summary again with the verdicts in it."""
     (out / EVALUATION).write_text(json.dumps(evaluation_record(reports, grader, run_id), indent=2) + "\n")
     return refresh_summary(out, load_dataset(dataset, split))
+
+
+@dataclass(frozen=True)
+class LocalGrading:
+    """What ``evaluate --grader local`` needs beyond the official grader's inputs."""
+
+    settings: Settings
+    specs: Path | None = None
+    repos: Path | None = None
+    repo_map: Path | None = None
+    timeout: float = 1800
+    cancel: CancelToken | None = None
+
+
+def _evaluate_locally(
+    predictions: Path, dataset: str, split: str, run_id: str | None, workers: int, local: LocalGrading
+) -> dict[str, Any]:
+    from repoagent.cli.console import progress_bar
+    from swebench_runner.local_grading import grader_name
+    from swebench_runner.local_runs import environments, grade_locally
+
+    if official_version() is None:
+        raise UserError("local grading uses the official parsers and grading: pip install 'repoagent[swebench]'")
+    wanted = read_predictions(predictions)
+    instances = load_dataset(dataset, split, sorted({p["instance_id"] for p in wanted}))
+    run_id = run_id or f"repoagent-local-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = predictions.resolve().parent
+    envs = environments(local.settings, local.specs, local.repos, local.repo_map, local.cancel)
+    with progress_bar() as progress:
+        reports = grade_locally(envs, out, run_id, instances, wanted, workers, progress, local.timeout)
+    return merge_reports(out, dataset, split, reports, grader_name(), run_id)

@@ -72,7 +72,10 @@ def _instance_row(inst: Instance, row: dict[str, Any] | None, verdicts: dict[str
     if "missing_files" in row:
         out["missing_files"] = row["missing_files"]
     if verdicts is not None:
-        out["resolved"] = bool(verdicts.get(inst.instance_id, {}).get("resolved"))
+        verdict = verdicts.get(inst.instance_id, {})
+        out["resolved"] = bool(verdict.get("resolved"))
+        if verdict and not verdict.get("graded", True):
+            out["not_graded"] = True  # its environment could not be built: counted unresolved, and said
     return out
 
 
@@ -98,6 +101,7 @@ def _aggregate(rows: list[dict[str, Any]], graded: bool) -> dict[str, Any]:
     if graded:
         agg["resolved"] = sum(bool(r.get("resolved")) for r in rows)
         agg["resolved_share"] = _share(agg["resolved"], len(rows))
+        agg["not_graded"] = sum(bool(r.get("not_graded")) for r in rows)
     return agg
 
 

@@ -30,14 +30,17 @@ from typing import Any
 
 from repoagent.config import Settings
 from repoagent.core.cancel import Cancelled, CancelToken
+from repoagent.core.errors import UserError
 from repoagent.core.events import EventSink, Note
 from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, configured_sandboxes, fix
 from repoagent.pipeline.inputs import Issue, issue_title
 from repoagent.sandbox.environment import EnvPlan
-from repoagent.sandbox.protocol import Sandbox
+from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
 from swebench_runner.checkout import Mirrors, sealed_copy
 from swebench_runner.journal import ERROR_STATUSES
+from swebench_runner.local_env import Environments
 from swebench_runner.repos import RepoFinder
+from swebench_runner.specs import load_specs
 
 ORACLE = "oracle"
 # The prelude of SWE-bench's own images: their project is installed in the conda env "testbed" at /testbed.
@@ -68,6 +71,7 @@ class Job:
     base_commit: str
     problem_statement: str
     version: str = ""
+    environment_commit: str = ""  # the version's environment_setup_commit: its image is built there, never read
     gold_patch: str = ""  # only for the oracle
 
 
@@ -89,7 +93,8 @@ class _Environment:
 
     job: Job
     use_official: bool
-    used: dict[str, str] = field(default_factory=dict)
+    used: dict[str, Any] = field(default_factory=dict)
+    local: Environments | None = None
 
     def __call__(self, settings: Settings, plan: EnvPlan, events: EventSink, cancel: CancelToken) -> Sandbox | None:
         kind = settings.sandbox.kind
@@ -106,12 +111,37 @@ class _Environment:
                     image, s.memory_mb, s.cpus, s.pids, s.network, cancel=cancel, plan=bare,
                     workdir="/testbed", prelude=OFFICIAL_PRELUDE,
                 )  # fmt: skip
+        if kind in ("auto", "docker") and self.local is not None and self.job.version:
+            box = self._local(plan, cancel, events)
+            if box is not None:
+                return box
         if self.job.version:
             plan.cache_key = f"{self.job.repo}@{self.job.version}"
         box = configured_sandboxes(settings, plan, events, cancel)
         self.used.update(kind=box.name if box is not None else "none")
         if box is not None and box.name == "docker" and plan.steps:
             self.used["image"] = f"environment image per repository and version ({plan.cache_key or 'its files'})"
+        return box
+
+    def _local(self, plan: EnvPlan, cancel: CancelToken, events: EventSink) -> Sandbox | None:
+        """The environment of the instance's repository and version built from the official spec, when it builds."""
+        assert self.local is not None
+        job = self.job
+        try:
+            record, env = self.local.get(job.repo, job.version, job.environment_commit or job.base_commit)
+        except Exception as exc:  # no engine, no mirror: the configured sandbox, as before
+            events.emit(Note(f"no environment from the official spec ({type(exc).__name__}: {exc})"))
+            return None
+        if record.status == "no spec":
+            return None
+        if not record.built or env is None:
+            events.emit(Note(f"the official spec's environment did not build: {record.reason or record.status}"))
+            self.used.update(kind="docker", local_environment=record.status, reason=record.reason[-500:])
+            raise EnvironmentBuildError(record.reason or record.status)
+        events.emit(Note(f"tests run in {record.image}, built here from the official spec of {job.repo} {job.version}"))
+        self.used.update(kind="local-spec", image=record.image, python=record.python, changes=record.changes)
+        box = self.local.box(env, env.plan(plan.test_command))
+        box.cancel = cancel
         return box
 
 
@@ -149,8 +179,18 @@ class Worker:
         )
         self.mirrors = Mirrors(Path(config.mirrors_root), config.remote_url, finder)
         self.caches = Caches.of(self.settings)
+        self.local: Environments | None = None
+        if self.settings.swebench.local_environments:
+            cache = self.settings.resolved_cache_dir() / "swebench"
+            self.local = Environments(self._specs, self.mirrors, self.settings.sandbox, cache / "environments")
         self._sheet_form = ""
         Path(config.scratch).mkdir(parents=True, exist_ok=True)
+
+    def _specs(self) -> dict[str, Any]:
+        try:
+            return load_specs(self.settings.resolved_cache_dir() / "swebench", self.settings.swebench.specs)
+        except UserError:  # no PyPI and no specs file: the environment the sandbox detects, as before
+            return {}
 
     def run(self, job: Job) -> JobResult:
         started = time.monotonic()
@@ -163,7 +203,7 @@ class Worker:
             timer = threading.Timer(self.config.instance_timeout, cancel.cancel, args=(reason,))
             timer.daemon = True
             timer.start()
-        environment = _Environment(job, self.config.official_images)
+        environment = _Environment(job, self.config.official_images, local=self.local)
         try:
             mirror = self.mirrors.ensure(job.repo, job.base_commit)
             sealed = sealed_copy(mirror, job.base_commit, scratch / "repo")

@@ -116,9 +116,11 @@ def test_scripted_model_run_in_docker_never_shows_the_hidden_tests(bench, tmp_pa
     ]
     model = script(tmp_path, answers)
     out = tmp_path / "out"
+    no_spec = ("-o", "swebench.local_environments=false")  # the environment the sandbox detects
     proc = _run(
-        bench, out, tmp_path / "home", "--sandbox", "docker", "--instances", "demo__calc-1", model=model, timeout=900
-    )
+        bench, out, tmp_path / "home", "--sandbox", "docker", "--instances", "demo__calc-1", *no_spec,
+        model=model, timeout=900,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     (row,) = read_jsonl(out / "outcomes.jsonl")
     assert row["sandbox"] == "docker" and row["environment"]["kind"] == "docker", row

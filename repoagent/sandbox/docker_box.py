@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import tarfile
 import time
 import uuid
@@ -21,7 +22,7 @@ from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
 from repoagent.sandbox.environment import VENV, EnvPlan, Step
 from repoagent.sandbox.protocol import EnvironmentBuildError
-from repoagent.sandbox.testrun import JUNIT_PATH, TestRun, parse_junit, trim, with_junit
+from repoagent.sandbox.testrun import JUNIT_PATH, TRIM, TestRun, parse_junit, trim, with_junit
 from repoagent.sandbox.tree import WorkTree
 
 LABEL = "repoagent.sandbox"
@@ -141,7 +142,8 @@ class DockerSandbox:
         digest = hashlib.sha256(f"{self.client.images.get(self.base).id}\n{plan.python}\n".encode())
         digest.update(json.dumps([plan.install_script(), sorted(plan.env.items()), plan.venv]).encode())
         if plan.cache_key:  # the caller names the environment (a repository and version): its files do not count
-            return f"repoagent-env:{hashlib.sha256(digest.digest() + plan.cache_key.encode()).hexdigest()[:16]}"
+            name = re.sub(r"[^a-z0-9_.-]+", "_", plan.cache_key.lower()).strip("._-")[:80]
+            return f"repoagent-env:{name}-{hashlib.sha256(digest.digest() + plan.cache_key.encode()).hexdigest()[:12]}"
         for name in plan.files:
             path = tree / name
             digest.update(name.encode() + b"\0" + (path.read_bytes() if path.is_file() else b"") + b"\0")
@@ -196,8 +198,18 @@ class DockerSandbox:
             environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", **(env or {})},
         )
 
-    def run_archive(self, archive: bytes, command: str, timeout: float, image: str | None = None) -> TestRun:
-        full = f"{self.prelude}\n{with_junit(command)}" if self.prelude else with_junit(command)
+    def run_archive(
+        self,
+        archive: bytes,
+        command: str,
+        timeout: float,
+        image: str | None = None,
+        junit: bool = True,
+        limit: int | None = TRIM,
+    ) -> TestRun:
+        """Run ``command`` on the code in ``archive``; ``junit``: ask pytest for JUnit XML; ``limit``: output kept."""
+        body = with_junit(command) if junit else command
+        full = f"{self.prelude}\n{body}" if self.prelude else body
         name = f"repoagent-{uuid.uuid4().hex[:12]}"
         started = time.perf_counter()
         timed_out = False
@@ -222,12 +234,21 @@ class DockerSandbox:
             exit_code=status,
             seconds=seconds,
             tests=tests,
-            stdout=trim(out),
-            stderr=trim(err),
+            stdout=trim(out, limit) if limit else out,
+            stderr=trim(err, limit) if limit else err,
             timed_out=timed_out,
             killed=oom or (status is not None and status >= 128),
             sandbox=self.name,
         )
+
+    def image_file(self, image: str, path: str) -> bytes:
+        """A file of ``image`` (empty when it has none), read from a container that never starts."""
+        name = f"repoagent-read-{uuid.uuid4().hex[:12]}"
+        try:
+            container = self.client.containers.create(image, command=["true"], name=name, labels={LABEL: "1"})
+            return self._read_file(container, path)
+        finally:
+            self._remove(name)
 
     def _wait(self, container: Any, timeout: float) -> int | None:
         """The container's exit status, or None when ``timeout`` passed; checks for cancellation every second."""

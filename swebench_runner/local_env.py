@@ -1,0 +1,175 @@
+"""Environment images built here from the official specs, shared by local grading and the batch run's tests.
+
+``Environments.get(repo, version, env_commit)`` builds (or finds) the image of
+one repository and version, at most once across processes (a lock file per
+image), and keeps a record beside it: built or failed, why, the Python chosen
+and every pin that had to move.  A failed environment is remembered (delete its
+record under ``CACHE/swebench/environments`` to try again) and nothing is graded
+in it.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repoagent.config import SandboxSettings
+from repoagent.core.cancel import CancelToken
+from repoagent.core.errors import UserError
+from repoagent.core.gitcmd import git
+from repoagent.core.locks import file_lock
+from repoagent.sandbox.protocol import EnvironmentBuildError
+from swebench_runner.checkout import Mirrors, sealed_copy
+from swebench_runner.specs import RECORD, TESTBED, LocalEnvironment, spec_for
+
+BASE = "repoagent-base:bookworm"
+
+
+@dataclass
+class EnvRecord:
+    """What became of one environment image."""
+
+    key: str
+    repo: str
+    version: str
+    status: str  # built, failed, unsupported, no spec
+    reason: str = ""
+    python: str = ""
+    python_why: str = ""
+    uploaded_before: str = ""  # the packages as PyPI had them then
+    image: str = ""
+    changes: list[dict[str, str]] = field(default_factory=list)  # pins moved: requirement, installed, why
+    missing_files: list[str] = field(default_factory=list)  # files the mirror could not give at the env commit
+    seconds: float = 0.0
+
+    @property
+    def built(self) -> bool:
+        return self.status == "built"
+
+
+class Environments:
+    """Builds and remembers environment images; ``box`` gives a sandbox that runs in one."""
+
+    def __init__(
+        self,
+        specs: dict[str, Any] | Callable[[], dict[str, Any]],
+        mirrors: Mirrors,
+        sandbox: SandboxSettings,
+        root: Path,
+        cancel: CancelToken | None = None,
+    ) -> None:
+        self._specs = specs  # or how to load them, when the first environment is wanted
+        self.mirrors = mirrors
+        self.sandbox = sandbox
+        self.root = Path(root)
+        self.cancel = cancel or CancelToken()
+        self._seen: dict[str, tuple[EnvRecord, LocalEnvironment | None]] = {}
+
+    @property
+    def specs(self) -> dict[str, Any]:
+        if callable(self._specs):
+            self._specs = self._specs()
+        return self._specs
+
+    def environment(self, repo: str, version: str, env_commit: str) -> LocalEnvironment | None:
+        spec = spec_for(self.specs, repo, version)
+        if spec is None:
+            return None
+        mirror = self.mirrors.ensure(repo, env_commit)
+
+        def show(path: str) -> str:
+            proc = git(mirror, "show", f"{env_commit}:{path}")
+            return proc.stdout.decode(errors="replace") if proc.returncode == 0 else ""
+
+        date = git(mirror, "show", "-s", "--format=%cI", env_commit).stdout.decode().strip()
+        setup = show("setup.cfg") + show("setup.py")
+        return LocalEnvironment.of(repo, version, spec, show("pyproject.toml"), setup, date)
+
+    def get(self, repo: str, version: str, env_commit: str) -> tuple[EnvRecord, LocalEnvironment | None]:
+        """The environment of ``repo`` at ``version``: built now, found, or failed (with the reason)."""
+        memo = f"{repo}@{version}"
+        if memo in self._seen:
+            return self._seen[memo]
+        env = self.environment(repo, version, env_commit)
+        if env is None:
+            record = EnvRecord(f"{repo}@{version}", repo, str(version), "no spec", f"no official spec for {memo}")
+            self._seen[memo] = (record, None)
+            return record, None
+        path = self.root / f"{env.key}.json"
+        with file_lock(self.root / f"{env.key}.lock"):
+            record = self._read(path)
+            if record is None or (record.built and not self._has_image(record.image)):
+                record = self._build(env, env_commit)
+                path.write_text(json.dumps(asdict(record), indent=1))
+        self._seen[memo] = (record, env)
+        return record, env
+
+    def _read(self, path: Path) -> EnvRecord | None:
+        try:
+            return EnvRecord(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _has_image(self, image: str) -> bool:
+        from repoagent.sandbox.docker_box import docker_client
+
+        try:
+            docker_client().images.get(image)
+        except Exception:
+            return False
+        return True
+
+    def _build(self, env: LocalEnvironment, env_commit: str) -> EnvRecord:
+        record = EnvRecord(env.key, env.repo, env.version, "failed", python=env.python, python_why=env.python_why)
+        record.uploaded_before = env.uploaded_before
+        why = env.unsupported()
+        if why:
+            record.status, record.reason = "unsupported", why
+            return record
+        started = time.monotonic()
+        box = self.box(env, env.plan("true"))
+        mirror = self.mirrors.ensure(env.repo, env_commit)
+        with tempfile.TemporaryDirectory(prefix="repoagent-env-") as tmp:
+            sealed = sealed_copy(mirror, env_commit, Path(tmp) / "repo")
+            record.missing_files = sealed.missing
+            try:
+                from repoagent.sandbox.tree import WorkTree
+
+                with WorkTree(sealed.path, sealed.commit) as tree:
+                    record.image = box.env_image(tree, box.plan)
+            except EnvironmentBuildError as exc:
+                record.reason = _last_lines(str(exc))
+                record.seconds = round(time.monotonic() - started, 1)
+                return record
+        changes = box.image_file(record.image, RECORD).decode(errors="replace")
+        record.changes = [json.loads(line) for line in changes.splitlines() if line.strip()]
+        record.status = "built"
+        record.seconds = round(time.monotonic() - started, 1)
+        return record
+
+    def box(self, env: LocalEnvironment, plan: Any, network: bool = False) -> Any:
+        """A Docker sandbox on ``env``'s base image, with the code at /testbed installed in place before each run."""
+        from repoagent.sandbox.docker_box import BASE_REPOSITORY, DockerSandbox
+
+        s = self.sandbox
+        image = s.image if s.image.startswith(f"{BASE_REPOSITORY}:") else BASE
+        box = DockerSandbox(
+            image, s.memory_mb, s.cpus, s.pids, network, cancel=self.cancel, plan=plan,
+            workdir=TESTBED, prelude=env.prelude(),
+        )  # fmt: skip
+        if not box.base.endswith(f":{plan.suite}"):
+            raise UserError(
+                f"{env.repo} {env.version} wants Python {env.python}: build its base image first with "
+                f"'repoagent sandbox build-base --python {env.python}'"
+            )
+        return box
+
+
+def _last_lines(text: str, keep: int = 12) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(lines[:2] + (["..."] if len(lines) > keep + 2 else []) + lines[2:][-keep:])

@@ -1,0 +1,127 @@
+"""Install requirements as pinned, or as near to the pin as this interpreter allows.
+
+This file runs *inside* an environment image's build, with the environment's
+own Python (3.9 or newer, standard library and pip only); it is copied in, never
+imported by repoagent.
+
+    python pins_helper.py RECORD [-r FILE | REQUIREMENT ...]
+
+All requirements go to pip at once first.  When pip refuses, they go one at a
+time; a pinned one (``name==X``) that will not install takes the nearest release
+with a wheel for this interpreter (the first at or above X, else the last below
+it; of any date, where the environment takes packages as of a date), and each
+such change is appended to RECORD as a JSON line
+``{"requirement", "installed", "why"}``.  Exit status 1 (and a line on stderr)
+when a requirement installs in no way: the environment is failed, not graded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;,]+)\s*(;.*)?$")
+
+
+def pip(*args: str, dated: bool = True) -> subprocess.CompletedProcess[str]:
+    """``pip install``; ``dated``: with the environment's PIP_UPLOADED_PRIOR_TO, else from any date."""
+    env = dict(os.environ)
+    if not dated:
+        env.pop("PIP_UPLOADED_PRIOR_TO", None)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def last_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")] or lines
+    return errors[-1][:300] if errors else f"pip exited {result.returncode}"
+
+
+def requirement_lines(path: str) -> list[str]:
+    """A requirements file's requirements (``-r`` followed; other options and comments dropped)."""
+    found: list[str] = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for raw in f:
+            line = raw.split(" #", 1)[0].strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith(("-r ", "--requirement ")):
+                found += requirement_lines(line.split(None, 1)[1])
+            elif not line.startswith("-"):
+                found.append(line)
+    return found
+
+
+def version_key(text: str) -> tuple:
+    try:
+        from pip._vendor.packaging.version import Version
+
+        return (0, Version(text))
+    except Exception:  # an unparsable version sorts after every parsable one
+        return (1, text)
+
+
+def wheel_versions(name: str) -> list[str]:
+    """The releases of ``name`` that have a wheel for this interpreter (pip's own list, from its error)."""
+    result = pip("--only-binary=:all:", "--no-deps", "--dry-run", f"{name}==0.0.0.dev0+none", dated=False)
+    m = re.search(r"\(from versions: ([^)]*)\)", result.stderr + result.stdout)
+    if not m or m.group(1).strip() == "none":
+        return []
+    return [v.strip() for v in m.group(1).split(",") if v.strip()]
+
+
+def nearest(wanted: str, versions: list[str]) -> list[str]:
+    """``versions`` in the order to try: at or above ``wanted`` upwards, then below it downwards."""
+    key = version_key(wanted)
+    above = sorted((v for v in versions if version_key(v) >= key), key=version_key)
+    below = sorted((v for v in versions if version_key(v) < key), key=version_key, reverse=True)
+    return above + below
+
+
+def install_one(requirement: str, record: list[dict[str, str]], tries: int = 3) -> bool:
+    first = pip(requirement)
+    if first.returncode == 0:
+        return True
+    m = PIN.match(requirement)
+    if not m:
+        sys.stderr.write(f"cannot install {requirement}: {last_error(first)}\n")
+        return False
+    name, extras, wanted, marker = m.group(1), m.group(2) or "", m.group(3), m.group(4) or ""
+    for version in nearest(wanted, wheel_versions(name))[:tries]:
+        chosen = f"{name}{extras}=={version}{(' ' + marker) if marker else ''}"
+        if pip(chosen).returncode == 0 or pip(chosen, dated=False).returncode == 0:
+            why = f"{requirement} does not install on Python {sys.version.split()[0]}: {last_error(first)}"
+            record.append({"requirement": requirement, "installed": chosen, "why": why})
+            return True
+    sys.stderr.write(f"cannot install {requirement}, nor a release near it with a wheel: {last_error(first)}\n")
+    return False
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        sys.stderr.write(__doc__ or "")
+        return 2
+    record_path, args = argv[0], argv[1:]
+    requirements = requirement_lines(args[1]) if args[0] == "-r" else args
+    if not requirements:
+        return 0
+    if pip(*(args if args[0] == "-r" else requirements)).returncode == 0:
+        return 0
+    record: list[dict[str, str]] = []
+    ok = all([install_one(r, record) for r in requirements])  # every one is tried, and reported
+    with open(record_path, "a", encoding="utf-8") as f:
+        for change in record:
+            f.write(json.dumps(change) + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,268 @@
+"""The official install specs per repository and version, and the environment an instance is graded in.
+
+The SWE-bench harness keeps, for each repository and version, the Python to use,
+the packages to install (a conda list, or ``requirements.txt`` of the version's
+environment commit), extra pip packages with their pins, the install command,
+steps before the install and the test command (``MAP_REPO_VERSION_TO_SPECS``).
+Version 5 of ``swebench`` moved them out of the package; the last release that
+ships them is 4.1.0, so ``load_specs`` takes them from that wheel on PyPI (once,
+cached as JSON), or from a JSON file given with ``--specs``.
+
+``LocalEnvironment`` turns one spec into what the Docker sandbox builds: the
+Debian release whose Python is nearest the spec's and not older (3.9 bullseye,
+3.11 bookworm, 3.13 trixie), the spec's apt steps, a virtual environment with
+its packages, pins loosened only where they cannot install (each change
+recorded), the install command, and then the project itself removed again: the
+image holds the dependencies, never a version of the code.  Each test run puts
+the instance's own code at ``/testbed`` and installs it in place, offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from repoagent.core.errors import UserError
+from repoagent.sandbox.environment import INSTALL_ENV, PYTHONS, VENV, EnvPlan, Step
+
+SPECS_RELEASE = "4.1.0"
+SPECS_MEMBER = "swebench/harness/constants/python.py"
+SPECS_TABLE = "MAP_REPO_VERSION_TO_SPECS_PY"
+TESTBED = "/testbed"
+RECORD = "/opt/repoagent/env-changes.jsonl"
+HELPER = "/opt/repoagent/pins_helper.py"
+# Files that are never tests (the official harness's list): the test patch's other files are the directives.
+NON_TEST_EXTS = (".json", ".png", "csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml")
+# In place and offline: the image has the dependencies and the build tools, the run has no network.
+DEV_INSTALL = (
+    f"[ ! -f {TESTBED}/setup.py ] && [ ! -f {TESTBED}/pyproject.toml ] || "
+    f"( cd {TESTBED} && python -m pip install -q --no-deps --no-build-isolation --disable-pip-version-check -e . "
+    "> /tmp/repoagent-dev-install.log 2>&1 ) || { echo 'the project did not install in place:'; "
+    "tail -n 20 /tmp/repoagent-dev-install.log; } >&2"
+)
+
+
+def load_specs(cache_dir: Path, path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """repository -> version -> spec: from ``path`` (JSON), else swebench 4.1.0's table (downloaded once)."""
+    if path is not None:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"--specs {path}: not a readable JSON file ({exc})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"--specs {path}: want an object of repository -> version -> spec")
+        return data
+    cached = Path(cache_dir) / f"swebench-{SPECS_RELEASE}-specs.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    specs = _specs_from_wheel()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    tmp.write_text(json.dumps(specs, indent=1, sort_keys=True))
+    tmp.replace(cached)
+    return specs
+
+
+def _specs_from_wheel() -> dict[str, dict[str, dict[str, Any]]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", tmp]
+        got = subprocess.run([*pip, f"swebench=={SPECS_RELEASE}"], capture_output=True, text=True, check=False)
+        wheels = list(Path(tmp).glob("swebench-*.whl"))
+        if got.returncode != 0 or not wheels:
+            raise UserError(
+                f"could not download swebench {SPECS_RELEASE} from PyPI for its install specs "
+                f"({got.stderr.strip().splitlines()[-1:] or 'no wheel'}); pass --specs FILE (JSON: repository -> "
+                "version -> spec)"
+            )
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            source = wheel.read(SPECS_MEMBER).decode()
+    namespace: dict[str, Any] = {}
+    exec(compile(source, SPECS_MEMBER, "exec"), namespace)  # constants only: the module imports nothing
+    table = namespace[SPECS_TABLE]
+    return json.loads(json.dumps(table))  # plain JSON values, keys as strings
+
+
+def spec_for(specs: dict[str, dict[str, dict[str, Any]]], repo: str, version: str) -> dict[str, Any] | None:
+    return specs.get(repo, {}).get(str(version))
+
+
+def debian_python(wanted: str, requires_python: str = "") -> tuple[str, str]:
+    """The base image's Python for a spec's ``wanted`` one: the nearest not older, within ``requires_python``."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    def key(version: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in version.split(".")[:2])
+
+    try:
+        allowed = SpecifierSet(requires_python)
+    except InvalidSpecifier:
+        allowed = SpecifierSet()
+    have = sorted(PYTHONS, key=key)
+    fits = [v for v in have if allowed.contains(f"{v}.0", prereleases=True) or allowed.contains(f"{v}.99")] or have
+    newer = [v for v in fits if key(v) >= key(wanted)]
+    chosen = newer[0] if newer else fits[-1]
+    why = f"the spec wants Python {wanted}" + ("" if chosen == wanted else f"; {chosen} ({PYTHONS[chosen]}) is nearest")
+    if not newer:
+        why += f", older than asked: requires-python {requires_python}"
+    return chosen, why
+
+
+# When wheels for each Python were common on PyPI: packages from before then would be built from source.
+WHEELS_FROM = {"3.9": "2021-03-01", "3.11": "2023-03-01", "3.13": "2025-01-01"}
+
+
+def uploaded_before(committed: str, python: str) -> str:
+    """The date packages are taken as of: the environment commit's (as the version was released), but no earlier
+    than wheels for ``python`` were common; empty when the commit's date is unknown (then: today's packages)."""
+    day = committed[:10]
+    if not re.match(r"^\d{4}-\d{2}-\d{2}$", day):
+        return ""
+    return f"{max(day, WHEELS_FROM.get(python, day))}T00:00:00Z"
+
+
+def directives_of(test_patch: str, repo: str) -> list[str]:
+    """The files the test patch touches that are tests, as the official harness passes them to the runner."""
+    files = re.findall(r"^diff --git a/.* b/(.*)$", test_patch, re.M)
+    files = [f for f in files if not f.endswith(NON_TEST_EXTS)]
+    if repo == "django/django":
+        files = [f.removesuffix(".py").removeprefix("tests/").replace("/", ".") for f in files]
+    return list(dict.fromkeys(files))
+
+
+def instance_test_command(spec: dict[str, Any], row: dict[str, Any]) -> str:
+    """The instance's test command: the dataset's own (its eval script) when it has one, else spec + directives."""
+    script = row.get("eval_script") or ""
+    m = re.search(r"^: '>>>>> Start Test Output'\n(.*?)\n: '>>>>> End Test Output'", script, re.M | re.S)
+    if m and m.group(1).strip():
+        return m.group(1).strip()
+    command = spec.get("test_cmd") or "pytest -rA"
+    command = " && ".join(command) if isinstance(command, list) else str(command)
+    return " ".join([command, *(shlex.quote(d) for d in directives_of(row.get("test_patch", ""), row["repo"]))])
+
+
+@dataclass
+class LocalEnvironment:
+    """The environment image of one repository and version, built here from its official spec."""
+
+    repo: str
+    version: str
+    spec: dict[str, Any]
+    python: str
+    python_why: str
+    build_requires: list[str] = field(default_factory=list)
+    uploaded_before: str = ""  # packages as PyPI had them then (ISO date): the spec's unpinned ones included
+
+    @classmethod
+    def of(
+        cls,
+        repo: str,
+        version: str,
+        spec: dict[str, Any],
+        pyproject: str = "",
+        setup_text: str = "",
+        committed: str = "",
+    ) -> LocalEnvironment:
+        """``pyproject``, ``setup_text`` (setup.cfg, setup.py) of the environment commit: Python bounds, build tools."""
+        try:
+            project = tomllib.loads(pyproject) if pyproject else {}
+        except tomllib.TOMLDecodeError:
+            project = {}
+        requires = str(project.get("project", {}).get("requires-python") or "")
+        if not requires:
+            m = re.search(r"python_requires\s*=\s*[\"']?([^\"'\n]+)", setup_text)
+            requires = m.group(1).strip() if m else ""
+        python, why = debian_python(str(spec.get("python", "3.9")), requires)
+        # the build backend, for the offline install in place; setuptools and wheel are the image's own
+        # (an old pin of setuptools has no PEP 660 hook, so no editable install)
+        build = [str(r) for r in project.get("build-system", {}).get("requires", [])]
+        build = [r for r in build if not re.match(r"^\s*(setuptools|wheel)\b", r)]
+        return cls(repo, str(version), spec, python, why, build, uploaded_before(committed, python))
+
+    def unsupported(self) -> str | None:
+        """Why this spec cannot be built here (a conda environment file), or None."""
+        packages = str(self.spec.get("packages") or "")
+        if packages == "environment.yml":
+            return "the spec installs a conda environment.yml, which needs conda; not built here"
+        return None
+
+    def script(self) -> str:
+        """The build, as one shell script run in the base image with the environment commit at /testbed."""
+        helper = base64.b64encode((Path(__file__).parent / "pins_helper.py").read_bytes()).decode()
+        pins = f"python {HELPER} {RECORD}"
+        lines = ["set -ex", *[str(s) for s in self.spec.get("pre_install") or []]]
+        lines += [
+            f"python3 -m venv {VENV}",
+            f"export PATH={VENV}/bin:$PATH",
+            # a pip that knows --uploaded-prior-to (from PIP_UPLOADED_PRIOR_TO), itself from today
+            "env -u PIP_UPLOADED_PRIOR_TO python -m pip install -q --disable-pip-version-check --upgrade pip "
+            "'setuptools<70' wheel",
+            f"mkdir -p /opt/repoagent && echo {helper} | base64 -d > {HELPER} && touch {RECORD}",
+            f"cd {TESTBED}",
+            # a version from git (versioneer, setuptools-scm) is the spec's version, as it was at release
+            f"git init -q && git add -A && git -c user.name=env -c user.email=env@localhost commit -qm env --no-verify"
+            f" && git tag v{self.release} && git tag {self.release}",
+        ]
+        packages = str(self.spec.get("packages") or "").strip()
+        if packages == "requirements.txt":
+            lines.append(f"if [ -f requirements.txt ]; then {pins} -r requirements.txt; fi")
+        elif packages:
+            lines.append(f"{pins} {' '.join(shlex.quote(p) for p in shlex.split(packages))}")
+        wanted = [*self.build_requires, *(str(p) for p in self.spec.get("pip_packages") or [])]
+        if wanted:
+            lines.append(f"{pins} {' '.join(shlex.quote(p) for p in wanted)}")
+        install = str(self.spec.get("install") or "")
+        if install and "pip install" in install:  # an old pin of the build backend: the image's own instead
+            lines.append(f"( {install} ) || ( {install} --no-build-isolation )")
+        elif install:
+            lines.append(install)
+        lines.append("python -c 'import pytest' 2>/dev/null || python -m pip install -q pytest")
+        # the code goes again: each run brings its own (no later commit's files in the image)
+        lines.append(f"cd / && rm -rf {TESTBED} && mkdir -p {TESTBED}")
+        return "\n".join(lines)
+
+    @property
+    def release(self) -> str:
+        """The version as a release number (``0.8`` as ``0.8.0``), for tools that read it from git."""
+        parts = re.findall(r"\d+", self.version)[:3] or ["0"]
+        return ".".join(parts + ["0"] * (3 - len(parts)))
+
+    def prelude(self) -> str:
+        """Before each run: the instance's code installed in place, offline, with the version it had."""
+        return f"export SETUPTOOLS_SCM_PRETEND_VERSION={self.release}\n{DEV_INSTALL}"
+
+    @property
+    def key(self) -> str:
+        """Names the image: repository, version, and the hash of everything that goes in."""
+        parts = [self.spec, self.python, self.build_requires, self.uploaded_before, self.script()]
+        digest = hashlib.sha256(json.dumps(parts).encode())
+        slug = re.sub(r"[^a-z0-9_.-]+", "_", f"{self.repo.replace('/', '__')}-{self.version}".lower())
+        return f"{slug}-{digest.hexdigest()[:12]}"
+
+    def plan(self, command: str) -> EnvPlan:
+        """What the Docker sandbox builds (once, cached by ``key``) and runs ``command`` in."""
+        steps = [Step(self.script(), f"the official spec of {self.repo} {self.version} (swebench {SPECS_RELEASE})")]
+        return EnvPlan(
+            python=self.python,
+            python_why=self.python_why,
+            steps=steps,
+            test_command=command,
+            test_why=f"the official spec's test command for {self.repo} {self.version}",
+            env={
+                **INSTALL_ENV,
+                "SETUPTOOLS_SCM_PRETEND_VERSION": self.release,
+                **({"PIP_UPLOADED_PRIOR_TO": self.uploaded_before} if self.uploaded_before else {}),
+            },
+            venv=True,
+            cache_key=self.key,
+        )
