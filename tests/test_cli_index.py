@@ -17,7 +17,11 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     listed = set(re.findall(r"^│ (\w[\w-]*) ", out.stdout, re.M))
     expected = {"fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench", "swebench", "serve"}
     assert listed == expected, listed
-    groups = (("sandbox", {"build-base", "doctor"}), ("bench", {"localize", "edit"}), ("swebench", {"run", "evaluate", "validate"}))
+    groups = (
+        ("sandbox", {"build-base", "doctor"}),
+        ("bench", {"localize", "edit"}),
+        ("swebench", {"run", "evaluate", "validate"}),
+    )
     for group, commands in groups:
         sub = run_cli(group, "--help", home=tmp_path)
         assert set(re.findall(r"^│ (\w[\w-]*) ", sub.stdout, re.M)) == commands, sub.stdout
