@@ -46,15 +46,17 @@ def last_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def requirement_lines(path: str) -> list[str]:
-    """A requirements file's requirements (``-r`` followed; other options and comments dropped)."""
+    """A requirements file's requirements, as the official harness reads them: ``-r`` followed (beside the file),
+    the project itself (``-e .``, ``.[test]``), other options and comments dropped."""
     found: list[str] = []
     with open(path, encoding="utf-8", errors="replace") as f:
         for raw in f:
             line = raw.split(" #", 1)[0].strip()
-            if not line or line.startswith("#"):
+            if not line or line.startswith(("#", ".")):
                 continue
-            if line.startswith(("-r ", "--requirement ")):
-                found += requirement_lines(line.split(None, 1)[1])
+            if line.startswith(("-r", "--requirement")):
+                name = line.split(None, 1)[1] if " " in line else line[2:]
+                found += requirement_lines(os.path.join(os.path.dirname(path), name.strip()))
             elif not line.startswith("-"):
                 found.append(line)
     return found
@@ -113,7 +115,7 @@ def main(argv: list[str]) -> int:
     requirements = requirement_lines(args[1]) if args[0] == "-r" else args
     if not requirements:
         return 0
-    if pip(*(args if args[0] == "-r" else requirements)).returncode == 0:
+    if pip(*requirements).returncode == 0:
         return 0
     record: list[dict[str, str]] = []
     ok = all([install_one(r, record) for r in requirements])  # every one is tried, and reported

@@ -39,6 +39,7 @@ from repoagent.sandbox.environment import INSTALL_ENV, PYTHONS, VENV, EnvPlan, S
 SPECS_RELEASE = "4.1.0"
 SPECS_MEMBER = "swebench/harness/constants/python.py"
 SPECS_TABLE = "MAP_REPO_VERSION_TO_SPECS_PY"
+REQS_TABLE = "MAP_REPO_TO_REQS_PATHS"
 TESTBED = "/testbed"
 RECORD = "/opt/repoagent/env-changes.jsonl"
 HELPER = "/opt/repoagent/pins_helper.py"
@@ -63,7 +64,7 @@ def load_specs(cache_dir: Path, path: Path | None = None) -> dict[str, dict[str,
         if not isinstance(data, dict):
             raise UserError(f"--specs {path}: want an object of repository -> version -> spec")
         return data
-    cached = Path(cache_dir) / f"swebench-{SPECS_RELEASE}-specs.json"
+    cached = Path(cache_dir) / f"swebench-{SPECS_RELEASE}-specs-v2.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     specs = _specs_from_wheel()
@@ -89,8 +90,12 @@ def _specs_from_wheel() -> dict[str, dict[str, dict[str, Any]]]:
             source = wheel.read(SPECS_MEMBER).decode()
     namespace: dict[str, Any] = {}
     exec(compile(source, SPECS_MEMBER, "exec"), namespace)  # constants only: the module imports nothing
-    table = namespace[SPECS_TABLE]
-    return json.loads(json.dumps(table))  # plain JSON values, keys as strings
+    table = json.loads(json.dumps(namespace[SPECS_TABLE]))  # plain JSON values, keys as strings
+    # "packages": "requirements.txt" means the first of the repository's requirement files that exists
+    for repo, paths in namespace.get(REQS_TABLE, {}).items():
+        for spec in table.get(repo, {}).values():
+            spec.setdefault("requirements_paths", list(paths))
+    return table
 
 
 def spec_for(specs: dict[str, dict[str, dict[str, Any]]], repo: str, version: str) -> dict[str, Any] | None:
@@ -214,8 +219,10 @@ class LocalEnvironment:
             f" && git tag v{self.release} && git tag {self.release}",
         ]
         packages = str(self.spec.get("packages") or "").strip()
-        if packages == "requirements.txt":
-            lines.append(f"if [ -f requirements.txt ]; then {pins} -r requirements.txt; fi")
+        if packages == "requirements.txt":  # the first of the repository's requirement files that exists
+            paths = [str(p) for p in self.spec.get("requirements_paths") or ["requirements.txt"]]
+            tests = " elif ".join(f"[ -f {shlex.quote(p)} ]; then {pins} -r {shlex.quote(p)};" for p in paths)
+            lines.append(f"if {tests} fi")
         elif packages:
             lines.append(f"{pins} {' '.join(shlex.quote(p) for p in shlex.split(packages))}")
         wanted = [*self.build_requires, *(str(p) for p in self.spec.get("pip_packages") or [])]

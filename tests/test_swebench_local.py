@@ -85,6 +85,26 @@ def test_packages_are_taken_as_of_the_environment_commit_but_not_before_wheels_f
     assert later.key != env.key  # the date is part of what went in
 
 
+def test_requirement_files_are_read_as_the_official_harness_reads_them(tmp_path: Path) -> None:
+    from swebench_runner.pins_helper import nearest, requirement_lines
+
+    (tmp_path / "reqs").mkdir()
+    (tmp_path / "reqs" / "base.txt").write_text("numpy<1.26  # core\n--index-url https://example.invalid\n")
+    (tmp_path / "reqs" / "test.txt").write_text("-r base.txt\n-e .\n.[test]\n\n# tools\npytest==7.4.0\n")
+    assert requirement_lines(str(tmp_path / "reqs" / "test.txt")) == ["numpy<1.26", "pytest==7.4.0"]
+    # the nearest release: the first at or above the pin, then downwards
+    assert nearest("1.19.2", ["1.18.5", "1.19.0", "1.21.0", "1.20.1", "2.0"]) == [
+        "1.20.1", "1.21.0", "2.0", "1.19.0", "1.18.5"
+    ]  # fmt: skip
+
+
+def test_a_spec_of_requirements_takes_the_first_of_the_repositorys_files() -> None:
+    spec = {"python": "3.9", "packages": "requirements.txt", "requirements_paths": ["req_test.txt", "requirements.txt"]}
+    script = LocalEnvironment.of("org/pkg", "1.0", spec).script()
+    assert script.index("-r req_test.txt") < script.index("-r requirements.txt")
+    assert "if [ -f req_test.txt ]; then" in script and "elif [ -f requirements.txt ]; then" in script
+
+
 def test_validation_figures_name_every_instance_that_breaks_the_rule() -> None:
     rows = [
         {"instance_id": "a-1", "repo": "a", "environment": "built", "gold": "resolved", "empty": "unresolved"},
