@@ -7,10 +7,11 @@ imported by repoagent.
     python pins_helper.py RECORD [-r FILE | REQUIREMENT ...]
 
 All requirements go to pip at once first.  When pip refuses, they go one at a
-time; a pinned one (``name==X``) that will not install takes the nearest release
-with a wheel for this interpreter (the first at or above X, else the last below
-it; of any date, where the environment takes packages as of a date), and each
-such change is appended to RECORD as a JSON line
+time; one that will not install as of the environment's date takes a later
+release; a pinned one (``name==X``) that will not install takes the nearest
+release with a wheel for this interpreter (the first at or above X, else the
+last below it); one whose every release was yanked since takes a yanked one,
+pinned exactly.  Each such change is appended to RECORD as a JSON line
 ``{"requirement", "installed", "why"}``.  Exit status 1 (and a line on stderr)
 when a requirement installs in no way: the environment is failed, not graded.
 """
@@ -23,6 +24,7 @@ import re
 import subprocess
 import sys
 
+NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*==\s*([^\s;,]+)\s*(;.*)?$")
 
 
@@ -88,19 +90,40 @@ def nearest(wanted: str, versions: list[str]) -> list[str]:
     return above + below
 
 
+def yanked_versions(name: str) -> list[str]:
+    """The yanked releases of ``name`` (pip installs one only when pinned to it exactly)."""
+    result = pip("--no-deps", "--dry-run", f"{name}==0.0.0.dev0+none", dated=False)
+    m = re.search(r"Ignored the following yanked versions: ([^\n]*)", result.stderr + result.stdout)
+    return [v.strip() for v in m.group(1).split(",") if v.strip()] if m else []
+
+
 def install_one(requirement: str, record: list[dict[str, str]], tries: int = 3) -> bool:
+    """Install one requirement: as of the environment's date; else of any date; else a pin's nearest release
+    with a wheel; else, when every release was yanked since, a yanked one pinned exactly.
+    Each way but the first is recorded."""
     first = pip(requirement)
     if first.returncode == 0:
         return True
+    python = sys.version.split()[0]
+    why = f"{requirement} does not install on Python {python} as of the environment's date: {last_error(first)}"
+    if os.environ.get("PIP_UPLOADED_PRIOR_TO") and pip(requirement, dated=False).returncode == 0:
+        record.append({"requirement": requirement, "installed": f"{requirement} (a later release)", "why": why})
+        return True
     m = PIN.match(requirement)
-    if not m:
-        sys.stderr.write(f"cannot install {requirement}: {last_error(first)}\n")
-        return False
-    name, extras, wanted, marker = m.group(1), m.group(2) or "", m.group(3), m.group(4) or ""
-    for version in nearest(wanted, wheel_versions(name))[:tries]:
-        chosen = f"{name}{extras}=={version}{(' ' + marker) if marker else ''}"
-        if pip(chosen).returncode == 0 or pip(chosen, dated=False).returncode == 0:
-            why = f"{requirement} does not install on Python {sys.version.split()[0]}: {last_error(first)}"
+    if m:
+        name, extras, wanted, marker = m.group(1), m.group(2) or "", m.group(3), m.group(4) or ""
+        for version in nearest(wanted, wheel_versions(name))[:tries]:
+            chosen = f"{name}{extras}=={version}{(' ' + marker) if marker else ''}"
+            if pip(chosen).returncode == 0 or pip(chosen, dated=False).returncode == 0:
+                record.append({"requirement": requirement, "installed": chosen, "why": why})
+                return True
+    named = NAME.match(requirement)
+    yanked = yanked_versions(named.group(1)) if named else []
+    if named and yanked:  # every release yanked since: the one nearest the pin, or the last, pinned exactly
+        version = (nearest(m.group(3), yanked) if m else sorted(yanked, key=version_key, reverse=True))[0]
+        chosen = f"{named.group(1)}=={version}"
+        if pip(chosen, dated=False).returncode == 0:
+            why = f"every release of {named.group(1)} is yanked; {version} taken, pinned"
             record.append({"requirement": requirement, "installed": chosen, "why": why})
             return True
     sys.stderr.write(f"cannot install {requirement}, nor a release near it with a wheel: {last_error(first)}\n")
