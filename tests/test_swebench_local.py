@@ -160,7 +160,8 @@ def test_a_pin_that_cannot_install_moves_to_the_nearest_wheel_and_one_that_never
 ) -> None:
     require_docker()
     repos, dataset, _ = make_dataset(tmp_path / "data")
-    calc = {**SPEC, "pip_packages": ["pytest", "six==1.16.99"]}  # no such release: the nearest with a wheel
+    # six 1.16.99: no such release, the nearest with a wheel; types-pkg_resources: every release yanked since
+    calc = {**SPEC, "pip_packages": ["pytest", "six==1.16.99", "types-pkg_resources"]}
     specs, home, out = _specs(tmp_path, calc), tmp_path / "home", tmp_path / "v"
     args = ["swebench", "validate", "--dataset", str(dataset), "--repos", str(repos), "--specs", str(specs)]
     proc = run_cli(*args, "--out", str(out), "--instances", "demo__calc-1,demo__words-1", home=home, timeout=900)
@@ -168,9 +169,12 @@ def test_a_pin_that_cannot_install_moves_to_the_nearest_wheel_and_one_that_never
     figures = json.loads((out / "validation.json").read_text())["total"]
     assert (figures["environments_built"], figures["gold_resolved"], figures["empty_unresolved"]) == (2, 2, 2)
     (record,) = [json.loads(p.read_text()) for p in (home / "cache/swebench/environments").glob("demo__calc-*.json")]
-    (change,) = record["changes"]
-    assert change["requirement"] == "six==1.16.99" and change["installed"].startswith("six==1.")
-    assert "1.16.99" not in change["installed"] and change["why"]
+    changes = {c["requirement"]: c for c in record["changes"]}
+    assert set(changes) == {"six==1.16.99", "types-pkg_resources"}
+    six = changes["six==1.16.99"]
+    assert six["installed"].startswith("six==1.") and "1.16.99" not in six["installed"] and six["why"]
+    assert changes["types-pkg_resources"]["installed"].startswith("types-pkg_resources==")
+    assert "yanked" in changes["types-pkg_resources"]["why"]
     # a requirement that installs in no way: the environment fails with the reason, and nothing is graded in it
     broken = _specs(tmp_path, {**SPEC, "pip_packages": ["pytest", "repoagent-no-such-package-zz==1.0"]})
     out2 = tmp_path / "v2"
