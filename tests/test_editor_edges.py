@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 
 from editing.answer_format import parse_edit_answer
-from editing.apply import apply_ops
+from editing.apply import apply_op, apply_ops
 from editing.errors import EditError, ElisionError
+from editing.ops import EditOp
 
 MODULE = (
     b'"""Shop helpers."""\n\nimport json\nimport os\n\n\ndef load(path):\n    return json.loads(open(path).read())\n'
@@ -77,3 +78,59 @@ def test_insert_at_the_top_goes_below_a_licence_comment_the_docstring_and_the_im
 def test_insert_at_the_top_of_a_module_without_docstring_or_imports(source: bytes, expected: bytes) -> None:
     after = _apply(source, "### INSERT shop.py TOP\n```python\nLIMIT = 10\n```")
     assert after.startswith(expected), after
+
+
+REDEFINED = (
+    b"import sys\n\nif sys.version_info >= (3, 8):\n\n    def shout(text):\n        return text.upper()\n\n"
+    b"else:\n\n    def shout(text):\n        return text.lower()\n"
+)
+
+
+def _op(**fields) -> EditOp:
+    return EditOp(path="loud.py", **fields)
+
+
+def test_a_line_picks_among_redefinitions_for_replace_delete_and_insert() -> None:
+    """``repoagent edit --line`` and the oracle name one of two definitions of a name by its line."""
+    code = "def shout(text):\n    return text.upper() + '!'\n"
+    second = apply_op(REDEFINED, _op(kind="replace", target="shout", line=10, code=code))
+    assert second == REDEFINED.replace(b"text.lower()", b"text.upper() + '!'")
+    first = apply_op(REDEFINED, _op(kind="replace", target="shout", line=5, code=code))
+    assert first == REDEFINED.replace(b"return text.upper()", b"return text.upper() + '!'")
+    gone = apply_op(REDEFINED, _op(kind="delete", target="shout", line=10))
+    assert gone == REDEFINED.replace(b"\n    def shout(text):\n        return text.lower()\n", b"")
+    after = apply_op(REDEFINED, _op(kind="insert", after="shout", line=5, code="def whisper(text):\n    return text\n"))
+    assert after.index(b"def whisper") < after.index(b"else:")
+    with pytest.raises(EditError, match=r"'shout' is ambiguous in loud\.py: shout at line 5, shout at line 10"):
+        apply_op(REDEFINED, _op(kind="replace", target="shout", code=code))
+
+
+def test_a_line_between_redefinitions_picks_the_nearest_header() -> None:
+    code = "def shout(text):\n    return ''\n"
+    assert (
+        b"return ''" in apply_op(REDEFINED, _op(kind="replace", target="shout", line=9, code=code)).split(b"else:")[1]
+    )
+    assert (
+        b"return ''" in apply_op(REDEFINED, _op(kind="replace", target="shout", line=7, code=code)).split(b"else:")[0]
+    )
+
+
+def test_bytes_that_are_not_utf8_elsewhere_in_the_file_are_kept_as_they_were() -> None:
+    """A stray Latin-1 byte in a comment (no coding line): the edit changes the function, not that byte."""
+    content = b"# caf\xe9 au lait\n\n\ndef price():\n    return 1\n\n\n# na\xefve\n"
+    after = apply_op(content, _op(kind="replace", target="price", code="def price():\n    return 2\n"))
+    assert after == content.replace(b"return 1", b"return 2")
+    latin = b"# -*- coding: latin-1 -*-\n# caf\xe9 \xff\n\n\ndef price():\n    return '\xe9'\n"
+    after = apply_op(latin, _op(kind="replace", target="price", code="def price():\n    return '\xe9\xe9'\n"))
+    assert after == latin.replace(b"'\xe9'", b"'\xe9\xe9'")
+
+
+def test_delete_at_the_edges_of_a_file() -> None:
+    first = b"def a():\n    return 1\n\n\ndef b():\n    return 2\n"
+    assert apply_op(first, _op(kind="delete", target="a")) == b"def b():\n    return 2\n"
+    last = b"def a():\n    return 1\n\n\ndef b():\n    return 2"  # no newline at the end
+    assert apply_op(last, _op(kind="delete", target="b")) == b"def a():\n    return 1\n"
+    only = b"def a():\n    return 1\n\n\n"  # blank lines after the only definition go with it
+    assert apply_op(only, _op(kind="delete", target="a")) == b""
+    trailing = b"def a():\n    return 1\n\n   \n"  # blank lines with spaces, and none after them
+    assert apply_op(trailing, _op(kind="delete", target="a")) == b""
