@@ -134,3 +134,43 @@ def test_delete_at_the_edges_of_a_file() -> None:
     assert apply_op(only, _op(kind="delete", target="a")) == b""
     trailing = b"def a():\n    return 1\n\n   \n"  # blank lines with spaces, and none after them
     assert apply_op(trailing, _op(kind="delete", target="a")) == b""
+
+
+CART = (
+    b"class Cart:\n    def add(self, item):\n        # keep the order items came in\n"
+    b"        self.items.append(item)\n\n"
+    b"    @property\n    def total(self):\n        return sum(self.items)\n"
+)
+WHOLE_CART = (
+    "class Cart:\n    def add(self, item):\n        self.items.append(item)\n\n"
+    "    @property\n    def total(self):\n        return sum(self.items) * 2\n"
+)
+
+
+def test_a_whole_class_with_one_method_changed_replaces_that_method_with_its_decorator() -> None:
+    after = apply_op(CART, _op(kind="replace", target="Cart.total", code=WHOLE_CART))
+    assert after == CART.replace(b"return sum(self.items)", b"return sum(self.items) * 2")  # the comment stays
+
+
+def test_a_whole_class_with_more_changed_replaces_the_class() -> None:
+    code = WHOLE_CART.replace("self.items.append(item)", "self.items.insert(0, item)")
+    assert apply_op(CART, _op(kind="replace", target="Cart.total", code=code)) == code.encode()
+
+
+def test_a_whole_nested_class_for_one_of_its_methods() -> None:
+    nested = b"class Shop:\n    class Cart:\n        def total(self):\n            return 0\n\n"
+    nested += b"        def size(self):\n            return 0\n"
+    code = "class Cart:\n    def total(self):\n        return 1\n\n    def size(self):\n        return 0\n"
+    after = apply_op(nested, _op(kind="replace", target="Shop.Cart.total", code=code))
+    assert after == nested.replace(b"return 0", b"return 1", 1)
+
+
+def test_a_whole_class_among_redefinitions_goes_where_the_line_says() -> None:
+    two = b"import sys\n\nif sys.platform == 'win32':\n\n    class Cart:\n"
+    two += b"        def total(self):\n            return 0\n"
+    two += b"\nelse:\n\n    class Cart:\n        def total(self):\n            return 1\n\n        def size(self):\n"
+    two += b"            return 1\n"
+    code = "class Cart:\n    def total(self):\n        return 2\n\n    def size(self):\n        return 2\n"
+    after = apply_op(two, _op(kind="replace", target="Cart.total", line=12, code=code))
+    head, tail = after.split(b"else:")
+    assert b"return 0" in head and b"return 2" in tail and b"return 1" not in tail
