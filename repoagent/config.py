@@ -23,7 +23,7 @@ DEFAULT_CONFIG = Path(str(resources.files("configs") / "default.yaml"))
 ENV_PREFIX = "REPOAGENT_"
 APP_ENV_PREFIX = "REPOAGENT_APP"  # the GitHub App's settings and key (repoagent.github_app.settings)
 INDEX_CACHE_FILE = "index.sqlite3"
-_RESERVED_ENV = {"REPOAGENT_HOME", "REPOAGENT_WEBHOOK_SECRET"}
+_RESERVED_ENV = {"REPOAGENT_HOME", "REPOAGENT_WEBHOOK_SECRET", "REPOAGENT_SANDBOX_OWNER"}
 
 
 class _Section(BaseModel):

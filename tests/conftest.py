@@ -8,6 +8,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# This session's containers carry its own label, so its no-leftover checks ignore other runs on the machine.
+os.environ.setdefault("REPOAGENT_SANDBOX_OWNER", f"tests-{os.getpid()}")
 
 from tests.gitrepo import make_repo  # noqa: E402
 

@@ -8,7 +8,6 @@ the base image lacks) one way, and its test imports it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from repoagent.pipeline.fix import Caches, FixRequest, fix
 from repoagent.pipeline.inputs import read_issue
 from repoagent.sandbox.environment import Project, plan_environment
 from retrieval.source import RepoSource
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import child_env, run_cli
 from tests.fix_fixtures import script
 from tests.gitrepo import make_repo
 from tests.models import settings
@@ -29,7 +28,7 @@ TEST = "import six\n\nfrom pkg import double\n\n\ndef test_double():\n    assert
 CODE = "def double(x):\n    return 2 * x\n"
 BUILD = '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
 PROJECT = '[project]\nname = "pkg"\nversion = "1.0"\nrequires-python = ">=3.9"\n'
-TOOL_ENV = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")} | {
+TOOL_ENV = child_env() | {
     "UV_NATIVE_TLS": "1",
     "POETRY_VIRTUALENVS_CREATE": "false",
 }

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import child_env, run_cli
 from tests.fix_fixtures import FILES, FIXED_LINE, GOOD, REPRO, SYMBOLS, example_copy, script
 from tests.gitrepo import git, make_repo
 from tests.loopback import serve
@@ -82,7 +81,7 @@ def test_ctrl_c_during_the_tests_leaves_no_worktree_behind(tmp_path: Path) -> No
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "slow test")
     exe = Path(sys.executable).with_name("repoagent")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
+    env = child_env()
     env["REPOAGENT_HOME"] = str(tmp_path / "home")
     proc = subprocess.Popen(
         [str(exe), "fix", "--repo", str(repo), "--issue", f"@{repo}/ISSUE.md", "--sandbox", "local",

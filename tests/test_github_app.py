@@ -27,6 +27,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.cli_helpers import child_env
 from tests.fake_github import FakeGitHub
 from tests.fix_fixtures import FILES, GOOD, SYMBOLS, example_copy, script
 from tests.gitrepo import git
@@ -79,7 +80,7 @@ class World:
     def start(self) -> None:
         self.port = _free_port()
         exe = Path(sys.executable).with_name("repoagent")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
+        env = child_env()
         env.update(REPOAGENT_HOME=str(self.home), REPOAGENT_WEBHOOK_SECRET=SECRET, HF_HUB_OFFLINE="1")
         self.log = self.tmp / f"server-{self.port}.log"
         self.server = subprocess.Popen(

@@ -26,6 +26,7 @@ from repoagent.core.cancel import Cancelled, CancelToken
 from repoagent.core.events import Event, EventList, StageStarted
 from repoagent.pipeline.fix import Caches, FixRequest, fix
 from repoagent.pipeline.inputs import read_issue
+from tests.cli_helpers import child_env
 from tests.fix_fixtures import FILES, GOOD, REPRO, SYMBOLS, WRONG, example_copy, script
 from tests.gitrepo import git
 from tests.models import settings
@@ -144,7 +145,7 @@ def _start_cli(repo: Path, tmp_path: Path) -> subprocess.Popen[str]:
     (repo / "tests" / "test_slow.py").write_text("import time\n\n\ndef test_slow():\n    time.sleep(60)\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "slow test")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
+    env = child_env()
     env["REPOAGENT_HOME"] = str(tmp_path / "home")
     exe = Path(sys.executable).with_name("repoagent")
     return subprocess.Popen(

@@ -16,7 +16,7 @@ import pytest
 from swebench_runner.checkout import Mirrors, reachable_commits, sealed_copy
 from swebench_runner.dataset import load_instances
 from swebench_runner.repos import RepoFinder
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import child_env, run_cli
 from tests.fix_fixtures import script
 from tests.gitrepo import git
 from tests.swebench_fixtures import make_dataset, read_jsonl
@@ -167,7 +167,7 @@ def test_kill_9_at_random_moments_then_resume_gives_each_instance_exactly_once(b
     repos, dataset, _ = bench
     out, home = tmp_path / "out", tmp_path / "home"
     exe = Path(sys.executable).with_name("repoagent")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
+    env = child_env()
     env.update(REPOAGENT_HOME=str(home))
     args = [str(exe), "swebench", "run", "--dataset", str(dataset), "--repos", str(repos), "--model", "oracle"]
     args += ["--sandbox", "none", "--workers", "2", "--out", str(out)]

@@ -23,7 +23,7 @@ from repoagent.config import load_settings
 from repoagent.pipeline.fix import Caches, FixRequest, fix
 from repoagent.pipeline.inputs import read_issue
 from repoagent.sandbox.local import LocalSandbox
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import child_env, run_cli
 from tests.fix_fixtures import FILES, FIXED_LINE, GOOD, REPRO, SYMBOLS, example_copy, script
 from tests.gitrepo import git, make_repo
 from tests.models import settings
@@ -185,7 +185,7 @@ def test_after_kill_9_the_next_run_cleans_up_and_the_report_draws(tmp_path: Path
     (repo / slow).write_text("import time\n\n\ndef test_slow():\n    time.sleep(120)\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "slow test")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REPOAGENT_")}
+    env = child_env()
     env["REPOAGENT_HOME"] = str(tmp_path / "home")
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("repoagent")), "fix", "--repo", str(repo), "--issue", f"@{repo}/ISSUE.md",

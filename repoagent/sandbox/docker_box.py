@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import re
 import tarfile
 import time
@@ -26,6 +27,15 @@ from repoagent.sandbox.testrun import JUNIT_PATH, TRIM, TestRun, parse_junit, tr
 from repoagent.sandbox.tree import WorkTree
 
 LABEL = "repoagent.sandbox"
+# The label's value: who made the container (REPOAGENT_SANDBOX_OWNER, "1" when unset), so one test session
+# can look for its own leftovers while other runs use Docker on the same machine.
+OWNER_VARIABLE = "REPOAGENT_SANDBOX_OWNER"
+
+
+def _labels() -> dict[str, str]:
+    return {LABEL: os.environ.get(OWNER_VARIABLE) or "1"}
+
+
 BASE_REPOSITORY = "repoagent-base"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WORKDIR = "/work"
@@ -193,7 +203,7 @@ class DockerSandbox:
             memswap_limit=f"{self.memory_mb}m",
             nano_cpus=int(self.cpus * 1e9),
             pids_limit=self.pids,
-            labels={LABEL: "1"},
+            labels=_labels(),
             name=name,
             environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", **(env or {})},
         )
@@ -245,7 +255,7 @@ class DockerSandbox:
         """A file of ``image`` (empty when it has none), read from a container that never starts."""
         name = f"repoagent-read-{uuid.uuid4().hex[:12]}"
         try:
-            container = self.client.containers.create(image, command=["true"], name=name, labels={LABEL: "1"})
+            container = self.client.containers.create(image, command=["true"], name=name, labels=_labels())
             return self._read_file(container, path)
         finally:
             self._remove(name)
@@ -289,4 +299,6 @@ class DockerSandbox:
 
 
 def leftover_containers(client: Any) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": LABEL})
+    """The containers this owner (REPOAGENT_SANDBOX_OWNER, or anyone when unset) made and did not remove."""
+    owner = os.environ.get(OWNER_VARIABLE)
+    return client.containers.list(all=True, filters={"label": f"{LABEL}={owner}" if owner else LABEL})
