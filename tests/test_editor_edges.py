@@ -174,3 +174,19 @@ def test_a_whole_class_among_redefinitions_goes_where_the_line_says() -> None:
     after = apply_op(two, _op(kind="replace", target="Cart.total", line=12, code=code))
     head, tail = after.split(b"else:")
     assert b"return 0" in head and b"return 2" in tail and b"return 1" not in tail
+
+
+DECORATED = b"class A:\n    # note\n    @staticmethod\n    @cache\n    def x():\n        return 1\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "kept"),
+    [
+        ("def x():\n    return 2\n", b"    # note\n    @staticmethod\n    @cache\n"),  # no decorator: the file's stay
+        ("@staticmethod\n@cache\ndef x():\n    return 2\n", b"    # note\n    @staticmethod\n    @cache\n"),
+        ("@cache\ndef x():\n    return 2\n", b"    # note\n    @cache\n"),  # a decorator dropped by the answer
+    ],
+)
+def test_decorators_come_from_the_answer_when_it_has_them_and_the_comment_above_stays(code: str, kept: bytes) -> None:
+    after = apply_op(DECORATED, _op(kind="replace", target="A.x", code=code))
+    assert after == b"class A:\n" + kept + b"    def x():\n        return 2\n"
