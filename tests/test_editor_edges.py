@@ -190,3 +190,24 @@ DECORATED = b"class A:\n    # note\n    @staticmethod\n    @cache\n    def x():\
 def test_decorators_come_from_the_answer_when_it_has_them_and_the_comment_above_stays(code: str, kept: bytes) -> None:
     after = apply_op(DECORATED, _op(kind="replace", target="A.x", code=code))
     assert after == b"class A:\n" + kept + b"    def x():\n        return 2\n"
+
+
+def test_insert_at_the_top_of_a_file_in_another_language_goes_below_its_comments_and_imports() -> None:
+    js = b"// Licence: MIT\n\nimport a from 'a';\nimport b from 'b';\n\nfunction f() {\n  return 1;\n}\n"
+    top = _op(kind="insert", position="module_top", code="const TOP = 1;\n")
+    after = apply_op(js, top.model_copy(update={"path": "shop.js"}))
+    assert after == js.replace(b"\nfunction", b"\nconst TOP = 1;\n\n\nfunction")
+    bare = b"function f() {\n  return 1;\n}\n"  # nothing above its code: the very top
+    assert apply_op(bare, top.model_copy(update={"path": "shop.js"})) == b"const TOP = 1;\n\n\n" + bare
+
+
+def test_insert_at_the_top_of_a_python_file_that_does_not_parse_still_goes_below_its_docstring_and_imports() -> None:
+    broken = b'"""Doc."""\nimport os\n\ndef f(:\n    pass\n'
+    after = apply_op(broken, _op(kind="insert", position="module_top", code="X = 1\n"))
+    assert after == b'"""Doc."""\nimport os\n\nX = 1\n\n\ndef f(:\n    pass\n'
+
+
+def test_insert_after_a_redefinition_named_by_its_line() -> None:
+    code = "def whisper(text):\n    return text\n"
+    after = apply_op(REDEFINED, _op(kind="insert", after="shout", line=10, code=code))
+    assert after == REDEFINED + b"\n    def whisper(text):\n        return text\n"
