@@ -8,7 +8,7 @@ import pytest
 
 from editing.answer_format import parse_edit_answer
 from editing.apply import apply_op, apply_ops
-from editing.errors import EditError, ElisionError
+from editing.errors import EditError, ElisionError, GateError
 from editing.ops import EditOp
 
 MODULE = (
@@ -211,3 +211,38 @@ def test_insert_after_a_redefinition_named_by_its_line() -> None:
     code = "def whisper(text):\n    return text\n"
     after = apply_op(REDEFINED, _op(kind="insert", after="shout", line=10, code=code))
     assert after == REDEFINED + b"\n    def whisper(text):\n        return text\n"
+
+
+def test_a_whole_class_with_a_new_base_replaces_the_class() -> None:
+    code = WHOLE_CART.replace("class Cart:", "class Cart(Base):")
+    assert apply_op(CART, _op(kind="replace", target="Cart.total", code=code)) == code.encode()
+
+
+TOTAL = b"def total(items):\n    s = 0\n    for i in items:\n        s += i\n    return s\n"
+
+
+def test_code_that_does_not_parse_gets_the_syntax_message_not_the_elision_one() -> None:
+    """The model is told what is wrong first: a syntax error, even where the code also has an ellipsis."""
+    broken = EditOp(kind="replace", path="shop.py", target="total", code="def total(items):\n    ...\n    return s +\n")
+    with pytest.raises(GateError, match="syntax check failed in shop.py"):
+        apply_ops([broken], lambda p: TOTAL)
+    elided = broken.model_copy(update={"code": "def total(items):\n    # ... rest unchanged ...\n    return s\n"})
+    with pytest.raises(ElisionError, match="nothing may be left out"):
+        apply_ops([elided], lambda p: TOTAL)
+
+
+BLOCKS = b'"""Doc."""\n\nimport os\nimport sys\n\n\nX = 1\n\n\ndef f():\n    return X\n'
+
+
+@pytest.mark.parametrize(
+    ("code", "block"),
+    [
+        ("import os\n", b"import os\n\n\n"),  # the block's blank lines after it stay
+        ("import os", b"import os\n\n\n"),  # no newline at the end of the answer: one is added before what follows
+        ("", b""),  # an empty block: the block goes, with its blank lines
+        ("if TYPE_CHECKING:\n    ...\n", b"if TYPE_CHECKING:\n    ...\n\n\n"),  # a bare ... in a block is code
+    ],
+)
+def test_a_block_keeps_the_files_blank_lines_around_it(code: str, block: bytes) -> None:
+    after = apply_op(BLOCKS, _op(kind="replace_block", line=3, code=code))
+    assert after == b'"""Doc."""\n\n' + block + b"X = 1\n\n\ndef f():\n    return X\n"
