@@ -138,6 +138,8 @@ class LocalGrader:
         report[iid]["test_command"] = command
         if missing:  # a partial mirror: a failure may be the copy's, not the patch's
             report[iid]["missing_files"] = missing
+            # the ones the tests asked for, by name: then a failure is the copy's, and the report says so
+            report[iid]["missing_files_used"] = [f for f in missing if f.rsplit("/", 1)[-1] in log.split(START, 1)[-1]]
         return report
 
     def _test_log(self, row: dict[str, Any], patch: str, env: Any, command: str) -> tuple[str, list[str]]:

@@ -132,8 +132,8 @@ def validate(
             if not report.get("graded"):
                 break
             result[kind] = "resolved" if report["resolved"] else "unresolved"
-            if report.get("missing_files"):
-                result["missing_files"] = report["missing_files"]
+            if report.get("missing_files_used"):
+                result["missing_files_used"] = report["missing_files_used"]
         result["minutes"] = round((time.monotonic() - started) / 60, 2)
         with lock, journal.open("a") as sink:
             sink.write(json.dumps(result) + "\n")
@@ -167,9 +167,9 @@ def validation_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "empty_unresolved_share": round(empty / len(built), 4) if built else 0.0,
             "minutes": round(sum(float(r.get("minutes") or 0) for r in group), 1),
             "gold_failed": sorted(r["instance_id"] for r in built if r["gold"] != "resolved"),
-            # of those, the ones whose copy of the repository lacked files (a partial mirror)
+            # of those, the ones whose tests asked for files the copy of the repository lacked (a partial mirror)
             "gold_failed_incomplete_copy": sorted(
-                r["instance_id"] for r in built if r["gold"] != "resolved" and r.get("missing_files")
+                r["instance_id"] for r in built if r["gold"] != "resolved" and r.get("missing_files_used")
             ),
             "empty_passed": sorted(r["instance_id"] for r in built if r.get("empty") != "unresolved"),
             "not_built": sorted(f"{r['instance_id']}: {r.get('environment_reason', '')[:200]}" for r in group

@@ -109,13 +109,22 @@ def test_validation_figures_name_every_instance_that_breaks_the_rule() -> None:
     rows = [
         {"instance_id": "a-1", "repo": "a", "environment": "built", "gold": "resolved", "empty": "unresolved"},
         {"instance_id": "a-2", "repo": "a", "environment": "built", "gold": "unresolved", "empty": "unresolved"},
+        {
+            "instance_id": "a-3",
+            "repo": "a",
+            "environment": "built",
+            "gold": "unresolved",
+            "empty": "unresolved",
+            "missing_files_used": ["data/big.csv"],
+        },  # fmt: skip
         {"instance_id": "b-1", "repo": "b", "environment": "failed", "environment_reason": "no wheel"},
         {"instance_id": "b-2", "repo": "b", "environment": "built", "gold": "resolved", "empty": "resolved"},
     ]
     f = validation_figures(rows)
-    assert f["repositories"]["a"]["gold_resolved"] == 1 and f["repositories"]["a"]["gold_failed"] == ["a-2"]
+    assert f["repositories"]["a"]["gold_resolved"] == 1 and f["repositories"]["a"]["gold_failed"] == ["a-2", "a-3"]
+    assert f["repositories"]["a"]["gold_failed_incomplete_copy"] == ["a-3"]  # its tests wanted a file not there
     assert f["repositories"]["b"]["environments_built"] == 1 and f["repositories"]["b"]["empty_passed"] == ["b-2"]
-    assert f["total"]["environments_built_share"] == 0.75 and f["total"]["not_built"] == ["b-1: no wheel"]
+    assert f["total"]["environments_built_share"] == 0.8 and f["total"]["not_built"] == ["b-1: no wheel"]
 
 
 def test_oracle_run_then_local_grading_end_to_end(tmp_path: Path) -> None:
