@@ -152,14 +152,15 @@ class Environments:
         record.seconds = round(time.monotonic() - started, 1)
         return record
 
-    def box(self, env: LocalEnvironment, plan: Any, network: bool = False) -> Any:
-        """A Docker sandbox on ``env``'s base image, with the code at /testbed installed in place before each run."""
+    def box(self, env: LocalEnvironment, plan: Any) -> Any:
+        """A Docker sandbox on ``env``'s base image, with the code at /testbed installed in place before each run;
+        the network as ``sandbox.network`` says (off by default; the official harness leaves it on)."""
         from repoagent.sandbox.docker_box import BASE_REPOSITORY, DockerSandbox
 
         s = self.sandbox
         image = s.image if s.image.startswith(f"{BASE_REPOSITORY}:") else BASE
         box = DockerSandbox(
-            image, s.memory_mb, s.cpus, s.pids, network, cancel=self.cancel, plan=plan,
+            image, s.memory_mb, s.cpus, s.pids, s.network, cancel=self.cancel, plan=plan,
             workdir=TESTBED, prelude=env.prelude(),
         )  # fmt: skip
         if not box.base.endswith(f":{plan.suite}"):
