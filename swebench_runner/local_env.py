@@ -10,6 +10,7 @@ in it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -25,7 +26,7 @@ from repoagent.core.gitcmd import git
 from repoagent.core.locks import file_lock
 from repoagent.sandbox.protocol import EnvironmentBuildError
 from swebench_runner.checkout import Mirrors, sealed_copy
-from swebench_runner.specs import RECORD, TESTBED, LocalEnvironment, spec_for
+from swebench_runner.specs import INSTALL_FILES, RECORD, TESTBED, LocalEnvironment, spec_for
 
 BASE = "repoagent-base:bookworm"
 
@@ -45,6 +46,9 @@ class EnvRecord:
     image: str = ""
     changes: list[dict[str, str]] = field(default_factory=list)  # pins moved: requirement, installed, why
     missing_files: list[str] = field(default_factory=list)  # files the mirror could not give at the env commit
+    install_digest: str = (
+        ""  # of the files the install read at the env commit (an instance with the same needs no layer)
+    )
     seconds: float = 0.0
 
     @property
@@ -148,9 +152,37 @@ class Environments:
                 return record
         changes = box.image_file(record.image, RECORD).decode(errors="replace")
         record.changes = [json.loads(line) for line in changes.splitlines() if line.strip()]
+        record.install_digest = self.install_digest(env.repo, env_commit)[0]
         record.status = "built"
         record.seconds = round(time.monotonic() - started, 1)
         return record
+
+    def install_digest(self, repo: str, commit: str) -> tuple[str, list[str]]:
+        """The hash of the files an install reads at ``commit`` (setup.py, setup.cfg, pyproject.toml, requirement
+        files at the top), and their names."""
+        mirror = self.mirrors.ensure(repo, commit)
+        listed = git(mirror, "ls-tree", "--name-only", commit).stdout.decode(errors="replace").split("\n")
+        names = sorted(n for n in listed if INSTALL_FILES.match(n))
+        digest = hashlib.sha256()
+        for name in names:
+            digest.update(name.encode() + b"\0" + git(mirror, "show", f"{commit}:{name}").stdout + b"\0")
+        return digest.hexdigest(), names
+
+    def instance_box(self, env: LocalEnvironment, record: EnvRecord, commit: str, command: str) -> Any:
+        """The sandbox an instance at ``commit`` runs in: the environment image, with a layer of the project's
+        install at that commit (as the official harness installs it in the instance's image) where its install
+        files differ from the environment commit's; the layer is cached by their contents."""
+        from repoagent.sandbox.docker_box import DockerSandbox
+
+        digest, names = self.install_digest(env.repo, commit)
+        plan = env.layer_plan(command, names)
+        if digest == record.install_digest:
+            plan.steps = []  # the environment image was installed from the same files
+        s = self.sandbox
+        return DockerSandbox(
+            record.image, s.memory_mb, s.cpus, s.pids, s.network, cancel=self.cancel, plan=plan,
+            workdir=TESTBED, prelude=env.prelude(),
+        )  # fmt: skip
 
     def box(self, env: LocalEnvironment, plan: Any) -> Any:
         """A Docker sandbox on ``env``'s base image, with the code at /testbed installed in place before each run;

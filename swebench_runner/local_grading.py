@@ -33,6 +33,7 @@ from swebench.harness.constants import TEST_EXIT_CODE as EXIT_CODE
 from swebench.harness.constants import TESTS_TIMEOUT
 
 from repoagent.core.gitcmd import git
+from repoagent.sandbox.protocol import EnvironmentBuildError
 from swebench_runner.checkout import sealed_copy
 from swebench_runner.local_env import Environments, EnvRecord
 from swebench_runner.official import LOG_ROOT, official_version
@@ -107,19 +108,25 @@ class LocalGrader:
                             "patch_successfully_applied": False, "resolved": False}}  # fmt: skip
             report[iid].update(graded=False, environment_failed=record.reason or record.status)
         else:
-            report = self._run(row, patch, env, folder)
+            try:
+                report = self._run(row, patch, env, record, folder)
+            except EnvironmentBuildError as exc:  # the install at the instance's commit: not graded either
+                report = {iid: {"patch_is_None": patch is None, "patch_exists": patch is not None,
+                                "patch_successfully_applied": False, "resolved": False}}  # fmt: skip
+                why = f"the install at the instance's commit failed: {str(exc)[-1500:]}"
+                report[iid].update(graded=False, environment_failed=why)
         report[iid].update(grader="local", environment=_environment_fields(record))
         report[iid]["seconds"] = round(time.monotonic() - started, 1)
         (folder / "report.json").write_text(json.dumps(report, indent=2))
         return report
 
-    def _run(self, row: dict[str, Any], patch: str | None, env: Any, folder: Path) -> dict[str, Any]:
+    def _run(self, row: dict[str, Any], patch: str | None, env: Any, record: EnvRecord, folder: Path) -> dict[str, Any]:
         from swebench.harness.grading import get_eval_report
         from swebench.types import TestSpec
 
         iid = row["instance_id"]
         command = instance_test_command(env.spec, row)
-        log, missing = self._test_log(row, patch or "", env, command)
+        log, missing = self._test_log(row, patch or "", env, record, command)
         (folder / "test_output.txt").write_text(log)
         spec = TestSpec(
             instance_id=iid,
@@ -142,7 +149,9 @@ class LocalGrader:
             report[iid]["missing_files_used"] = [f for f in missing if f.rsplit("/", 1)[-1] in log.split(START, 1)[-1]]
         return report
 
-    def _test_log(self, row: dict[str, Any], patch: str, env: Any, command: str) -> tuple[str, list[str]]:
+    def _test_log(
+        self, row: dict[str, Any], patch: str, env: Any, record: EnvRecord, command: str
+    ) -> tuple[str, list[str]]:
         """The log as the official harness writes it: apply, test between the markers, the exit code."""
         mirror = self.envs.mirrors.ensure(row["repo"], row["base_commit"])
         with tempfile.TemporaryDirectory(prefix="repoagent-grade-") as tmp:
@@ -164,8 +173,10 @@ class LocalGrader:
                 return "\n".join([*lines, f"{APPLY_FAILED}: the test patch: {why}"]) + "\n", missing
             from repoagent.sandbox.docker_box import tar_tree
 
-            box = self.envs.box(env, env.plan(command))
-            image = box.env_image(tree, box.plan)
+            box = self.envs.instance_box(env, record, row["base_commit"], command)
+            image = box.env_image(tree, box.plan) if box.plan.steps else box.base
+            if image != record.image:
+                lines.append(f"installed at {row['base_commit'][:12]} over the environment: {image}")
             script = "\n".join(
                 [*[str(s) for s in env.spec.get("pre_test") or []], f"echo '{START}'", f"{{ {command} ; }} 2>&1",
                  "rc=$?", f"echo '{END}'", f"echo '{EXIT_CODE}: '$rc"]

@@ -123,8 +123,11 @@ def debian_python(wanted: str, requires_python: str = "") -> tuple[str, str]:
     return chosen, why
 
 
+NO_ENV_INSTALL = "the install did not complete at the environment commit: each instance installs its own"
+# The files an install reads: when an instance's are the environment commit's, the environment image serves as is.
+INSTALL_FILES = re.compile(r"^(setup\.py|setup\.cfg|pyproject\.toml|[\w.-]*requirements[\w.-]*\.txt)$")
 # When wheels for each Python were common on PyPI: packages from before then would be built from source.
-WHEELS_FROM = {"3.9": "2021-03-01", "3.11": "2023-03-01", "3.13": "2025-01-01"}
+WHEELS_FROM = {"3.9": "2021-06-01", "3.11": "2023-06-01", "3.13": "2025-03-01"}  # numba: 3.9 from March 2021
 
 
 def uploaded_before(committed: str, python: str) -> str:
@@ -214,9 +217,7 @@ class LocalEnvironment:
             "'setuptools<70' wheel",
             f"mkdir -p /opt/repoagent && echo {helper} | base64 -d > {HELPER} && touch {RECORD}",
             f"cd {TESTBED}",
-            # a version from git (versioneer, setuptools-scm) is the spec's version, as it was at release
-            f"git init -q && git add -A && git -c user.name=env -c user.email=env@localhost commit -qm env --no-verify"
-            f" && git tag v{self.release} && git tag {self.release}",
+            self.git_version(),
         ]
         packages = str(self.spec.get("packages") or "").strip()
         if packages == "requirements.txt":  # the first of the repository's requirement files that exists
@@ -228,15 +229,46 @@ class LocalEnvironment:
         wanted = [*self.build_requires, *(str(p) for p in self.spec.get("pip_packages") or [])]
         if wanted:
             lines.append(f"{pins} {' '.join(shlex.quote(p) for p in wanted)}")
-        install = str(self.spec.get("install") or "")
-        if install and "pip install" in install:  # an old pin of the build backend: the image's own instead
-            lines.append(f"( {install} ) || ( {install} --no-build-isolation )")
-        elif install:
-            lines.append(install)
+        install = self.install_line()
+        if install:  # the project's dependencies as of the environment commit: each instance adds its own on top
+            note = json.dumps({"requirement": self.spec.get("install"), "installed": "", "why": NO_ENV_INSTALL})
+            lines.append(f"{install} || echo {shlex.quote(note)} >> {RECORD}")
         lines.append("python -c 'import pytest' 2>/dev/null || python -m pip install -q pytest")
         # the code goes again: each run brings its own (no later commit's files in the image)
         lines.append(f"cd / && rm -rf {TESTBED} && mkdir -p {TESTBED}")
         return "\n".join(lines)
+
+    def git_version(self) -> str:
+        """A repository whose tag is the spec's version: versioneer and setuptools-scm read it as at release."""
+        commit = "git -c user.name=env -c user.email=env@localhost commit -qm env --no-verify"
+        return f"git init -q && git add -A && {commit} && git tag v{self.release} && git tag {self.release}"
+
+    def install_line(self) -> str:
+        """The spec's install command; a pip install again without build isolation (an old pin of the build
+        backend has no editable hook: the image's own setuptools instead)."""
+        install = str(self.spec.get("install") or "")
+        if install and "pip install" in install:
+            return f"( {install} ) || ( {install} --no-build-isolation )"
+        return f"( {install} )" if install else ""
+
+    def layer_script(self) -> str:
+        """The install at an instance's own commit, as the official harness does it in the instance's image, over
+        the environment image (only what differs gets installed); then the code goes again."""
+        if not self.install_line():
+            return ""
+        return "\n".join(
+            ["set -ex", f"cd {TESTBED}", self.git_version(), self.install_line(),
+             f"cd / && rm -rf {TESTBED} && mkdir -p {TESTBED}"]
+        )  # fmt: skip
+
+    def layer_plan(self, command: str, files: list[str]) -> EnvPlan:
+        """The instance's layer: keyed by the environment image and the contents of ``files`` (what the install
+        reads), so instances whose install files are the same share it."""
+        plan = self.plan(command)
+        script = self.layer_script()
+        why = f"the install of {self.repo} at the instance's commit"
+        plan.steps, plan.files, plan.cache_key = ([Step(script, why)] if script else []), files, None
+        return plan
 
     @property
     def release(self) -> str:

@@ -140,7 +140,7 @@ class _Environment:
             raise EnvironmentBuildError(record.reason or record.status)
         events.emit(Note(f"tests run in {record.image}, built here from the official spec of {job.repo} {job.version}"))
         self.used.update(kind="local-spec", image=record.image, python=record.python, changes=record.changes)
-        box = self.local.box(env, env.plan(plan.test_command))
+        box = self.local.instance_box(env, record, job.base_commit, plan.test_command)
         box.cancel = cancel
         return box
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from swebench_runner.local_grading import normalise_names
 from swebench_runner.local_runs import validation_figures
 from swebench_runner.specs import (
+    WHEELS_FROM,
     LocalEnvironment,
     debian_python,
     directives_of,
@@ -76,8 +77,10 @@ def test_an_environment_is_named_by_repository_version_and_everything_that_went_
 
 def test_packages_are_taken_as_of_the_environment_commit_but_not_before_wheels_for_its_python() -> None:
     assert uploaded_before("2023-07-04T10:00:00+02:00", "3.9") == "2023-07-04T00:00:00Z"
-    assert uploaded_before("2018-06-01T10:00:00+00:00", "3.9") == "2021-03-01T00:00:00Z"  # no cp39 wheels in 2018
-    assert uploaded_before("2018-06-01T10:00:00+00:00", "3.11") == "2023-03-01T00:00:00Z"
+    # no cp39 wheels in 2018: not before they were common (numba, among the last, from 2021-03-11)
+    assert uploaded_before("2018-06-01T10:00:00+00:00", "3.9") == f"{WHEELS_FROM['3.9']}T00:00:00Z"
+    assert WHEELS_FROM["3.9"] > "2021-03-11" and WHEELS_FROM["3.11"] > "2023-05-03"  # numba 0.53 and 0.57
+    assert uploaded_before("2018-06-01T10:00:00+00:00", "3.11") == f"{WHEELS_FROM['3.11']}T00:00:00Z"
     assert uploaded_before("", "3.9") == ""  # a date unknown: today's packages
     env = LocalEnvironment.of("org/pkg", "0.8", {"python": "3.9"}, committed="2022-05-01T12:00:00Z")
     assert env.plan("pytest").env["PIP_UPLOADED_PRIOR_TO"] == "2022-05-01T00:00:00Z"
@@ -221,3 +224,45 @@ def test_a_batch_runs_its_tests_in_the_environment_of_the_official_spec_and_neve
     everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
     assert "test_mul" not in everything  # the test patch reached neither a prompt nor the environment
     assert "test_add" in everything  # the repository's own tests ran there
+
+
+def _pyproject(deps: list[str]) -> str:
+    return (
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
+        f'[project]\nname = "calc"\nversion = "1.0"\ndependencies = {json.dumps(deps)}\n'
+    )
+
+
+def test_the_project_installs_at_the_instances_own_commit_over_the_environment(tmp_path: Path) -> None:
+    """The official harness installs each instance at its base commit: a dependency the environment commit
+    dropped (six here) is there for the instance whose own pyproject asks for it."""
+    require_docker()
+    from tests.gitrepo import git, make_repo
+
+    repo = tmp_path / "repos" / "demo__calc"
+    code = "import six\n\n\ndef mul(a, b):\n    return a + b\n"
+    test = "from calc.ops import mul\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
+    base = make_repo(repo, {"pyproject.toml": _pyproject(["six"]), "calc/__init__.py": "", "calc/ops.py": code})
+    fixed = make_repo(repo, {"calc/ops.py": code.replace("a + b", "a * b"), "tests/test_ops.py": test}, "fix")
+    later = {"pyproject.toml": _pyproject([]), "calc/ops.py": "def mul(a, b):\n    return a * b\n"}
+    env_commit = make_repo(repo, later, "drop six")
+    row = {
+        "instance_id": "demo__calc-9", "repo": "demo/calc", "base_commit": base, "version": "1.0",
+        "problem_statement": "mul adds", "environment_setup_commit": env_commit,
+        "patch": git(repo, "diff", base, fixed, "--", "calc/ops.py") + "\n",
+        "test_patch": git(repo, "diff", base, fixed, "--", "tests/test_ops.py") + "\n",
+        "FAIL_TO_PASS": json.dumps(["tests/test_ops.py::test_mul"]), "PASS_TO_PASS": "[]",
+    }  # fmt: skip
+    dataset = tmp_path / "d.jsonl"
+    dataset.write_text(json.dumps(row) + "\n")
+    spec = {**SPEC, "install": "python -m pip install -e ."}
+    specs = tmp_path / "specs.json"
+    specs.write_text(json.dumps({"demo/calc": {"1.0": spec}}))
+    args = ["swebench", "validate", "--dataset", str(dataset), "--repos", str(tmp_path / "repos")]
+    out = tmp_path / "v"
+    proc = run_cli(*args, "--specs", str(specs), "--out", str(out), home=tmp_path / "home", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    (result,) = read_jsonl(out / "validation.jsonl")
+    assert (result["gold"], result["empty"]) == ("resolved", "unresolved"), result
+    log = (out / "logs/run_evaluation/validate/gold/demo__calc-9/test_output.txt").read_text()
+    assert f"installed at {base[:12]} over the environment" in log
