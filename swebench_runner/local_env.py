@@ -46,9 +46,7 @@ class EnvRecord:
     image: str = ""
     changes: list[dict[str, str]] = field(default_factory=list)  # pins moved: requirement, installed, why
     missing_files: list[str] = field(default_factory=list)  # files the mirror could not give at the env commit
-    install_digest: str = (
-        ""  # of the files the install read at the env commit (an instance with the same needs no layer)
-    )
+    install_digest: str = ""  # of the files its install read: an instance with the same ones needs no layer
     seconds: float = 0.0
 
     @property
@@ -172,35 +170,36 @@ class Environments:
         """The sandbox an instance at ``commit`` runs in: the environment image, with a layer of the project's
         install at that commit (as the official harness installs it in the instance's image) where its install
         files differ from the environment commit's; the layer is cached by their contents."""
-        from repoagent.sandbox.docker_box import DockerSandbox
 
         digest, names = self.install_digest(env.repo, commit)
         plan = env.layer_plan(command, names)
         if digest == record.install_digest:
             plan.steps = []  # the environment image was installed from the same files
-        s = self.sandbox
-        return DockerSandbox(
-            record.image, s.memory_mb, s.cpus, s.pids, s.network, cancel=self.cancel, plan=plan,
-            workdir=TESTBED, prelude=env.prelude(),
-        )  # fmt: skip
+        return self._sandbox(record.image, plan, env)
 
     def box(self, env: LocalEnvironment, plan: Any) -> Any:
-        """A Docker sandbox on ``env``'s base image, with the code at /testbed installed in place before each run;
-        the network as ``sandbox.network`` says (off by default; the official harness leaves it on)."""
-        from repoagent.sandbox.docker_box import BASE_REPOSITORY, DockerSandbox
+        """The sandbox that builds ``env``'s image, on the base image of its Debian release."""
+        from repoagent.sandbox.docker_box import BASE_REPOSITORY
 
         s = self.sandbox
-        image = s.image if s.image.startswith(f"{BASE_REPOSITORY}:") else BASE
-        box = DockerSandbox(
-            image, s.memory_mb, s.cpus, s.pids, s.network, cancel=self.cancel, plan=plan,
-            workdir=TESTBED, prelude=env.prelude(),
-        )  # fmt: skip
+        box = self._sandbox(s.image if s.image.startswith(f"{BASE_REPOSITORY}:") else BASE, plan, env)
         if not box.base.endswith(f":{plan.suite}"):
             raise UserError(
                 f"{env.repo} {env.version} wants Python {env.python}: build its base image first with "
                 f"'repoagent sandbox build-base --python {env.python}'"
             )
         return box
+
+    def _sandbox(self, image: str, plan: Any, env: LocalEnvironment) -> Any:
+        """A Docker sandbox on ``image`` with the code at /testbed installed in place before each run; the
+        network as ``sandbox.network`` says (off by default; the official harness leaves it on)."""
+        from repoagent.sandbox.docker_box import DockerSandbox
+
+        s = self.sandbox
+        return DockerSandbox(
+            image, s.memory_mb, s.cpus, s.pids, s.network, cancel=self.cancel, plan=plan,
+            workdir=TESTBED, prelude=env.prelude(),
+        )  # fmt: skip
 
 
 def _last_lines(text: str, keep: int = 12) -> str:

@@ -104,17 +104,12 @@ class LocalGrader:
         record, env = self.envs.get(row["repo"], str(row.get("version", "")), _env_commit(row))
         report: dict[str, Any]
         if not record.built or env is None:
-            report = {iid: {"patch_is_None": patch is None, "patch_exists": patch is not None,
-                            "patch_successfully_applied": False, "resolved": False}}  # fmt: skip
-            report[iid].update(graded=False, environment_failed=record.reason or record.status)
+            report = _not_graded(iid, patch, record.reason or record.status)
         else:
             try:
                 report = self._run(row, patch, env, record, folder)
             except EnvironmentBuildError as exc:  # the install at the instance's commit: not graded either
-                report = {iid: {"patch_is_None": patch is None, "patch_exists": patch is not None,
-                                "patch_successfully_applied": False, "resolved": False}}  # fmt: skip
-                why = f"the install at the instance's commit failed: {str(exc)[-1500:]}"
-                report[iid].update(graded=False, environment_failed=why)
+                report = _not_graded(iid, patch, f"the install at the instance's commit failed: {str(exc)[-1500:]}")
         report[iid].update(grader="local", environment=_environment_fields(record))
         report[iid]["seconds"] = round(time.monotonic() - started, 1)
         (folder / "report.json").write_text(json.dumps(report, indent=2))
@@ -186,6 +181,13 @@ class LocalGrader:
         if run.timed_out:
             lines.append(f"{TESTS_TIMEOUT} after {self.timeout:g} s")
         return "\n".join([*lines, normalise_names(run.stdout), run.stderr]) + "\n", missing
+
+
+def _not_graded(iid: str, patch: str | None, why: str) -> dict[str, Any]:
+    """The report of a prediction no test ran for: the official fields, unresolved, and why."""
+    fields = {"patch_is_None": patch is None, "patch_exists": patch is not None}
+    fields.update(patch_successfully_applied=False, resolved=False, graded=False, environment_failed=why)
+    return {iid: fields}
 
 
 def _env_commit(row: dict[str, Any]) -> str:

@@ -41,7 +41,8 @@ def environments(
     repo_map: Path | None = None,
     cancel: CancelToken | None = None,
 ) -> Environments:
-    """The environment builder a grader or a batch run uses: specs, mirrors and the cache of built images."""
+    """The environment builder of ``evaluate --grader local`` and ``validate``: specs (loaded now, so a missing
+    one stops before any work), mirrors and the cache of built images (a batch run's workers make their own)."""
     cache = settings.resolved_cache_dir() / "swebench"
     finder = RepoFinder(repos, repo_map) if repos or repo_map else None
     mirrors = Mirrors(settings.swebench.mirrors_dir or cache / "mirrors", settings.swebench.remote_url, finder)
