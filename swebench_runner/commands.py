@@ -263,7 +263,9 @@ def swebench_validate_command(
     for repo, f in figures["repositories"].items():
         err.print(
             f"{repo}: {f['environments_built']}/{f['instances']} environments, gold resolved {f['gold_resolved']}, "
-            f"empty unresolved {f['empty_unresolved']}, {f['minutes']} min",
+            f"({f['gold_resolved_share_unmarked']:.1%} where the tests lacked nothing: "
+            f"{len(f['gold_failed_incomplete_copy'])} wanted files the copy lacks, {len(f['gold_failed_network'])} "
+            f"the network), empty unresolved {f['empty_unresolved']}, {f['minutes']} min",
             highlight=False,
         )
     typer.echo(json.dumps(figures["total"]))

@@ -40,6 +40,14 @@ from swebench_runner.official import LOG_ROOT, official_version
 from swebench_runner.specs import TESTBED, directives_of, instance_test_command
 
 _UNITTEST_311 = re.compile(r"^(\w+) \(([\w.]+)\.\1\)", re.M)
+# a test id holding the checkout path of the machine that made the dataset (``/n/fs/.../owner__name__1.2/...``):
+# pytest at /testbed prints that path as /testbed
+_FOREIGN_CHECKOUT = re.compile(r"/[^\s\[\]]*?/[\w.-]+__[\w.-]+__\d[\w.]*/")
+# what a test's failure to reach the network looks like in its output
+_NO_NETWORK = re.compile(
+    r"Temporary failure in name resolution|Name or service not known|gaierror|NewConnectionError"
+    r"|Failed to establish a new connection|Network is unreachable|URLError|A download failure occurred"
+)
 
 
 def grader_name() -> str:
@@ -49,6 +57,17 @@ def grader_name() -> str:
 def normalise_names(log: str) -> str:
     """``test_x (mod.Class.test_x)`` (Python 3.11's unittest) as ``test_x (mod.Class)`` (the datasets' form)."""
     return _UNITTEST_311.sub(r"\1 (\2)", log)
+
+
+def at_testbed(names: list[str]) -> list[str]:
+    """The dataset's test ids with another machine's checkout path as ``/testbed/``, where the tests run here."""
+    return [_FOREIGN_CHECKOUT.sub(f"{TESTBED}/", name) for name in names]
+
+
+def network_evidence(log: str, limit: int = 3) -> list[str]:
+    """The first lines of a test output that show a test failing to reach the network."""
+    lines = [line.strip() for line in log.split(START, 1)[-1].splitlines() if _NO_NETWORK.search(line)]
+    return [line[:300] for line in dict.fromkeys(lines)][:limit]
 
 
 def parser_name(row: dict[str, Any]) -> str:
@@ -129,8 +148,8 @@ class LocalGrader:
             eval_script_list=[],
             repo=row["repo"],
             version=str(row.get("version", "")),
-            FAIL_TO_PASS=_tests(row.get("FAIL_TO_PASS")),
-            PASS_TO_PASS=_tests(row.get("PASS_TO_PASS")),
+            FAIL_TO_PASS=at_testbed(_tests(row.get("FAIL_TO_PASS"))),
+            PASS_TO_PASS=at_testbed(_tests(row.get("PASS_TO_PASS"))),
             log_parser=parser_name(row),
             eval_type=str(row.get("eval_type") or "pass_and_fail"),
         )
@@ -138,6 +157,12 @@ class LocalGrader:
         report = get_eval_report(spec, prediction, str(folder / "test_output.txt"), include_tests_status=True)
         report[iid]["graded"] = True
         report[iid]["test_command"] = command
+        named = _tests(row.get("FAIL_TO_PASS")) + _tests(row.get("PASS_TO_PASS"))
+        if moved := sum(a != b for a, b in zip(named, at_testbed(named), strict=True)):
+            report[iid]["tests_at_testbed"] = moved  # ids that named the dataset machine's checkout path
+        if not report[iid]["resolved"] and not self.envs.sandbox.network and (seen := network_evidence(log)):
+            # a test that wanted the network, which this grading has off: the failure may be the workplace's
+            report[iid]["network_wanted"] = seen
         if missing:  # a partial mirror: a failure may be the copy's, not the patch's
             report[iid]["missing_files"] = missing
             # the ones the tests asked for, by name: then a failure is the copy's, and the report says so

@@ -133,8 +133,9 @@ def validate(
             if not report.get("graded"):
                 break
             result[kind] = "resolved" if report["resolved"] else "unresolved"
-            if report.get("missing_files_used"):
-                result["missing_files_used"] = report["missing_files_used"]
+            for mark in ("missing_files_used", "network_wanted"):  # what the workplace lacked, if it mattered
+                if report.get(mark):
+                    result[mark] = report[mark]
         result["minutes"] = round((time.monotonic() - started) / 60, 2)
         with lock, journal.open("a") as sink:
             sink.write(json.dumps(result) + "\n")
@@ -158,6 +159,12 @@ def validation_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
         built = [r for r in group if r.get("environment") == "built" and "gold" in r]
         gold = sum(r["gold"] == "resolved" for r in built)
         empty = sum(r.get("empty") == "unresolved" for r in built)
+        failed = [r for r in built if r["gold"] != "resolved"]
+        # the gold misses whose tests wanted what this workplace lacked: files a partial mirror has not, the network
+        lacked = {mark: sorted(r["instance_id"] for r in failed if r.get(mark))
+                  for mark in ("missing_files_used", "network_wanted")}  # fmt: skip
+        marked = set().union(*lacked.values())
+        whole = len(built) - len(marked)
         return {
             "instances": len(group),
             "environments_built": len(built),
@@ -167,11 +174,11 @@ def validation_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "empty_unresolved": empty,
             "empty_unresolved_share": round(empty / len(built), 4) if built else 0.0,
             "minutes": round(sum(float(r.get("minutes") or 0) for r in group), 1),
-            "gold_failed": sorted(r["instance_id"] for r in built if r["gold"] != "resolved"),
-            # of those, the ones whose tests asked for files the copy of the repository lacked (a partial mirror)
-            "gold_failed_incomplete_copy": sorted(
-                r["instance_id"] for r in built if r["gold"] != "resolved" and r.get("missing_files_used")
-            ),
+            # the same share where the workplace lacked nothing the tests wanted (the instances below marked)
+            "gold_resolved_share_unmarked": round(gold / whole, 4) if whole else 0.0,
+            "gold_failed": sorted(r["instance_id"] for r in failed),
+            "gold_failed_incomplete_copy": lacked["missing_files_used"],
+            "gold_failed_network": lacked["network_wanted"],
             "empty_passed": sorted(r["instance_id"] for r in built if r.get("empty") != "unresolved"),
             "not_built": sorted(f"{r['instance_id']}: {r.get('environment_reason', '')[:200]}" for r in group
                                 if r not in built),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swebench_runner.local_grading import normalise_names
+from swebench_runner.local_grading import at_testbed, network_evidence, normalise_names
 from swebench_runner.local_runs import validation_figures
 from swebench_runner.specs import (
     WHEELS_FROM,
@@ -60,6 +60,19 @@ def test_directives_and_the_test_command_are_the_official_ones() -> None:
 def test_python_311_unittest_names_are_normalised_for_the_official_parsers() -> None:
     log = "test_x (app.tests.ThingTests.test_x) ... ok\ntest_y (app.tests.ThingTests) ... FAIL\n"
     assert normalise_names(log) == "test_x (app.tests.ThingTests) ... ok\ntest_y (app.tests.ThingTests) ... FAIL\n"
+
+
+def test_only_another_machines_checkout_path_in_a_test_id_becomes_testbed() -> None:
+    foreign = "t.py::test[/n/fs/p-swe-bench/temp/tmp1/pydicom__pydicom__1.2/data/a.dcm-data0]"
+    assert at_testbed([foreign, "t.py::test[/tmp/x/a.dcm]", "t.py::test[1-2]"]) == [
+        "t.py::test[/testbed/data/a.dcm-data0]", "t.py::test[/tmp/x/a.dcm]", "t.py::test[1-2]"
+    ]  # fmt: skip
+
+
+def test_network_evidence_is_read_from_the_tests_output_only() -> None:
+    log = "pip: Temporary failure in name resolution\n>>>>> Start Test Output\nok\nE   socket.gaierror: [Errno -3]\n"
+    assert network_evidence(log) == ["E   socket.gaierror: [Errno -3]"]
+    assert network_evidence(">>>>> Start Test Output\nFAILED t.py::test_x - AssertionError\n") == []
 
 
 def test_an_environment_is_named_by_repository_version_and_everything_that_went_in() -> None:
@@ -123,11 +136,16 @@ def test_validation_figures_name_every_instance_that_breaks_the_rule() -> None:
         {"instance_id": "b-1", "repo": "b", "environment": "failed", "environment_reason": "no wheel"},
         {"instance_id": "b-2", "repo": "b", "environment": "built", "gold": "resolved", "empty": "resolved"},
     ]
+    rows.append({"instance_id": "a-4", "repo": "a", "environment": "built", "gold": "unresolved",
+                 "empty": "unresolved", "network_wanted": ["socket.gaierror"]})  # fmt: skip
     f = validation_figures(rows)
-    assert f["repositories"]["a"]["gold_resolved"] == 1 and f["repositories"]["a"]["gold_failed"] == ["a-2", "a-3"]
-    assert f["repositories"]["a"]["gold_failed_incomplete_copy"] == ["a-3"]  # its tests wanted a file not there
+    a = f["repositories"]["a"]
+    assert a["gold_resolved"] == 1 and a["gold_failed"] == ["a-2", "a-3", "a-4"]
+    assert a["gold_failed_incomplete_copy"] == ["a-3"]  # its tests wanted a file not there
+    assert a["gold_failed_network"] == ["a-4"]  # and this one the network
+    assert (a["gold_resolved_share"], a["gold_resolved_share_unmarked"]) == (0.25, 0.5)  # of 4; of the 2 unmarked
     assert f["repositories"]["b"]["environments_built"] == 1 and f["repositories"]["b"]["empty_passed"] == ["b-2"]
-    assert f["total"]["environments_built_share"] == 0.8 and f["total"]["not_built"] == ["b-1: no wheel"]
+    assert f["total"]["environments_built_share"] == round(5 / 6, 4) and f["total"]["not_built"] == ["b-1: no wheel"]
 
 
 def test_oracle_run_then_local_grading_end_to_end(tmp_path: Path) -> None:
@@ -233,11 +251,35 @@ def _pyproject(deps: list[str]) -> str:
     )
 
 
+def _row(repo: Path, iid: str, base: str, fixed: str, tests: list[str], env_commit: str = "") -> dict:
+    """An instance of ``repo``: the gold patch is ``calc/``'s diff from ``base`` to ``fixed``, the test patch the
+    rest; ``tests`` are its FAIL_TO_PASS ids."""
+    from tests.gitrepo import git
+
+    return {
+        "instance_id": iid, "repo": "demo/calc", "base_commit": base, "version": "1.0",
+        "problem_statement": "mul adds", "environment_setup_commit": env_commit or base,
+        "patch": git(repo, "diff", base, fixed, "--", "calc") + "\n",
+        "test_patch": git(repo, "diff", base, fixed, "--", ".", ":!calc") + "\n",
+        "FAIL_TO_PASS": json.dumps(tests), "PASS_TO_PASS": "[]",
+    }  # fmt: skip
+
+
+def _validate(tmp_path: Path, rows: list[dict], spec: dict) -> Path:
+    dataset, specs, out = tmp_path / "d.jsonl", tmp_path / "specs.json", tmp_path / "v"
+    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    specs.write_text(json.dumps({"demo/calc": {"1.0": spec}}))
+    args = ["swebench", "validate", "--dataset", str(dataset), "--repos", str(tmp_path / "repos")]
+    proc = run_cli(*args, "--specs", str(specs), "--out", str(out), home=tmp_path / "home", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
 def test_the_project_installs_at_the_instances_own_commit_over_the_environment(tmp_path: Path) -> None:
     """The official harness installs each instance at its base commit: a dependency the environment commit
     dropped (six here) is there for the instance whose own pyproject asks for it."""
     require_docker()
-    from tests.gitrepo import git, make_repo
+    from tests.gitrepo import make_repo
 
     repo = tmp_path / "repos" / "demo__calc"
     code = "import six\n\n\ndef mul(a, b):\n    return a + b\n"
@@ -246,23 +288,47 @@ def test_the_project_installs_at_the_instances_own_commit_over_the_environment(t
     fixed = make_repo(repo, {"calc/ops.py": code.replace("a + b", "a * b"), "tests/test_ops.py": test}, "fix")
     later = {"pyproject.toml": _pyproject([]), "calc/ops.py": "def mul(a, b):\n    return a * b\n"}
     env_commit = make_repo(repo, later, "drop six")
-    row = {
-        "instance_id": "demo__calc-9", "repo": "demo/calc", "base_commit": base, "version": "1.0",
-        "problem_statement": "mul adds", "environment_setup_commit": env_commit,
-        "patch": git(repo, "diff", base, fixed, "--", "calc/ops.py") + "\n",
-        "test_patch": git(repo, "diff", base, fixed, "--", "tests/test_ops.py") + "\n",
-        "FAIL_TO_PASS": json.dumps(["tests/test_ops.py::test_mul"]), "PASS_TO_PASS": "[]",
-    }  # fmt: skip
-    dataset = tmp_path / "d.jsonl"
-    dataset.write_text(json.dumps(row) + "\n")
-    spec = {**SPEC, "install": "python -m pip install -e ."}
-    specs = tmp_path / "specs.json"
-    specs.write_text(json.dumps({"demo/calc": {"1.0": spec}}))
-    args = ["swebench", "validate", "--dataset", str(dataset), "--repos", str(tmp_path / "repos")]
-    out = tmp_path / "v"
-    proc = run_cli(*args, "--specs", str(specs), "--out", str(out), home=tmp_path / "home", timeout=900)
-    assert proc.returncode == 0, proc.stderr
+    row = _row(repo, "demo__calc-9", base, fixed, ["tests/test_ops.py::test_mul"], env_commit)
+    out = _validate(tmp_path, [row], {**SPEC, "install": "python -m pip install -e ."})
     (result,) = read_jsonl(out / "validation.jsonl")
     assert (result["gold"], result["empty"]) == ("resolved", "unresolved"), result
     log = (out / "logs/run_evaluation/validate/gold/demo__calc-9/test_output.txt").read_text()
     assert f"installed at {base[:12]} over the environment" in log
+
+
+def test_a_test_id_with_the_dataset_machines_path_is_graded_and_a_test_that_wants_the_network_is_marked(
+    tmp_path: Path,
+) -> None:
+    """Two gold misses that are not the patch's: a test id parametrised by the checkout path of the machine
+    that made the dataset (pytest here prints /testbed), graded as /testbed's; and a test that downloads, with
+    no network: unresolved, its report says the test wanted the network, the figures list it apart."""
+    require_docker()
+    from tests.gitrepo import make_repo
+
+    repo = tmp_path / "repos" / "demo__calc"
+    code = {"calc/__init__.py": "", "calc/ops.py": "def mul(a, b):\n    return a + b\n"}
+    base = make_repo(repo, {"pyproject.toml": _pyproject([]), **code})
+    by_path = (
+        "import pathlib\n\nimport pytest\n\nfrom calc.ops import mul\n\n\n"
+        "@pytest.mark.parametrize('path', [str(pathlib.Path(__file__).parent / 'six.txt')])\n"
+        "def test_mul(path):\n    assert mul(2, 3) == int(pathlib.Path(path).read_text())\n"
+    )
+    fixed = make_repo(repo, {"calc/ops.py": "def mul(a, b):\n    return a * b\n", "tests/six.txt": "6\n",
+                             "tests/test_ops.py": by_path}, "fix")  # fmt: skip
+    download = "import urllib.request\n\n\ndef test_data():\n    urllib.request.urlopen('http://data.invalid/a.csv')\n"
+    later = make_repo(repo, {"calc/ops.py": "def mul(a, b):\n    return a * b  # the same\n",
+                             "tests/test_data.py": download}, "a test that downloads")  # fmt: skip
+    foreign = "/n/fs/p-swe-bench/temp/tmpqcg17m39/demo__calc__1.0/tests/six.txt"
+    rows = [
+        _row(repo, "demo__calc-1", base, fixed, [f"tests/test_ops.py::test_mul[{foreign}]"]),
+        _row(repo, "demo__calc-2", fixed, later, ["tests/test_data.py::test_data"]),
+    ]
+    out = _validate(tmp_path, rows, {**SPEC, "install": "python -m pip install -e ."})
+    results = {r["instance_id"]: r for r in read_jsonl(out / "validation.jsonl")}
+    assert (results["demo__calc-1"]["gold"], results["demo__calc-1"]["empty"]) == ("resolved", "unresolved")
+    report = json.loads((out / "logs/run_evaluation/validate/gold/demo__calc-1/report.json").read_text())
+    assert report["demo__calc-1"]["tests_at_testbed"] == 1
+    assert results["demo__calc-2"]["gold"] == "unresolved"
+    assert any("name resolution" in line for line in results["demo__calc-2"]["network_wanted"]), results
+    figures = json.loads((out / "validation.json").read_text())["total"]
+    assert figures["gold_failed_network"] == ["demo__calc-2"] and figures["gold_resolved_share_unmarked"] == 1.0
