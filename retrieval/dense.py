@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,8 @@ from retrieval.index import IndexedFile, Progress, RepoIndex
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from retrieval.minilm import MiniLM
+
 BUNDLED = "bundled"
 # Exact search over 384-dim vectors stays under a tenth of a second up to about a
 # million chunks on two cores, while building an HNSW graph of 50,000 chunks took
@@ -38,6 +41,10 @@ DOCS_VERSION = "docs4"
 # (35 against 20 chunks a second), which keeps django's cold embedding under a minute.
 MAX_SEQ_LENGTH = 128
 _BATCH = 64
+# Up to this many texts the bundled model runs in NumPy (``retrieval/minilm.py``: ready in 0.2 s, about half
+# torch's speed on a batch); more, and importing torch and sentence-transformers (seconds) pays for itself.
+# The two give the same vectors to 1e-6, so either may embed what the other searches.
+NUMPY_UP_TO = 128
 
 
 def bundled_model_path() -> Path:
@@ -69,6 +76,25 @@ def load_model(name: str) -> SentenceTransformer:
     return model
 
 
+@cache
+def _numpy_minilm() -> MiniLM:
+    from retrieval.minilm import MiniLM
+
+    return MiniLM(bundled_model_path(), MAX_SEQ_LENGTH)
+
+
+def encoder(name: str, texts: int) -> MiniLM | SentenceTransformer:
+    """What embeds ``texts`` texts with the model ``name``: the bundled model in NumPy for a few (a query, a
+    handful of files) unless torch is loaded already; sentence-transformers otherwise."""
+    if name == BUNDLED and texts <= NUMPY_UP_TO and "sentence_transformers" not in sys.modules:
+        return _numpy_minilm()
+    return load_model(name)
+
+
+def embed_query(name: str, query: str) -> np.ndarray:
+    return encoder(name, 1).encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+
+
 def model_key(name: str) -> str:
     return f"{'bundled:all-MiniLM-L6-v2' if name == BUNDLED else name}|{DOCS_VERSION}"
 
@@ -85,8 +111,8 @@ def embed_files(
     todo = [blob for blob in documents if blob not in found]
     if not todo:
         return found
-    model = load_model(model_name)
     chunks = [(blob, c) for blob in todo for c in documents[blob]]
+    model = encoder(model_name, len(chunks))
     vecs: list[np.ndarray] = []
     for start in range(0, len(chunks), _BATCH):
         batch = [c for _, c in chunks[start : start + _BATCH]]
@@ -135,7 +161,7 @@ class ShortlistDense:
             self._vectors.update(embed_files(missing, self.model_name, self.cache))
         if not entries:
             return {}
-        q = load_model(self.model_name).encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+        q = embed_query(self.model_name, query)
         out = {}
         for e in entries:
             vec = self._vectors.get(e.blob_id)
@@ -185,7 +211,7 @@ class DenseIndex:
         """Best chunk similarity per file for the ``k`` nearest chunks."""
         if not self.paths:
             return {}
-        q = load_model(self.model_name).encode([query], normalize_embeddings=True, convert_to_numpy=True)
+        q = embed_query(self.model_name, query)[None]
         scores, ids = self.index.search(np.ascontiguousarray(q, dtype=np.float32), min(k, len(self.paths)))
         best: dict[str, float] = {}
         for score, i in zip(scores[0], ids[0], strict=True):

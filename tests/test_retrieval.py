@@ -159,6 +159,49 @@ def test_shortlist_dense_embeds_only_what_the_other_lists_rank_first(shop_repo: 
     assert all(abs(scored[p] - full[p]) < 1e-5 for p in scored)
 
 
+def test_the_numpy_minilm_gives_sentence_transformers_vectors() -> None:
+    """The torch-free encoder of the bundled model: the same vectors (a batch padded to its longest text, a
+    text cut at 128 word pieces, accents and CJK, an empty text), so either may embed what the other searches."""
+    from retrieval.dense import MAX_SEQ_LENGTH, _numpy_minilm
+
+    texts = [
+        "Cart.total ignores the discount",
+        "def apply_discount(price, rate):\n    return price * (1 - rate)\n" * 30,
+        "réseau ünïcode 日本語",
+        "",
+    ]
+    ours = _numpy_minilm().encode(texts)
+    theirs = load_model("bundled").encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.dtype == np.float32 and ours.shape == (4, 384)
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert load_model("bundled").max_seq_length == MAX_SEQ_LENGTH == _numpy_minilm().max_seq_length
+
+
+def test_a_warm_search_never_imports_torch(shop_repo: Path, tmp_path: Path) -> None:
+    """A few files to embed, then (cached) none: the query and the files are embedded in NumPy, and torch and
+    sentence-transformers (seconds to import) stay out of the process; the second search finds what the first
+    found."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from retrieval.cache import IndexCache\n"
+        "from retrieval.dense import DenseIndex\n"
+        "from retrieval.index import RepoIndex\n"
+        "from retrieval.source import RepoSource\n"
+        f"cache = IndexCache({str(tmp_path / 'cache.db')!r})\n"
+        f"index = RepoIndex.build(RepoSource({str(shop_repo)!r}, 'HEAD'))\n"
+        "hits = DenseIndex.build(index, 'bundled', cache).search('the discount is wrong')\n"
+        "print(max(hits, key=hits.get), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    run = [sys.executable, "-c", code]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    second = subprocess.run(run, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout and second.stdout.split()[1:] == ["False", "False"], second.stdout
+
+
 def test_unknown_embedding_model_is_a_clear_error() -> None:
     from retrieval.errors import RetrievalError
 
