@@ -98,7 +98,8 @@ def _whole_class(content: bytes, parsed: ParsedFile, op: EditOp) -> EditOp:
     if new is None:
         return op
     cls = find_definition(parsed, op.path, owner, op.line)
-    old = _single_class(content[cls.start_byte : cls.end_byte].decode("utf-8", "surrogateescape"), new[0].name)
+    # compared, never written: a byte that is not UTF-8 reads as U+FFFD (the parser takes no lone surrogates)
+    old = _single_class(content[cls.start_byte : cls.end_byte].decode("utf-8", "replace"), new[0].name)
     if old is not None and _same_apart_from(old[0], new[0], method):
         member = next(n for n in new[0].body if getattr(n, "name", None) == method)
         lines = new[1].splitlines(keepends=True)

@@ -246,3 +246,76 @@ BLOCKS = b'"""Doc."""\n\nimport os\nimport sys\n\n\nX = 1\n\n\ndef f():\n    ret
 def test_a_block_keeps_the_files_blank_lines_around_it(code: str, block: bytes) -> None:
     after = apply_op(BLOCKS, _op(kind="replace_block", line=3, code=code))
     assert after == b'"""Doc."""\n\n' + block + b"X = 1\n\n\ndef f():\n    return X\n"
+
+
+# --- bytes an encoding cannot read, names a model writes, line hints ---------------------------------------
+
+
+def test_a_file_whose_bytes_its_declared_encoding_cannot_read_keeps_them() -> None:
+    """0x81 means nothing in cp1252: the edit goes through and that byte, elsewhere, is kept as it was."""
+    content = b"# -*- coding: cp1252 -*-\n# caf\xe9 \x81\n\n\ndef f():\n    return 1\n"
+    after = _apply(content, "### REPLACE shop.py::f\n```python\ndef f():\n    return 'caf\u00e9'\n```")
+    assert after == content.replace(b"return 1", b"return 'caf\xe9'")
+
+
+def test_latin1_text_that_happens_to_be_utf8_is_not_rewritten() -> None:
+    """Latin-1 bytes C3 A9 read "Ã©", and are valid UTF-8 too: the file keeps them, byte for byte."""
+    content = b"# -*- coding: latin-1 -*-\nMOJIBAKE = 'caf\xc3\xa9'\n\n\ndef f():\n    return 1\n"
+    after = _apply(content, "### REPLACE shop.py::f\n```python\ndef f():\n    return 2\n```")
+    assert after == content.replace(b"return 1", b"return 2")
+
+
+@pytest.mark.parametrize("target", ["Box.f", "Box", "Box.f with the whole class"])
+def test_a_definition_holding_bytes_that_are_not_utf8_can_be_replaced(target: str) -> None:
+    """An undeclared file with a Latin-1 byte inside the very definition (or class) being replaced: by the
+    method, by the class, and by the method's name with the whole class as the answer."""
+    content = b"class Box:\n    def f(self):\n        return 'caf\xe9'\n\n    def g(self):\n        return 2\n"
+    whole = "class Box:\n    def f(self):\n        return 'cafe'\n\n    def g(self):\n        return 2\n"
+    code = "def f(self):\n    return 'cafe'\n" if target == "Box.f" else whole
+    answer = f"### REPLACE shop.py::{target.split()[0]}\n```python\n{code}```"
+    assert _apply(content, answer) == content.replace(b"'caf\xe9'", b"'cafe'")
+
+
+def test_a_method_named_without_its_class_is_found_and_local_functions_do_not_count() -> None:
+    content = (
+        b"def outer():\n    def total():\n        return 0\n\n    return total\n\n\n"
+        b"class Cart:\n    def total(self):\n        return 1\n"
+    )
+    after = _apply(content, "### REPLACE shop.py::total\n```python\ndef total(self):\n    return 2\n```")
+    assert after == content.replace(b"return 1", b"return 2")
+
+
+def test_a_line_hint_on_the_last_line_of_a_long_redefinition_picks_that_one() -> None:
+    first = b"def f():\n" + b"".join(b"    x%d = %d\n" % (i, i) for i in range(8)) + b"    return 1\n"
+    content = first + b"\n\ndef f():\n    return 2\n"
+    last_line = first.count(b"\n")  # nearer the second one's header than the first's
+    op = EditOp(kind="replace", path="shop.py", target="f", line=last_line, code="def f():\n    return 3\n")
+    assert apply_op(content, op) == b"def f():\n    return 3\n\n\ndef f():\n    return 2\n"
+
+
+# --- the gates judge the edit, not the file ---------------------------------------------------------------
+
+
+JS_WITH_AN_OLD_ERROR = b"function a() {\n  foo();\n  bar();\n}\nlet x = ;\nfunction b() {\n  return 1;\n}\n"
+
+
+def test_deleting_a_line_just_above_an_old_syntax_error_is_accepted() -> None:
+    from editing.gates import check_syntax
+
+    check_syntax("a.js", JS_WITH_AN_OLD_ERROR.replace(b"  bar();\n", b""), JS_WITH_AN_OLD_ERROR)
+
+
+def test_editing_the_line_just_below_an_old_syntax_error_is_accepted() -> None:
+    from editing.gates import check_syntax
+
+    check_syntax("a.js", JS_WITH_AN_OLD_ERROR.replace(b"function b()", b"function c()"), JS_WITH_AN_OLD_ERROR)
+
+
+def test_another_use_of_a_name_that_was_already_undefined_is_refused() -> None:
+    """pyflakes says "undefined name 'helper'" for each use: one more use is one more problem."""
+    from editing.gates import check_lint
+
+    before = b"def f():\n    return helper()\n"
+    with pytest.raises(GateError, match="undefined name 'helper'"):
+        check_lint("shop.py", before, before + b"\n\ndef g():\n    return helper()\n")
+    check_lint("shop.py", before, before + b"\n\ndef g():\n    return 2\n")

@@ -189,3 +189,20 @@ def test_a_cost_budget_with_free_answers_refuses_only_an_unaffordable_prompt() -
     with pytest.raises(BudgetExceeded):
         budget.reserve(1000, 4096, prompt_only)  # the first prompt's reservation leaves too little for another
     assert budget.to_dict() == {"max_cost": 0.002, "max_tokens": None, "spent_cost": 0.0, "spent_tokens": 0, "calls": 0}
+
+
+def test_a_zero_cost_budget_still_lets_a_free_model_answer() -> None:
+    """A local model costs nothing: ``--max-cost 0`` leaves it free to answer, and a priced one refused."""
+    free = Prices(input_per_token=0.0, output_per_token=0.0, known=True)
+    budget = Budget(max_cost=0.0)
+    assert budget.reserve(1000, 4096, free).answer_tokens == 4096
+    with pytest.raises(BudgetExceeded):
+        budget.reserve(1000, 4096, Prices(input_per_token=1e-6, output_per_token=0.0, known=True))
+
+
+def test_the_report_keeps_the_cost_to_a_millionth_of_a_dollar() -> None:
+    budget = Budget(max_cost=1.0)
+    budget.settle(
+        budget.reserve(100, 100, Prices(input_per_token=1e-6, output_per_token=1e-6, known=True)), 150, 0.00123456
+    )
+    assert budget.to_dict()["spent_cost"] == 0.001235
