@@ -319,3 +319,66 @@ def test_another_use_of_a_name_that_was_already_undefined_is_refused() -> None:
     with pytest.raises(GateError, match="undefined name 'helper'"):
         check_lint("shop.py", before, before + b"\n\ndef g():\n    return helper()\n")
     check_lint("shop.py", before, before + b"\n\ndef g():\n    return 2\n")
+
+
+# --- inserts at a module's top and a class's end, deletes at a scope's start --------------------------------
+
+
+def _insert_top(content: bytes, path: str, code: str) -> bytes:
+    return apply_op(content, EditOp(kind="insert", path=path, position="module_top", code=code))
+
+
+def test_an_insert_at_the_top_of_a_js_module_goes_below_its_licence_and_imports_and_above_its_code() -> None:
+    js = b"// Licence: MIT\n\nimport x from 'y';\nconst A = 1;\n\nfunction f() {\n  return A;\n}\n"
+    after = _insert_top(js, "a.js", "function g() {\n  return 2;\n}\n")
+    assert after == js.replace(b"const A", b"\nfunction g() {\n  return 2;\n}\n\n\nconst A")
+
+
+def test_an_insert_at_the_top_of_a_python_module_goes_below_a_multiline_import_and_above_its_constants() -> None:
+    py = b"from shop import (\n    cart,\n    pricing,\n)\n\n__version__ = '1.0'\n\n\ndef f():\n    return 1\n"
+    after = _insert_top(py, "a.py", "def g():\n    return 2\n")
+    assert after == py.replace(b"__version__", b"def g():\n    return 2\n\n\n__version__")
+
+
+def test_an_insert_at_the_top_of_a_module_of_imports_alone() -> None:
+    only = b'"""Doc."""\n\nimport os\n\n'
+    assert _insert_top(only, "a.py", "def g():\n    return 2\n") == only + b"def g():\n    return 2\n\n\n"
+
+
+def test_an_insert_into_a_nested_empty_class_indents_below_it() -> None:
+    nested = b"class Outer:\n    class Inner:\n        pass\n"
+    op = EditOp(
+        kind="insert", path="a.py", target="Outer.Inner", position="class_end", code="def go(self):\n    return 1\n"
+    )
+    assert apply_op(nested, op) == nested + b"\n        def go(self):\n            return 1\n"
+
+
+def test_an_insert_naming_only_a_class_goes_to_its_end_even_without_a_final_newline() -> None:
+    cls = b"class A:\n    def f(self):\n        return 1"
+    op = EditOp(kind="insert", path="a.py", target="A", code="def g(self):\n    return 2\n")
+    assert apply_op(cls, op) == cls + b"\n\n    def g(self):\n        return 2\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"def a():\n    return 1\ndef b():\n    return 2\n", b"def b():\n    return 2\n"),  # no blank line between
+        (b"def a():\n    return 1\n\ndef b():\n    return 2\n", b"def b():\n    return 2\n"),  # one blank line
+        (b"def a():\n    return 1\n\n  ", b""),  # spaces after the last newline
+    ],
+)
+def test_deleting_the_first_definition_takes_the_blank_lines_after_it(content: bytes, expected: bytes) -> None:
+    assert apply_op(content, EditOp(kind="delete", path="a.py", target="a")) == expected
+
+
+@pytest.mark.parametrize(
+    ("js", "expected"),
+    [
+        (b"// Licence: MIT\n\nfunction f() {}\n", b"// Licence: MIT\n\nvar g = 1;\n\n\nfunction f() {}\n"),
+        (b"\n\nfunction f() {}\n", b"\n\nvar g = 1;\n\n\nfunction f() {}\n"),
+    ],
+)
+def test_an_insert_at_the_top_of_a_js_module_goes_below_its_leading_comments_and_blank_lines(
+    js: bytes, expected: bytes
+) -> None:
+    assert _insert_top(js, "a.js", "var g = 1;\n") == expected
