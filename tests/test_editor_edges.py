@@ -382,3 +382,31 @@ def test_an_insert_at_the_top_of_a_js_module_goes_below_its_leading_comments_and
     js: bytes, expected: bytes
 ) -> None:
     assert _insert_top(js, "a.js", "var g = 1;\n") == expected
+
+
+# --- whole classes with a base, a method the answer dropped; the last line of a file; coding lines ---------
+
+BOX = b"class Box(Base):\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
+
+
+def test_a_whole_class_with_its_base_for_one_method_replaces_the_method_alone() -> None:
+    whole = "class Box(Base):\n    def f(self):\n        return 3\n\n    def g(self):\n        return 2\n"
+    assert _apply(BOX, f"### REPLACE shop.py::Box.f\n```python\n{whole}```") == BOX.replace(b"return 1", b"return 3")
+
+
+def test_a_whole_class_that_drops_the_method_named_replaces_the_class() -> None:
+    whole = "class Box(Base):\n    def g(self):\n        return 2\n"
+    assert _apply(BOX, f"### REPLACE shop.py::Box.f\n```python\n{whole}```") == whole.encode()
+
+
+def test_the_last_definition_of_a_file_without_a_final_newline_keeps_its_last_character() -> None:
+    content = b"X = 1\n\n\ndef f():\n    return 1"
+    op = EditOp(kind="replace", path="a.py", target="f", code="def f():\n    return X\n")
+    assert apply_op(content, op) == b"X = 1\n\n\ndef f():\n    return X"
+
+
+def test_a_coding_comment_below_the_second_line_declares_nothing() -> None:
+    """PEP 263 reads the first two lines only: this file is UTF-8, and so is what the edit writes."""
+    content = "# a\n# b\n# -*- coding: latin-1 -*-\nS = 'é'\n\n\ndef f():\n    return 1\n".encode()
+    op = EditOp(kind="replace", path="a.py", target="f", code="def f():\n    return 'é'\n")
+    assert apply_op(content, op) == content.replace(b"return 1", "return 'é'".encode())
