@@ -410,3 +410,16 @@ def test_a_coding_comment_below_the_second_line_declares_nothing() -> None:
     content = "# a\n# b\n# -*- coding: latin-1 -*-\nS = 'é'\n\n\ndef f():\n    return 1\n".encode()
     op = EditOp(kind="replace", path="a.py", target="f", code="def f():\n    return 'é'\n")
     assert apply_op(content, op) == content.replace(b"return 1", "return 'é'".encode())
+
+
+def test_an_answer_that_adds_a_decorator_to_an_undecorated_method() -> None:
+    content = b"class A:\n    def f(self):\n        return 1\n"
+    op = EditOp(kind="replace", path="a.py", target="A.f", code="@staticmethod\ndef f():\n    return 1\n")
+    assert apply_op(content, op) == b"class A:\n    @staticmethod\n    def f():\n        return 1\n"
+
+
+def test_decorators_inside_the_answer_do_not_drop_the_decorator_above_the_class() -> None:
+    content = b"import dataclasses\n\n\n@dataclasses.dataclass\nclass A:\n    x: int = 0\n"
+    code = "class A:\n    x: int = 0\n\n    @property\n    def y(self):\n        return self.x\n"
+    after = apply_op(content, EditOp(kind="replace", path="a.py", target="A", code=code))
+    assert after == b"import dataclasses\n\n\n@dataclasses.dataclass\n" + code.encode()
