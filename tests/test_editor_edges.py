@@ -22,7 +22,7 @@ def _apply(content: bytes, answer: str, path: str = "shop.py") -> bytes:
     return apply_ops(ops, lambda p: content)[0].after
 
 
-@pytest.mark.parametrize("line", [3, 4])  # the block's first line, and its last
+@pytest.mark.parametrize("line", [3, 4, 6])  # the block's first line, its last import, its last (blank) line
 def test_a_block_is_found_by_its_first_and_by_its_last_line(line: int) -> None:
     answer = f"### BLOCK shop.py:{line}\n```python\nimport json\nimport os\nimport sys\n```"
     assert _apply(MODULE, answer) == MODULE.replace(b"import json\nimport os\n", NEW_IMPORTS)
@@ -423,3 +423,9 @@ def test_decorators_inside_the_answer_do_not_drop_the_decorator_above_the_class(
     code = "class A:\n    x: int = 0\n\n    @property\n    def y(self):\n        return self.x\n"
     after = apply_op(content, EditOp(kind="replace", path="a.py", target="A", code=code))
     assert after == b"import dataclasses\n\n\n@dataclasses.dataclass\n" + code.encode()
+
+
+def test_a_block_holding_bytes_that_are_not_utf8_can_be_replaced() -> None:
+    content = b"NAMES = ['caf\xe9']\nSIZE = 1\n\n\ndef f():\n    return 1\n"
+    after = _apply(content, "### BLOCK shop.py:2\n```python\nNAMES = ['cafe']\nSIZE = 2\n```")
+    assert after == b"NAMES = ['cafe']\nSIZE = 2\n\n\ndef f():\n    return 1\n"
