@@ -112,16 +112,20 @@ def embed_files(
     if not todo:
         return found
     chunks = [(blob, c) for blob in todo for c in documents[blob]]
+    # embedded shortest first: a batch is padded to its longest text, so texts of one length share batches
+    order = sorted(range(len(chunks)), key=lambda i: len(chunks[i][1]))
     model = encoder(model_name, len(chunks))
-    vecs: list[np.ndarray] = []
-    for start in range(0, len(chunks), _BATCH):
-        batch = [c for _, c in chunks[start : start + _BATCH]]
-        vecs.append(model.encode(batch, normalize_embeddings=True, convert_to_numpy=True))
+    allv: np.ndarray | None = None
+    for start in range(0, len(order), _BATCH):
+        rows = order[start : start + _BATCH]
+        vecs = model.encode([chunks[i][1] for i in rows], normalize_embeddings=True, convert_to_numpy=True)
+        if allv is None:
+            allv = np.zeros((len(chunks), vecs.shape[1]), np.float32)
+        allv[rows] = vecs
         if progress:
             progress("embed", min(start + _BATCH, len(chunks)), len(chunks))
-    allv = np.concatenate(vecs) if vecs else np.zeros((0, 384), np.float32)
     fresh: dict[str, list[np.ndarray]] = {}
-    for (blob_id, _), v in zip(chunks, allv, strict=True):
+    for (blob_id, _), v in zip(chunks, allv if allv is not None else [], strict=True):
         fresh.setdefault(blob_id, []).append(v)
     new = {b: np.stack(v) for b, v in fresh.items()}
     if cache:

@@ -1,4 +1,4 @@
-"""``repoagent bench localize|edit`` and ``repoagent swebench run|evaluate``: registered through an entry point.
+"""``repoagent bench localize|speed|edit`` and ``repoagent swebench run|evaluate``: registered through an entry point.
 
 ``pyproject.toml`` names ``register`` in the ``repoagent.commands`` group, so
 the CLI finds these commands without importing this package.
@@ -89,6 +89,27 @@ def bench_localize_command(
             summary = run_bench_localize(chosen, finder, cache, localize, BenchOptions(out, force), progress)
     err.print(f"wrote {out}")
     typer.echo(json.dumps(summary))
+
+
+@bench_app.command("speed")
+def bench_speed_command(
+    issue: Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")],
+    repo: Annotated[Path, typer.Option("--repo", help="The repository (a work tree or a bare git folder).")],
+    rev: Annotated[str | None, typer.Option("--rev", help="The commit to read (needed for a bare folder).")] = None,
+    warm_runs: Annotated[int, typer.Option("--warm-runs", help="How many warm calls after the cold one.")] = 3,
+) -> None:
+    """Seconds and peak memory of one `localize --no-llm` call, cold (empty home) then warm; JSON on stdout."""
+    from swebench_runner.bench_speed import bench_speed
+
+    if not repo.exists():
+        raise UserError(f"--repo {repo} does not exist")
+    figures = bench_speed(repo.resolve(), rev, issue, warm_runs)
+    for call in figures["calls"]:
+        if call["exit_code"]:
+            err.print(f"a call failed (exit {call['exit_code']}): {call.get('stderr', '')}", highlight=False)
+    typer.echo(json.dumps(figures))
+    if figures["failed"]:
+        raise typer.Exit(1)
 
 
 @bench_app.command("edit")

@@ -129,3 +129,25 @@ def test_bench_bad_dataset_exits_2(tmp_path: Path) -> None:
         home=tmp_path,
     )
     assert out.returncode == 2 and "lacks repo, base_commit" in out.stderr
+
+
+def test_bench_speed_times_one_cold_call_and_warm_ones_each_in_its_own_process(shop_repo: Path, tmp_path: Path) -> None:
+    """The benchmark's shape, never its figures: a cold call in an empty home, then warm calls, each a child
+    process whose own peak memory is read, with the goals beside them."""
+    out = run_cli("bench", "speed", "--repo", str(shop_repo), "--issue", SHOP_ISSUE, "--warm-runs", "2", home=tmp_path)
+    assert out.returncode == 0, out.stderr
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [c["exit_code"] for c in figures["calls"]] == [0, 0, 0] and figures["failed"] == 0
+    assert all(c["peak_mb"] > 30 and c["seconds"] > 0 for c in figures["calls"])  # a Python process, measured
+    assert figures["cold_seconds"] == figures["calls"][0]["seconds"]
+    assert figures["peak_mb"] == max(c["peak_mb"] for c in figures["calls"])
+    assert set(figures["met"]) == set(figures["goals"]) == {"warm_seconds", "cold_seconds", "peak_mb"}
+    assert not (tmp_path / "cache").exists()  # its calls never used the caller's home
+
+
+def test_bench_speed_says_when_a_call_fails(shop_repo: Path, tmp_path: Path) -> None:
+    args = ("bench", "speed", "--repo", str(shop_repo), "--rev", "no-such-commit", "--issue", "x", "--warm-runs", "1")
+    out = run_cli(*args, home=tmp_path)
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == 1 and figures["failed"] == 2 and not any(figures["met"].values())
+    assert "a call failed (exit 2)" in out.stderr and "no-such-commit" in out.stderr

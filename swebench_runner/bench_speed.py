@@ -1,0 +1,67 @@
+"""``repoagent bench speed``: the time and peak memory of one ``repoagent localize --no-llm`` call, as a user runs it.
+
+Each call is a new process (imports, model loading and all), first with an
+empty home (nothing cached: parse, embed, retrieve), then again and again with
+the cache that call left (warm).  A call's peak memory is its own resident
+set, read from the kernel's accounting of that child alone (``wait4``).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# The goals of a call on a large repository (django at a SWE-bench base commit, 2,600 files).
+GOALS = {"warm_seconds": 3.0, "cold_seconds": 12.0, "peak_mb": 1024.0}
+
+
+def timed_call(argv: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run ``argv``; its wall seconds, peak resident megabytes, exit code and the end of its stderr."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        deadline = started + timeout
+        while True:  # wait4 reaps the child and gives its own rusage (getrusage would mix all children)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+            time.sleep(0.02)
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        tail = err.read().decode(errors="replace")[-800:]
+    return {
+        "seconds": round(seconds, 2),
+        "peak_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports kilobytes
+        "exit_code": proc.returncode,
+        **({"stderr": tail} if proc.returncode else {}),
+    }
+
+
+def bench_speed(repo: Path, rev: str | None, issue: str, warm_runs: int = 3, timeout: float = 900) -> dict[str, Any]:
+    """One cold call and ``warm_runs`` warm ones; the figures, with the goals and whether each is met."""
+    argv = [sys.executable, "-m", "repoagent.cli.main", "localize", "--repo", str(repo), "--no-llm", "--json"]
+    argv += ["--issue", issue] + (["--rev", rev] if rev else [])
+    with tempfile.TemporaryDirectory(prefix="repoagent-speed-") as home:
+        env = {**os.environ, "REPOAGENT_HOME": home, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        cold = timed_call(argv, env, timeout)
+        warm = [timed_call(argv, env, timeout) for _ in range(warm_runs)]
+    calls = [cold, *warm]
+    failed = [c for c in calls if c["exit_code"]]
+    figures = {
+        "cold_seconds": cold["seconds"],
+        "warm_seconds": statistics.median(c["seconds"] for c in warm) if warm else None,
+        "peak_mb": max(c["peak_mb"] for c in calls),
+        "cold_peak_mb": cold["peak_mb"],
+        "warm_peak_mb": max((c["peak_mb"] for c in warm), default=None),
+    }
+    met = {k: figures[k] is not None and not failed and figures[k] <= goal for k, goal in GOALS.items()}
+    return {**figures, "goals": GOALS, "met": met, "calls": calls, "failed": len(failed)}
