@@ -59,9 +59,28 @@ def normalise_names(log: str) -> str:
     return _UNITTEST_311.sub(r"\1 (\2)", log)
 
 
-def at_testbed(names: list[str]) -> list[str]:
-    """The dataset's test ids with another machine's checkout path as ``/testbed/``, where the tests run here."""
-    return [_FOREIGN_CHECKOUT.sub(f"{TESTBED}/", name) for name in names]
+def expected_ids(names: list[str], parser: str) -> list[str]:
+    """The dataset's test ids as ``parser`` writes the ids it reads from a log, so the two can be compared.
+
+    An id that holds the checkout path of the machine that made the dataset (``/n/fs/.../owner__name__1.2/...``)
+    is the one pytest prints at /testbed here; and a parser that rewrites ids (pydicom's shortens a path
+    parameter to its last part) rewrites the expected ids alike: each id goes through the parser as the line
+    ``PASSED <id>`` would.  Ids with spaces (unittest's ``test_x (mod.Class)``) are left as they are.
+    """
+    from swebench.harness.log_parsers import PARSER_REGISTRY
+
+    parse = PARSER_REGISTRY.get(parser)
+    out = []
+    for name in names:
+        name = _FOREIGN_CHECKOUT.sub(f"{TESTBED}/", name)
+        if parse is not None and not any(c.isspace() for c in name):
+            try:
+                keys = list(parse(f"PASSED {name}\n", None))
+            except Exception:  # a parser that wants more than one line's worth: the id as it is
+                keys = []
+            name = keys[0] if len(keys) == 1 else name
+        out.append(name)
+    return out
 
 
 def network_evidence(log: str, limit: int = 3) -> list[str]:
@@ -140,6 +159,7 @@ class LocalGrader:
 
         iid = row["instance_id"]
         command = instance_test_command(env.spec, row)
+        parser = parser_name(row)
         log, missing = self._test_log(row, patch or "", env, record, command)
         (folder / "test_output.txt").write_text(log)
         spec = TestSpec(
@@ -148,9 +168,9 @@ class LocalGrader:
             eval_script_list=[],
             repo=row["repo"],
             version=str(row.get("version", "")),
-            FAIL_TO_PASS=at_testbed(_tests(row.get("FAIL_TO_PASS"))),
-            PASS_TO_PASS=at_testbed(_tests(row.get("PASS_TO_PASS"))),
-            log_parser=parser_name(row),
+            FAIL_TO_PASS=expected_ids(_tests(row.get("FAIL_TO_PASS")), parser),
+            PASS_TO_PASS=expected_ids(_tests(row.get("PASS_TO_PASS")), parser),
+            log_parser=parser,
             eval_type=str(row.get("eval_type") or "pass_and_fail"),
         )
         prediction = {"instance_id": iid, "model_patch": patch, "model_name_or_path": "local"}
@@ -158,8 +178,8 @@ class LocalGrader:
         report[iid]["graded"] = True
         report[iid]["test_command"] = command
         named = _tests(row.get("FAIL_TO_PASS")) + _tests(row.get("PASS_TO_PASS"))
-        if moved := sum(a != b for a, b in zip(named, at_testbed(named), strict=True)):
-            report[iid]["tests_at_testbed"] = moved  # ids that named the dataset machine's checkout path
+        if renamed := sum(a != b for a, b in zip(named, expected_ids(named, parser), strict=True)):
+            report[iid]["tests_renamed"] = renamed  # ids compared as the parser writes them (see expected_ids)
         if not report[iid]["resolved"] and not self.envs.sandbox.network and (seen := network_evidence(log)):
             # a test that wanted the network, which this grading has off: the failure may be the workplace's
             report[iid]["network_wanted"] = seen

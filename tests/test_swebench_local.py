@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swebench_runner.local_grading import at_testbed, network_evidence, normalise_names
+from swebench_runner.local_grading import expected_ids, network_evidence, normalise_names
 from swebench_runner.local_runs import validation_figures
 from swebench_runner.specs import (
     WHEELS_FROM,
@@ -62,10 +62,14 @@ def test_python_311_unittest_names_are_normalised_for_the_official_parsers() -> 
     assert normalise_names(log) == "test_x (app.tests.ThingTests) ... ok\ntest_y (app.tests.ThingTests) ... FAIL\n"
 
 
-def test_only_another_machines_checkout_path_in_a_test_id_becomes_testbed() -> None:
+def test_expected_test_ids_are_written_as_the_log_parser_writes_them() -> None:
+    """Another machine's checkout path becomes /testbed's; a parser that shortens a path parameter (pydicom's)
+    shortens the expected id alike; unittest ids and plain parameters stay."""
     foreign = "t.py::test[/n/fs/p-swe-bench/temp/tmp1/pydicom__pydicom__1.2/data/a.dcm-data0]"
-    assert at_testbed([foreign, "t.py::test[/tmp/x/a.dcm]", "t.py::test[1-2]"]) == [
-        "t.py::test[/testbed/data/a.dcm-data0]", "t.py::test[/tmp/x/a.dcm]", "t.py::test[1-2]"
+    plain = ["t.py::test[/tmp/x/a.dcm]", "t.py::test[1-2]", "test_x (mod.Class)"]
+    assert expected_ids([foreign, *plain], "parse_log_pytest") == ["t.py::test[/testbed/data/a.dcm-data0]", *plain]
+    assert expected_ids([foreign, *plain], "parse_log_pytest_options") == [
+        "t.py::test[/a.dcm-data0]", "t.py::test[/a.dcm]", "t.py::test[1-2]", "test_x (mod.Class)"
     ]  # fmt: skip
 
 
@@ -327,7 +331,7 @@ def test_a_test_id_with_the_dataset_machines_path_is_graded_and_a_test_that_want
     results = {r["instance_id"]: r for r in read_jsonl(out / "validation.jsonl")}
     assert (results["demo__calc-1"]["gold"], results["demo__calc-1"]["empty"]) == ("resolved", "unresolved")
     report = json.loads((out / "logs/run_evaluation/validate/gold/demo__calc-1/report.json").read_text())
-    assert report["demo__calc-1"]["tests_at_testbed"] == 1
+    assert report["demo__calc-1"]["tests_renamed"] == 1
     assert results["demo__calc-2"]["gold"] == "unresolved"
     assert any("name resolution" in line for line in results["demo__calc-2"]["network_wanted"]), results
     figures = json.loads((out / "validation.json").read_text())["total"]
