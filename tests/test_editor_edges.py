@@ -429,3 +429,17 @@ def test_a_block_holding_bytes_that_are_not_utf8_can_be_replaced() -> None:
     content = b"NAMES = ['caf\xe9']\nSIZE = 1\n\n\ndef f():\n    return 1\n"
     after = _apply(content, "### BLOCK shop.py:2\n```python\nNAMES = ['cafe']\nSIZE = 2\n```")
     assert after == b"NAMES = ['cafe']\nSIZE = 2\n\n\ndef f():\n    return 1\n"
+
+
+def test_a_whole_class_that_adds_a_decorator_to_the_method_named_keeps_the_decorator() -> None:
+    whole = (
+        "class Box(Base):\n    @staticmethod\n    def f():\n        return 1\n\n    def g(self):\n        return 2\n"
+    )
+    assert _apply(BOX, f"### REPLACE shop.py::Box.f\n```python\n{whole}```") == whole.encode()
+
+
+def test_an_elided_javascript_function_is_sent_back() -> None:
+    js = b"function f() {\n  const a = 1;\n  const b = 2;\n  return a + b;\n}\n"
+    code = "function f() {\n  // ... existing code ...\n  return a * b;\n}\n"
+    with pytest.raises(ElisionError, match="existing code"):
+        apply_op(js, EditOp(kind="replace", path="a.js", target="f", code=code))
