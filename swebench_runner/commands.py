@@ -1,4 +1,4 @@
-"""``repoagent bench localize|speed|edit`` and ``repoagent swebench run|evaluate``: registered through an entry point.
+"""``repoagent bench localize|speed|mine|edit``, ``repoagent swebench run|evaluate|validate``: an entry point.
 
 ``pyproject.toml`` names ``register`` in the ``repoagent.commands`` group, so
 the CLI finds these commands without importing this package.
@@ -110,6 +110,39 @@ def bench_speed_command(
     typer.echo(json.dumps(figures))
     if figures["failed"]:
         raise typer.Exit(1)
+
+
+@bench_app.command("mine")
+def bench_mine_command(
+    repo: Annotated[Path, typer.Option("--repo", help="The repository's git folder (bare or not), full history.")],
+    name: Annotated[str, typer.Option("--name", help="owner/name: the rows' repo field (and the refusal list).")],
+    out: Annotated[Path, typer.Option("--out", help="JSON lines of pairs, SWE-bench-shaped; FILE.commits beside.")],
+    rev: Annotated[str, typer.Option("--rev", help="Mine from this commit back.")] = "HEAD",
+    split: Annotated[str, typer.Option("--split", help="The rows' split: train or validation.")] = "train",
+    limit: Annotated[int | None, typer.Option("--limit", help="Stop after this many pairs.")] = None,
+    commits_file: Annotated[
+        Path | None, typer.Option("--commits", help="Mine exactly these commits (one a line), to rebuild a set.")
+    ] = None,
+) -> None:
+    """Issue-and-fix pairs from a repository's history (bug-report messages, 1 to 3 non-test Python files);
+    the repositories of the SWE-bench test splits are refused.  The last stdout line is the JSON summary."""
+    from repoagent.cli.console import progress_bar
+    from repoagent.core.gitcmd import git_out
+    from swebench_runner.mining import mine, read_commits, write_rows
+
+    if split not in ("train", "validation"):
+        raise UserError(f"--split {split}: train or validation")
+    if not git_out(repo, "rev-parse", "--git-dir"):
+        raise UserError(f"--repo {repo} is not a git repository")
+    wanted = read_commits(commits_file) if commits_file else None
+    with progress_bar() as progress:
+        found = mine(repo, name, rev, limit, wanted, lambda done, total: progress("commits", done, total))
+    write_rows(found.rows, out, split)
+    head = git_out(repo, "rev-parse", rev)
+    listing = [f"# {name} at {head}: bench mine --commits rebuilds these {len(found.rows)} pairs"]
+    out.with_name(out.name + ".commits").write_text("\n".join([*listing, *(r["commit"] for r in found.rows)]) + "\n")
+    err.print(f"wrote {out} ({len(found.rows)} pairs) and {out.name}.commits", highlight=False)
+    typer.echo(json.dumps({"repo": name, "split": split, **found.summary()}))
 
 
 @bench_app.command("edit")
