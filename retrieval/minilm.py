@@ -33,6 +33,19 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
     return (x - mean) / np.sqrt(var + _LAYER_NORM_EPS) * weight + bias
 
 
+def one_blas_thread() -> None:
+    """OpenBLAS runs each call on one thread, the caller's.
+
+    OpenBLAS shuts its thread pool down before every fork (``pthread_atfork``); a thread that is inside a
+    BLAS call at that moment waits on the pool forever, and so does the fork.  That hung four fixes run in
+    threads: three embedding queries while the sandbox forked (``preexec_fn`` means fork, not vfork).  With
+    one thread a call never uses the pool; our own threads are what run in parallel.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    ThreadpoolController().select(internal_api="openblas").limit(limits=1)
+
+
 class MiniLM:
     """``encode(texts)`` as sentence-transformers' for a BERT model folder with mean pooling."""
 
@@ -40,6 +53,7 @@ class MiniLM:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
+        one_blas_thread()
         folder = Path(folder)
         config = json.loads((folder / "config.json").read_text())
         self.heads = int(config["num_attention_heads"])

@@ -202,6 +202,35 @@ def test_a_warm_search_never_imports_torch(shop_repo: Path, tmp_path: Path) -> N
     assert first.stdout == second.stdout and second.stdout.split()[1:] == ["False", "False"], second.stdout
 
 
+def test_embedding_in_threads_while_another_thread_forks_never_hangs() -> None:
+    """OpenBLAS's pool and fork: three threads embed batches while a fourth starts processes the way the
+    sandbox does (``preexec_fn``: a real fork); without one BLAS thread per call this hung within seconds."""
+    import subprocess
+    import sys
+
+    code = (
+        "import subprocess, threading, time\n"
+        "from retrieval.dense import _numpy_minilm\n"
+        "model = _numpy_minilm()\n"
+        "texts = ['def total(items):  return sum(item.price for item in items) ' * 8] * 32\n"
+        "stop = time.monotonic() + 8\n"
+        "def embed():\n"
+        "    while time.monotonic() < stop:\n"
+        "        model.encode(texts)\n"
+        "def fork():\n"
+        "    while time.monotonic() < stop:\n"
+        "        subprocess.run(['true'], preexec_fn=lambda: None)\n"
+        "threads = [threading.Thread(target=embed) for _ in range(3)] + [threading.Thread(target=fork)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print('done')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[1]
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
+
+
 def test_unknown_embedding_model_is_a_clear_error() -> None:
     from retrieval.errors import RetrievalError
 
