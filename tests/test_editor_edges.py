@@ -443,3 +443,25 @@ def test_an_elided_javascript_function_is_sent_back() -> None:
     code = "function f() {\n  // ... existing code ...\n  return a * b;\n}\n"
     with pytest.raises(ElisionError, match="existing code"):
         apply_op(js, EditOp(kind="replace", path="a.js", target="f", code=code))
+
+
+def test_pass_in_a_module_level_block_is_code_not_an_elision() -> None:
+    module = (
+        b'"""Doc."""\n\ntry:\n    import yaml\nexcept ImportError:\n    yaml = None\n\n\ndef f():\n    return yaml\n'
+    )
+    answer = "### BLOCK shop.py:3\n```python\ntry:\n    import yaml\nexcept ImportError:\n    pass\n```"
+    assert _apply(module, answer) == module.replace(b"    yaml = None\n", b"    pass\n")
+
+
+CONSTANTS = b"import os\n\n\nX = 1\nY = 2\n\n\ndef f():\n    return X\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("X = 3\nY = 4\n", CONSTANTS.replace(b"X = 1\nY = 2", b"X = 3\nY = 4")),  # the block's blank lines stay
+        ("\nX = 3\nY = 4\n\n\n\n", b"import os\n\n\n\nX = 3\nY = 4\n\n\n\ndef f():\n    return X\n"),  # its own
+    ],
+)
+def test_a_block_keeps_the_blank_lines_around_it_unless_the_answer_brings_its_own(code: str, expected: bytes) -> None:
+    assert _apply(CONSTANTS, f"### BLOCK shop.py:4\n```python\n{code}```") == expected
