@@ -133,8 +133,8 @@ def validate(
             if not report.get("graded"):
                 break
             result[kind] = "resolved" if report["resolved"] else "unresolved"
-            for mark in ("missing_files_used", "network_wanted"):  # what the workplace lacked, if it mattered
-                if report.get(mark):
+            for mark in ("missing_files_used", "network_wanted"):  # what the workplace lacked, for the gold run
+                if kind == "gold" and report.get(mark):
                     result[mark] = report[mark]
         result["minutes"] = round((time.monotonic() - started) / 60, 2)
         with lock, journal.open("a") as sink:
