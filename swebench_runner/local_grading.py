@@ -162,14 +162,16 @@ class LocalGrader:
         parser = parser_name(row)
         log, missing = self._test_log(row, patch or "", env, record, command)
         (folder / "test_output.txt").write_text(log)
+        fail, passing = _tests(row.get("FAIL_TO_PASS")), _tests(row.get("PASS_TO_PASS"))
+        expected = expected_ids(fail + passing, parser)
         spec = TestSpec(
             instance_id=iid,
             image="",
             eval_script_list=[],
             repo=row["repo"],
             version=str(row.get("version", "")),
-            FAIL_TO_PASS=expected_ids(_tests(row.get("FAIL_TO_PASS")), parser),
-            PASS_TO_PASS=expected_ids(_tests(row.get("PASS_TO_PASS")), parser),
+            FAIL_TO_PASS=expected[: len(fail)],
+            PASS_TO_PASS=expected[len(fail) :],
             log_parser=parser,
             eval_type=str(row.get("eval_type") or "pass_and_fail"),
         )
@@ -177,8 +179,7 @@ class LocalGrader:
         report = get_eval_report(spec, prediction, str(folder / "test_output.txt"), include_tests_status=True)
         report[iid]["graded"] = True
         report[iid]["test_command"] = command
-        named = _tests(row.get("FAIL_TO_PASS")) + _tests(row.get("PASS_TO_PASS"))
-        if renamed := sum(a != b for a, b in zip(named, expected_ids(named, parser), strict=True)):
+        if renamed := sum(a != b for a, b in zip(fail + passing, expected, strict=True)):
             report[iid]["tests_renamed"] = renamed  # ids compared as the parser writes them (see expected_ids)
         if not report[iid]["resolved"] and not self.envs.sandbox.network and (seen := network_evidence(log)):
             # a test that wanted the network, which this grading has off: the failure may be the workplace's
