@@ -115,8 +115,8 @@ def mine_commit(git_dir: Path, name: str, sha: str, parent: str, message: str) -
     text = patch.stdout.decode("utf-8", errors="replace")
     symbols: list[str] = []
     for fp in parse_patch(text):
-        before = git(git_dir, "show", f"{parent}:{fp.old_path}")
-        if fp.old_path == "/dev/null" or before.returncode != 0:
+        before = git(git_dir, "show", f"{parent}:{fp.old_path}") if fp.old_path != "/dev/null" else None
+        if before is None or before.returncode != 0:
             return "new file"  # nothing at the base commit to find
         parsed = parse_source(before.stdout, "python")
         symbols += [f"{fp.old_path}::{q}" for q in sorted(innermost_definitions(parsed, fp.changed_lines))]
