@@ -74,6 +74,8 @@ class RetrievalSettings(_Section):
     dense_shortlist: NonNegative
     top_k_files: Positive
     top_k_symbols: Positive
+    ranker: str
+    """learned (the shipped models), rrf (reciprocal-rank fusion) or a folder of retrained models."""
 
 
 class LocalizeSettings(_Section):

@@ -26,6 +26,7 @@ class Signal:
     qualname: str | None
     weight: float
     evidence: str
+    line: int = 0  # a frame's line number (0: none named)
 
 
 @dataclass
@@ -106,15 +107,15 @@ def extract_signals(index: RepoIndex, text: str) -> IssueSignals:
         for path in _module_paths(index, dotted):
             out.signals.append(Signal("module", path, None, 1.5, dotted))
     # Stack-trace frames: file and function.
-    frames = [(f, fn) for f, _, fn in _PY_FRAME.findall(text)]
-    frames += [(f, fn) for f, _, fn in _PYTEST_FRAME.findall(text)]
-    for pos, (fname, func) in enumerate(frames):
+    frames = [(f, int(n), fn) for f, n, fn in _PY_FRAME.findall(text)]
+    frames += [(f, int(n), fn) for f, n, fn in _PYTEST_FRAME.findall(text)]
+    for pos, (fname, line, func) in enumerate(frames):
         for path in _suffix_matches(index, fname):
             entry = index.files[path]
             weight = 2.0 + pos / max(1, len(frames))  # deeper frames are nearer the fault
             quals = [s.qualname for s in entry.symbols if s.is_definition and s.name == func]
             where = f"{fname} in {func}" if func else fname
-            out.signals.append(Signal("frame", path, quals[0] if quals else None, weight, where))
+            out.signals.append(Signal("frame", path, quals[0] if quals else None, weight, where, line))
     # Identifiers that name definitions, weighted by how rare the name is.
     idents = identifiers(text)
     defined: dict[str, list[tuple[str, str]]] = defaultdict(list)

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 
 from retrieval.cache import IndexCache
 from retrieval.dense import DenseIndex, ShortlistDense
-from retrieval.index import Progress, RepoIndex
+from retrieval.features import FileRows, SymbolRows, file_rows, ranks, symbol_rows
+from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
+from retrieval.ranker import LearnedRanker, squash
+from retrieval.symbols import Symbol
 from retrieval.testpaths import is_auxiliary_path
-from retrieval.tokenize import tokenize
+from retrieval.tokenize import identifiers, tokenize
 
 
 @dataclass
@@ -75,36 +78,50 @@ class RankedSymbol:
 
 
 @dataclass
+class RankingFeatures:
+    """The learned ranker's rows for one issue (kept when asked, for training)."""
+
+    files: FileRows
+    symbols: SymbolRows
+    fused_files: list[str]  # reciprocal-rank fusion's order of the files any list scored
+
+
+@dataclass
 class Retrieval:
     files: list[RankedFile]
     symbols: list[RankedSymbol]
     test_files: list[RankedFile]
     signals: IssueSignals
-
-
-def _ranks(scores: dict[str, float]) -> dict[str, int]:
-    ordered = sorted((kv for kv in scores.items() if kv[1] > 0), key=lambda kv: (-kv[1], kv[0]))
-    return {key: i + 1 for i, (key, _) in enumerate(ordered)}
+    features: RankingFeatures | None = None
 
 
 class Retriever:
-    """Ranks files and symbols of one indexed repository; reusable across issues."""
+    """Ranks files and symbols of one indexed repository; reusable across issues.
+
+    With a ``ranker`` the candidates' order is the learned models'; without one,
+    weighted reciprocal-rank fusion of the lists (``FusionWeights``).
+    """
 
     def __init__(
         self,
         index: RepoIndex,
         dense: DenseIndex | ShortlistDense | None = None,
         weights: FusionWeights | None = None,
+        ranker: LearnedRanker | None = None,
     ):
         self.index = index
         self.dense = dense
         self.weights = weights or FusionWeights()
+        self.ranker = ranker
         self.files = index.code_files(tests=False)
         self.tests = index.code_files(tests=True)
         self._code_bm25 = FileBM25(index, self.files)
         self._test_bm25 = FileBM25(index, self.tests)
 
-    def retrieve(self, issue: str, top_files: int = 50, top_symbols: int = 100) -> Retrieval:
+    def retrieve(
+        self, issue: str, top_files: int = 50, top_symbols: int = 100, keep_features: bool = False
+    ) -> Retrieval:
+        """``keep_features``: also return the learned ranker's rows (what ``bench features`` writes)."""
         w = self.weights
         query = tokenize(issue)
         signals = extract_signals(self.index, issue)
@@ -124,12 +141,35 @@ class Retriever:
         elif self.dense is not None and w.dense > 0:
             lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
         files = self._fuse(lists, signals, exclude=is_test)
+        fused_rank = {f.path: i + 1 for i, f in enumerate(files)}
+        rows = None
+        if self.ranker is not None or keep_features:
+            named = {name: {p: v for p, v in scores.items() if p not in is_test} for _, scores, name in lists}
+            rows = file_rows(self.index, named, [(f.path, f.score) for f in files], query, signals)
+            if self.ranker is not None:
+                files = self._learned_files(files, rows)
         test_lists = [(w.bm25, self._test_bm25.scores(query), "bm25"), (w.signals, file_signals, "signals")]
         tests = self._fuse(test_lists, signals, keep=is_test)
         seen = {f.path for f in files}
         files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
-        symbols = self._rank_symbols(files[: w.symbol_files], query, title, signals)
-        return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals)
+        symbols, symbol_rows_ = self._rank_symbols(
+            files[: w.symbol_files], issue, query, title, signals, fused_rank, keep_features
+        )
+        features = RankingFeatures(rows, symbol_rows_, list(fused_rank)) if rows and symbol_rows_ else None
+        return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals, features)
+
+    def _learned_files(self, fused: list[RankedFile], rows: FileRows) -> list[RankedFile]:
+        """The candidates in the file model's order (ties in fused order), then the other files as fused."""
+        assert self.ranker is not None
+        raw = self.ranker.score_files(rows.x)
+        by_path = {f.path: f for f in fused}
+        order = sorted(range(len(rows.paths)), key=lambda i: (-raw[i], i))
+        head = [
+            RankedFile(rows.paths[i], squash(raw[i]), [f"learned #{r + 1}", *by_path[rows.paths[i]].reasons])
+            for r, i in enumerate(order)
+        ]
+        chosen = set(rows.paths)
+        return head + [RankedFile(f.path, 0.0, f.reasons) for f in fused if f.path not in chosen]
 
     def _fuse(
         self,
@@ -146,7 +186,7 @@ class Retriever:
             }
             if weight <= 0:
                 continue
-            for key, rank in _ranks(scores).items():
+            for key, rank in ranks(scores).items():
                 fused[key] += weight / (self.weights.k + rank)
                 if rank <= 20:
                     why[key].append(f"{name} #{rank}")
@@ -159,38 +199,80 @@ class Retriever:
         return [RankedFile(p, s, why[p] + signals.reasons(p)) for p, s in ranked]
 
     def _rank_symbols(
-        self, files: list[RankedFile], query: list[str], title: list[str], signals: IssueSignals
-    ) -> list[RankedSymbol]:
-        w = self.weights
+        self,
+        files: list[RankedFile],
+        issue: str,
+        query: list[str],
+        title: list[str],
+        signals: IssueSignals,
+        fused_rank: dict[str, int],
+        keep_features: bool,
+    ) -> tuple[list[RankedSymbol], SymbolRows | None]:
+        """The definitions of ``files``, ranked."""
         entries = [self.index.files[f.path] for f in files]
         syms = [(e, s) for e in entries for s in e.visible_definitions]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
         model = BM25Model(symbol_counts(self.index, syms), keys)
-        bm25, title_bm25 = model.scores(query), model.scores(title)
         by_symbol = signals.symbol_scores()
-        sig = {key: by_symbol.get((e.path, s.qualname), 0.0) for key, (e, s) in zip(keys, syms, strict=True)}
+        lists = {
+            "bm25": model.scores(query),
+            "title": model.scores(title),
+            "signals": {
+                k: v for k, (e, s) in zip(keys, syms, strict=True) if (v := by_symbol.get((e.path, s.qualname), 0.0))
+            },
+        }
         file_rank = {f.path: i + 1 for i, f in enumerate(files)}
-        fused: dict[str, float] = defaultdict(float)
+        rows = None
+        learned = self.ranker is not None and self.ranker.symbols is not None
+        if learned or keep_features:
+            rows = symbol_rows(
+                syms,
+                keys,
+                lists,
+                file_rank,
+                {f.path: f.score for f in files},
+                fused_rank,
+                issue,
+                query,
+                identifiers(issue),
+                signals,
+            )
         why: dict[str, list[str]] = defaultdict(list)
-        for key, (e, _) in zip(keys, syms, strict=True):
-            fused[key] += w.symbol_file / (w.symbol_k + file_rank[e.path])
-        lists = (
-            (w.symbol_bm25, bm25, "bm25"),
-            (w.symbol_title, title_bm25, "title"),
-            (w.symbol_signals, sig, "signals"),
-        )
-        for weight, scores, name in lists:
-            for key, rank in _ranks(scores).items():
-                fused[key] += weight / (w.symbol_k + rank)
+        for name, scores in lists.items():
+            for key, rank in ranks(scores).items():
                 if rank <= 20:
                     why[key].append(f"{name} #{rank}")
+        if learned:
+            assert self.ranker is not None and rows is not None
+            raw = self.ranker.score_symbols(rows.x)
+            order = sorted(range(len(keys)), key=lambda i: (-raw[i], keys[i]))
+            scored = [(i, squash(raw[i]), "learned") for i in order]
+        else:
+            scored = self._rrf_symbols(keys, syms, lists, file_rank)
         out: list[RankedSymbol] = []
-        by_key = dict(zip(keys, syms, strict=True))
-        for key, score in sorted(fused.items(), key=lambda kv: (-kv[1], kv[0])):
-            e, s = by_key[key]
-            reasons = why[key] + signals.reasons(e.path, s.qualname)
+        for r, (i, score, how) in enumerate(scored):
+            (e, s), key = syms[i], keys[i]
+            reasons = [f"{how} #{r + 1}", *why[key], *signals.reasons(e.path, s.qualname)]
             out.append(RankedSymbol(e.path, s.qualname, s.kind, s.start_line, s.end_line, score, reasons))
-        return out
+        return out, rows
+
+    def _rrf_symbols(
+        self,
+        keys: list[str],
+        syms: list[tuple[IndexedFile, Symbol]],
+        lists: dict[str, dict[str, float]],
+        file_rank: dict[str, int],
+    ) -> list[tuple[int, float, str]]:
+        w = self.weights
+        fused: dict[int, float] = defaultdict(float)
+        for i, (e, _) in enumerate(syms):
+            fused[i] += w.symbol_file / (w.symbol_k + file_rank[e.path])
+        weights = {"bm25": w.symbol_bm25, "title": w.symbol_title, "signals": w.symbol_signals}
+        at = {key: i for i, key in enumerate(keys)}
+        for name, scores in lists.items():
+            for key, rank in ranks(scores).items():
+                fused[at[key]] += weights[name] / (w.symbol_k + rank)
+        return [(i, score, "fused") for i, score in sorted(fused.items(), key=lambda kv: (-kv[1], keys[kv[0]]))]
 
 
 def make_retriever(
@@ -200,6 +282,7 @@ def make_retriever(
     weights: FusionWeights | None = None,
     progress: Progress | None = None,
     shortlist: int = 0,
+    ranker: LearnedRanker | None = None,
 ) -> Retriever:
     """``shortlist`` > 0: embed only the files the other lists rank first, when a query asks (cold starts)."""
     dense: DenseIndex | ShortlistDense | None = None
@@ -207,4 +290,4 @@ def make_retriever(
         dense = ShortlistDense(index, embedding_model, cache, shortlist)
     elif embedding_model:
         dense = DenseIndex.build(index, embedding_model, cache, progress)
-    return Retriever(index, dense, weights)
+    return Retriever(index, dense, weights, ranker)

@@ -1,4 +1,4 @@
-"""``repoagent bench localize|speed|mine|edit``, ``repoagent swebench run|evaluate|validate``: an entry point.
+"""``repoagent bench localize|features|train-ranker|speed|mine|edit``, ``repoagent swebench ...``: an entry point.
 
 ``pyproject.toml`` names ``register`` in the ``repoagent.commands`` group, so
 the CLI finds these commands without importing this package.
@@ -89,6 +89,83 @@ def bench_localize_command(
             summary = run_bench_localize(chosen, finder, cache, localize, BenchOptions(out, force), progress)
     err.print(f"wrote {out}")
     typer.echo(json.dumps(summary))
+
+
+@bench_app.command("features")
+def bench_features_command(
+    dataset: DatasetOpt,
+    out: Annotated[Path, typer.Option("--out", help="Folder: rows.jsonl (resumable) and an .npz per instance.")],
+    repos: ReposOpt = None,
+    repo_map: RepoMapOpt = None,
+    instances: InstancesOpt = None,
+    limit: LimitOpt = None,
+    force: ForceOpt = False,
+    config: ConfigOpt = None,
+    override: OverrideOpt = None,
+) -> None:
+    """The learned ranker's feature rows per instance, for `bench train-ranker`; last stdout line is the
+    recall of the ranking that made them (as `bench localize --no-llm` reports it)."""
+    from repoagent.cli.console import progress_bar
+    from repoagent.pipeline.wiring import build_retriever, open_cache
+    from swebench_runner.bench_localize import BenchOptions, run_bench_localize
+    from swebench_runner.ranker_training import ROWS, save_features
+
+    settings = settings_from(config, override)
+    chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
+    with open_cache(settings) as cache:
+
+        def localize(index: RepoIndex, inst: Instance) -> dict:
+            retriever = build_retriever(settings, index, cache)
+            result = retriever.retrieve(
+                inst.problem_statement, top_symbols=settings.retrieval.top_k_symbols, keep_features=True
+            )
+            if result.features is not None:
+                save_features(out, inst.instance_id, result.features)
+            return {"ranked_files": [f.path for f in result.files], "ranked_symbols": [s.id for s in result.symbols]}
+
+        with progress_bar() as progress:
+            summary = run_bench_localize(chosen, finder, cache, localize, BenchOptions(out / ROWS, force), progress)
+    err.print(f"wrote {out}")
+    typer.echo(json.dumps(summary))
+
+
+@bench_app.command("train-ranker")
+def bench_train_ranker_command(
+    train: Annotated[list[Path], typer.Option("--train", help="A folder `bench features` wrote (repeat).")],
+    out: Annotated[Path, typer.Option("--out", help="The models' folder (files.json, symbols.json, training.json).")],
+    stage: Annotated[str, typer.Option("--stage", help="files, or symbols (after the file model).")] = "files",
+    valid: Annotated[
+        list[Path] | None, typer.Option("--valid", help="A folder of rows to report figures on (repeat).")
+    ] = None,
+) -> None:
+    """Fit the learned ranker's file or definition model (LightGBM lambdarank); JSON figures on stdout.
+
+    Files first; then `bench features -o retrieval.ranker=OUT` again and `--stage symbols`."""
+    from swebench_runner.ranker_training import train as fit
+    from swebench_runner.ranker_training import write_training_record
+
+    if stage not in ("files", "symbols"):
+        raise UserError(f"--stage {stage}: files or symbols")
+    try:
+        import lightgbm  # noqa: F401
+    except ImportError as exc:
+        raise UserError("training needs LightGBM: pip install 'repoagent[train]'") from exc
+    for folder in [*train, *(valid or [])]:
+        if not folder.is_dir():
+            raise UserError(f"{folder} is not a folder of `bench features` rows")
+    try:
+        model, figures = fit(train, valid or [], stage)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / f"{stage}.json")
+    stale = out / "symbols.json"
+    if stage == "files" and stale.exists():
+        stale.unlink()
+        err.print(f"removed {stale}: its rows came from the previous file model", highlight=False)
+    write_training_record(out, stage, figures, [str(p) for p in train])
+    err.print(f"wrote {out / (stage + '.json')}", highlight=False)
+    typer.echo(json.dumps(figures))
 
 
 @bench_app.command("speed")

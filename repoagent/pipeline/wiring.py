@@ -16,7 +16,8 @@ from repoagent.pipeline.loop import LoopOptions
 from retrieval.cache import IndexCache
 from retrieval.index import Progress, RepoIndex
 from retrieval.localizer import Localizer, LocalizerOptions
-from retrieval.retriever import make_retriever
+from retrieval.ranker import ranker_for
+from retrieval.retriever import Retriever, make_retriever
 from retrieval.source import RepoSource
 
 
@@ -48,10 +49,24 @@ def build_localizer(
     events: EventSink | None = None,
 ) -> Localizer:
     """Retrieval (dense as configured) and, with a ``model``, the model stages."""
-    embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
-    retriever = make_retriever(index, cache, embed, progress=progress, shortlist=settings.retrieval.dense_shortlist)
+    retriever = build_retriever(settings, index, cache, progress)
     return Localizer(
         index, retriever, model, localizer_options(settings, top_k), events if events is not None else NoEvents()
+    )
+
+
+def build_retriever(
+    settings: Settings, index: RepoIndex, cache: IndexCache, progress: Progress | None = None
+) -> Retriever:
+    """Stage 1: the lists (dense as configured) and their ranker (``retrieval.ranker``)."""
+    embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
+    return make_retriever(
+        index,
+        cache,
+        embed,
+        progress=progress,
+        shortlist=settings.retrieval.dense_shortlist,
+        ranker=ranker_for(settings.retrieval.ranker),
     )
 
 

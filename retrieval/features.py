@@ -1,0 +1,237 @@
+"""What the learned ranker sees: a row of numbers per candidate file and per candidate definition.
+
+Every number comes from evidence the retriever computes anyway (the ranked
+lists, the issue's signals, the index), so a row costs a few dictionary
+look-ups.  A list a candidate is absent from gives rank ``ABSENT`` and score 0.
+The names below are the models' columns: a shipped model names the columns it
+was trained on, and the ranker refuses a model whose names differ.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrieval.index import IndexedFile, RepoIndex
+from retrieval.issue_signals import IssueSignals
+from retrieval.symbols import Symbol
+from retrieval.testpaths import is_auxiliary_path
+
+ABSENT = 1000.0
+FILE_LISTS: tuple[str, ...] = (
+    "bm25",
+    "title",
+    "title stems",
+    "frame",
+    "identifier",
+    "path",
+    "module",
+    "message",
+    "dense",
+)
+# Files whose rank in any list (or in the fused list) is at most this are scored by the model; the rest follow.
+CANDIDATES_PER_LIST = 50
+
+
+def _list_columns(name: str) -> list[str]:
+    slug = name.replace(" ", "_")
+    return [f"{slug}_rank", f"{slug}_score", f"{slug}_rel"]
+
+
+FILE_FEATURES: list[str] = [
+    *(c for name in FILE_LISTS for c in _list_columns(name)),
+    "rrf_rank",
+    "rrf_score",
+    "lists_hit",
+    "auxiliary",
+    "size_kb",
+    "depth",
+    "is_init",
+    "definitions",
+    "stem_in_issue",
+    "folder_in_issue",
+    "issue_tokens",
+    "issue_frames",
+]
+
+SYMBOL_LISTS: tuple[str, ...] = ("bm25", "title", "signals")
+SYMBOL_FEATURES: list[str] = [
+    "file_rank",
+    "file_score",
+    "file_rrf_rank",
+    *(c for name in SYMBOL_LISTS for c in _list_columns(name)),
+    "frame_named",
+    "identifier_named",
+    "name_in_issue",
+    "qualname_in_issue",
+    "class_in_issue",
+    "kind",
+    "is_class",
+    "methods",
+    "lines",
+    "nesting",
+    "private",
+    "dunder",
+    "frame_line_inside",
+    "frame_line_innermost",
+    "file_definitions",
+    "issue_tokens",
+]
+# The columns training rewrites once the file model has ranked the files (see ``ranker_training``).
+FILE_RANK_COLUMNS = (SYMBOL_FEATURES.index("file_rank"), SYMBOL_FEATURES.index("file_score"))
+_KIND_CODE = {"class": 0.0, "function": 1.0, "method": 2.0}
+
+
+def ranks(scores: dict[str, float]) -> dict[str, int]:
+    """1-based ranks of the positive scores, ties broken by key."""
+    ordered = sorted((kv for kv in scores.items() if kv[1] > 0), key=lambda kv: (-kv[1], kv[0]))
+    return {key: i + 1 for i, (key, _) in enumerate(ordered)}
+
+
+def _list_values(scores: dict[str, float], order: dict[str, int], keys: Sequence[str]) -> np.ndarray:
+    """Rank, score and score over the list's best, for each key: shape (len(keys), 3)."""
+    top = max(scores.values(), default=0.0)
+    out = np.empty((len(keys), 3))
+    for i, key in enumerate(keys):
+        rank = order.get(key)
+        score = scores.get(key, 0.0) if rank else 0.0
+        out[i] = (rank or ABSENT, score, score / top if top > 0 else 0.0)
+    return out
+
+
+@dataclass
+class FileRows:
+    """The candidate files of one issue (fused order) and their feature rows."""
+
+    paths: list[str]
+    x: np.ndarray
+
+
+def file_candidates(lists: dict[str, dict[str, float]], fused: list[str]) -> list[str]:
+    """Files in the first ``CANDIDATES_PER_LIST`` of the fused list or of any list, in fused order."""
+    chosen = set(fused[:CANDIDATES_PER_LIST])
+    for scores in lists.values():
+        chosen.update(list(ranks(scores))[:CANDIDATES_PER_LIST])
+    position = {p: i for i, p in enumerate(fused)}
+    return sorted(chosen, key=lambda p: (position.get(p, len(position)), p))
+
+
+def file_rows(
+    index: RepoIndex,
+    lists: dict[str, dict[str, float]],
+    fused: list[tuple[str, float]],
+    issue_tokens: list[str],
+    signals: IssueSignals,
+) -> FileRows:
+    """Feature rows of the candidate files; ``fused`` is the reciprocal-rank fusion, best first."""
+    order = [p for p, _ in fused]
+    paths = file_candidates(lists, order)
+    columns = [_list_values(lists.get(name, {}), ranks(lists.get(name, {})), paths) for name in FILE_LISTS]
+    fused_score = dict(fused)
+    fused_rank = {p: i + 1 for i, p in enumerate(order)}
+    words = set(issue_tokens)
+    n_frames = sum(1 for s in signals.signals if s.kind == "frame")
+    extra = np.empty((len(paths), 12))
+    per_list = np.stack([c[:, 0] for c in columns], axis=1) if paths else np.empty((0, len(FILE_LISTS)))
+    for i, path in enumerate(paths):
+        entry = index.files[path]
+        stem = posixpath.splitext(posixpath.basename(path))[0].lower()
+        folders = [f.lower() for f in path.split("/")[:-1] if len(f) >= 3]
+        extra[i] = (
+            fused_rank.get(path, ABSENT),
+            fused_score.get(path, 0.0),
+            float(np.count_nonzero(per_list[i] <= CANDIDATES_PER_LIST)),
+            float(is_auxiliary_path(path)),
+            entry.size / 1000.0,
+            float(path.count("/")),
+            float(path.endswith("__init__.py")),
+            float(len(entry.visible_definitions)),
+            float(len(stem) >= 3 and stem in words),
+            float(any(f in words for f in folders)),
+            math.log1p(len(issue_tokens)),
+            float(n_frames),
+        )
+    x = np.concatenate([*columns, extra], axis=1) if paths else np.empty((0, len(FILE_FEATURES)))
+    return FileRows(paths, x)
+
+
+@dataclass
+class SymbolRows:
+    """The candidate definitions of one issue, their files and their feature rows."""
+
+    keys: list[str]  # path::qualname#start_byte
+    items: list[tuple[IndexedFile, Symbol]]
+    x: np.ndarray
+
+
+def symbol_rows(
+    items: list[tuple[IndexedFile, Symbol]],
+    keys: list[str],
+    lists: dict[str, dict[str, float]],
+    file_rank: dict[str, int],
+    file_score: dict[str, float],
+    file_rrf_rank: dict[str, int],
+    issue: str,
+    issue_tokens: list[str],
+    identifiers: set[str],
+    signals: IssueSignals,
+) -> SymbolRows:
+    """Feature rows of candidate definitions; ``lists`` maps each of ``SYMBOL_LISTS`` to scores by key."""
+    columns = [_list_values(lists.get(name, {}), ranks(lists.get(name, {})), keys) for name in SYMBOL_LISTS]
+    named: dict[tuple[str, str], set[str]] = defaultdict(set)
+    frame_lines: dict[str, list[int]] = defaultdict(list)
+    for s in signals.signals:
+        if s.qualname:
+            named[(s.path, s.qualname)].add(s.kind)
+        if s.kind == "frame" and s.line:
+            frame_lines[s.path].append(s.line)
+    methods: dict[tuple[str, str], int] = defaultdict(int)
+    per_file: dict[str, int] = defaultdict(int)
+    for e, s in items:
+        per_file[e.path] += 1
+        if s.kind == "method" and s.parent:
+            methods[(e.path, s.parent)] += 1
+    innermost: dict[tuple[str, int], int] = {}  # (path, frame line) -> the smallest span holding it
+    for e, s in items:
+        for line in frame_lines.get(e.path, ()):
+            if s.start_line <= line <= s.end_line:
+                span = s.end_line - s.start_line
+                innermost[(e.path, line)] = min(innermost.get((e.path, line), span), span)
+    lowered = issue.lower()
+    extra = np.empty((len(items), len(SYMBOL_FEATURES) - 3 - 3 * len(SYMBOL_LISTS)))
+    for i, (e, s) in enumerate(items):
+        kinds = named.get((e.path, s.qualname), set())
+        parent = s.parent.rsplit(".", 1)[-1] if s.parent else ""
+        inside = [ln for ln in frame_lines.get(e.path, ()) if s.start_line <= ln <= s.end_line]
+        span = s.end_line - s.start_line
+        extra[i] = (
+            float("frame" in kinds),
+            float("identifier" in kinds),
+            float(s.name in identifiers),
+            float("." in s.qualname and s.qualname.lower() in lowered),
+            float(s.kind == "method" and parent in identifiers),
+            _KIND_CODE.get(s.kind, 1.0),
+            float(s.kind == "class"),
+            float(methods.get((e.path, s.qualname), 0)),
+            float(span + 1),
+            float(s.qualname.count(".")),
+            float(s.name.startswith("_") and not s.name.startswith("__")),
+            float(s.name.startswith("__") and s.name.endswith("__")),
+            float(bool(inside)),
+            float(any(innermost.get((e.path, ln)) == span for ln in inside)),
+            float(per_file[e.path]),
+            math.log1p(len(issue_tokens)),
+        )
+    head = np.array(
+        [
+            (file_rank.get(e.path, ABSENT), file_score.get(e.path, 0.0), file_rrf_rank.get(e.path, ABSENT))
+            for e, _ in items
+        ]
+    ).reshape(len(items), 3)
+    x = np.concatenate([head, *columns, extra], axis=1) if items else np.empty((0, len(SYMBOL_FEATURES)))
+    return SymbolRows(keys, items, x)

@@ -1,0 +1,186 @@
+"""``repoagent bench features`` and ``bench train-ranker``: the learned ranker's data and its training.
+
+``bench features`` runs retrieval on SWE-bench-shaped instances (the mined
+pairs of ``bench mine``, or the dev splits) and keeps, per instance, the
+feature rows of the candidate files and definitions (``<id>.npz``) beside the
+JSON line ``bench localize`` writes (gold files and definitions, the ranking).
+``bench train-ranker`` fits LightGBM's lambdarank on those rows: one group per
+issue, label 1 for a gold file (or definition).  Training is in two steps, as
+the definitions' rows depend on the file ranking: the file model first, then
+features again with ``-o retrieval.ranker=FOLDER`` (learned file order,
+definitions by fusion), then the definition model.  A fixed seed and one
+thread make a retrain give the same model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from retrieval.features import FILE_FEATURES, SYMBOL_FEATURES
+from retrieval.retriever import RankingFeatures
+from retrieval.trees import TreeModel
+from swebench_runner.journal import read_rows
+
+Stage = Literal["files", "symbols"]
+ROWS = "rows.jsonl"
+
+PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "eval_at": [1, 5, 10],
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 20,
+    "seed": 7,
+    "deterministic": True,
+    "num_threads": 1,
+    "force_row_wise": True,
+    "verbosity": -1,
+}
+MAX_ROUNDS = 400
+EARLY_STOP = 40
+SMALL_ROUNDS = 50
+HELD_OUT_SHARE = 0.15  # of the training instances (by a hash of their id), for early stopping
+
+
+def save_features(folder: Path, instance_id: str, features: RankingFeatures) -> None:
+    """One instance's rows, as ``<id>.npz`` (float32 rows, candidate names beside)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        folder / f"{_safe(instance_id)}.npz",
+        file_x=features.files.x.astype(np.float32),
+        file_paths=np.array(features.files.paths, dtype=object),
+        symbol_x=features.symbols.x.astype(np.float32),
+        symbol_keys=np.array(features.symbols.keys, dtype=object),
+    )
+
+
+def _safe(instance_id: str) -> str:
+    return instance_id.replace("/", "__")
+
+
+@dataclass
+class Group:
+    """One issue's candidates of one stage: rows, labels, names."""
+
+    instance_id: str
+    x: np.ndarray
+    y: np.ndarray
+    names: list[str]
+    gold: int  # how many gold items the instance has (some may not be candidates)
+
+
+def read_groups(folder: Path, stage: Stage) -> Iterator[Group]:
+    """The groups of ``folder`` (made by ``bench features``), in the order of its rows; errors left out."""
+    rows = read_rows(folder / ROWS)
+    if not rows:
+        raise ValueError(f"{folder} holds no {ROWS}: make it with `repoagent bench features --out {folder}`")
+    for instance_id, row in rows.items():
+        path = folder / f"{_safe(instance_id)}.npz"
+        if row.get("error") or not path.exists():
+            continue
+        with np.load(path, allow_pickle=True) as data:
+            if stage == "files":
+                names = [str(p) for p in data["file_paths"]]
+                gold = set(row["gold_files"])
+                x = data["file_x"].astype(np.float64)
+            else:
+                names = [str(k).rsplit("#", 1)[0] for k in data["symbol_keys"]]
+                gold = set(row["gold_symbols"])
+                x = data["symbol_x"].astype(np.float64)
+        if not gold:
+            continue
+        y = np.array([n in gold for n in names], dtype=np.float64)
+        yield Group(instance_id, x, y, names, len(gold))
+
+
+def _held_out(instance_id: str) -> bool:
+    digest = hashlib.sha256(instance_id.encode()).digest()
+    return digest[0] / 256 < HELD_OUT_SHARE
+
+
+def _stack(groups: list[Group]) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    useful = [g for g in groups if g.y.any() and len(g.y) > 1]
+    if not useful:
+        raise ValueError("no instance has a gold item among its candidates: nothing to learn from")
+    return (
+        np.concatenate([g.x for g in useful]),
+        np.concatenate([g.y for g in useful]),
+        [len(g.y) for g in useful],
+    )
+
+
+def recall(groups: list[Group], scores: list[np.ndarray], ks: tuple[int, ...]) -> dict[str, float]:
+    """Share of instances whose gold items all rank within k among the rows (gold outside them is missed).
+
+    Figures over the rows alone: ``bench localize`` gives the ranking's own.
+    """
+    out: dict[str, float] = {}
+    for k in ks:
+        hits = []
+        for g, s in zip(groups, scores, strict=True):
+            order = sorted(range(len(s)), key=lambda i: (-s[i], i))[:k]
+            hits.append(sum(g.y[i] for i in order) >= g.gold)
+        out[f"@{k}"] = round(sum(hits) / len(hits), 4) if hits else 0.0
+    return out
+
+
+def train(train_dirs: list[Path], valid_dirs: list[Path], stage: Stage) -> tuple[TreeModel, dict[str, Any]]:
+    """Fit the ``stage`` model on ``train_dirs``; figures on the held-out training share and each valid folder."""
+    import lightgbm as lgb
+
+    columns = FILE_FEATURES if stage == "files" else SYMBOL_FEATURES
+    groups = [g for d in train_dirs for g in read_groups(d, stage)]
+    for g in groups:
+        if g.x.shape[1] != len(columns):
+            raise ValueError(f"{g.instance_id}: {g.x.shape[1]} columns, today's features have {len(columns)}")
+    fit = [g for g in groups if not _held_out(g.instance_id)]
+    held_all = [g for g in groups if _held_out(g.instance_id)]
+    held = [g for g in held_all if g.y.any() and len(g.y) > 1]
+    x, y, sizes = _stack(fit)
+    data = lgb.Dataset(x, y, group=sizes, feature_name=columns, free_raw_data=False)
+    if held:  # rounds chosen on the held-out share
+        hx, hy, hsizes = _stack(held)
+        check = lgb.Dataset(hx, hy, group=hsizes, reference=data)
+        stop = [lgb.early_stopping(EARLY_STOP, verbose=False)]
+        booster = lgb.train(PARAMS, data, num_boost_round=MAX_ROUNDS, valid_sets=[check], callbacks=stop)
+    else:  # too few instances to hold any out (the tests' small histories)
+        booster = lgb.train(PARAMS, data, num_boost_round=SMALL_ROUNDS)
+    rounds = booster.best_iteration or booster.current_iteration()
+    dump = booster.dump_model(num_iteration=rounds)
+    model = TreeModel.from_lightgbm_dump(dump)
+    ks = (1, 3, 5, 10) if stage == "files" else (5, 10)
+    figures: dict[str, Any] = {
+        "stage": stage,
+        "rounds": rounds,
+        "train_instances": len(fit),
+        "train_rows": int(len(y)),
+        "held_out_instances": len(held_all),
+        "held_out": recall(held_all, [model.predict(g.x) for g in held_all], ks) if held else None,
+    }
+    for d in valid_dirs:
+        valid = list(read_groups(d, stage))
+        figures[str(d)] = {"instances": len(valid), **recall(valid, [model.predict(g.x) for g in valid], ks)}
+    gain = booster.feature_importance("gain")
+    figures["top_features"] = [columns[i] for i in np.argsort(-gain)[:12] if gain[i] > 0]
+    model.meta = {"stage": stage, "params": PARAMS, "rounds": rounds, "lightgbm": lgb.__version__}
+    return model, figures
+
+
+def write_training_record(out: Path, stage: Stage, figures: dict[str, Any], sources: list[str]) -> None:
+    """``training.json`` beside the models: what data and command made each."""
+    path = out / "training.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record[stage] = {"data": sources, "figures": figures}
+    path.write_text(json.dumps(record, indent=1) + "\n")

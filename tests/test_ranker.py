@@ -1,0 +1,165 @@
+"""The learned ranker: features of a retrieval, training from a mined history, the models in use."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from retrieval.errors import RetrievalError
+from retrieval.features import ABSENT, FILE_FEATURES, SYMBOL_FEATURES
+from retrieval.index import RepoIndex
+from retrieval.ranker import load_ranker, ranker_for
+from retrieval.retriever import Retriever
+from retrieval.source import RepoSource
+from retrieval.trees import Tree, TreeModel
+from tests.cli_helpers import run_cli
+from tests.gitrepo import make_repo
+
+DOMAINS = ["invoice", "shipping", "inventory", "customer", "payment", "discount", "report", "tax"]
+NO_DENSE = ("-o", "retrieval.dense=false")
+
+
+def _module(domain: str, version: int = 0) -> str:
+    cls = domain.capitalize() + "Book"
+    return (
+        f'"""The {domain} ledger."""\n\n\n'
+        f"class {cls}:\n"
+        f"    def __init__(self, {domain}_rows):\n        self.rows = {domain}_rows\n\n"
+        f"    def add_{domain}(self, row):\n        self.rows.append(row)\n\n"
+        f"    def drop_{domain}(self, row):\n        self.rows.remove(row)\n\n\n"
+        f"def total_{domain}(rows):\n    return sum(r.amount for r in rows) + {version}\n\n\n"
+        f"def count_{domain}(rows):\n    return len(rows)\n"
+    )
+
+
+def _history(repo: Path) -> None:
+    """Eight modules, then sixteen fixes of one function each, their messages naming the function's words."""
+    make_repo(repo, {f"ledger/{d}.py": _module(d) for d in DOMAINS} | {"tests/test_ledger.py": "X = 1\n"})
+    for i in range(16):
+        d = DOMAINS[i % len(DOMAINS)]
+        message = (
+            f"Fix a wrong {d} total when the {d} rows are empty\n\n"
+            f"total_{d}() returned a wrong sum of {d} amounts for an empty {d} ledger (bug {i})."
+        )
+        make_repo(repo, {f"ledger/{d}.py": _module(d, i + 1)}, message)
+
+
+def test_features_of_a_retrieval_name_their_evidence(tmp_path: Path) -> None:
+    repo = tmp_path / "ledger"
+    _history(repo)
+    index = RepoIndex.build(RepoSource(repo, "HEAD"))
+    issue = (
+        "count_tax is wrong for TaxBook\n\nTraceback (most recent call last):\n"
+        '  File "/site-packages/ledger/tax.py", line 20, in count_tax\n'
+        "ValueError: boom\n"
+    )
+    result = Retriever(index).retrieve(issue, keep_features=True)
+    assert result.features is not None
+    files, symbols = result.features.files, result.features.symbols
+    assert files.x.shape == (len(files.paths), len(FILE_FEATURES)) and "ledger/tax.py" in files.paths
+    tax = files.x[files.paths.index("ledger/tax.py")]
+    col = {name: i for i, name in enumerate(FILE_FEATURES)}
+    assert tax[col["frame_rank"]] == 1 and tax[col["path_rank"]] == 1 and tax[col["stem_in_issue"]] == 1
+    assert tax[col["dense_rank"]] == ABSENT and tax[col["dense_score"]] == 0  # no dense list without an embedder
+    assert tax[col["issue_frames"]] == 1 and tax[col["rrf_rank"]] == 1
+    assert symbols.x.shape == (len(symbols.keys), len(SYMBOL_FEATURES))
+    scol = {name: i for i, name in enumerate(SYMBOL_FEATURES)}
+    names = [k.rsplit("#", 1)[0] for k in symbols.keys]
+    count = symbols.x[names.index("ledger/tax.py::count_tax")]
+    assert count[scol["frame_named"]] == 1 and count[scol["name_in_issue"]] == 1
+    assert count[scol["frame_line_inside"]] == 1 and count[scol["frame_line_innermost"]] == 1
+    assert count[scol["file_rank"]] == 1 and count[scol["kind"]] == 1  # a function
+    book = symbols.x[names.index("ledger/tax.py::TaxBook")]
+    assert book[scol["is_class"]] == 1 and book[scol["methods"]] == 3 and book[scol["frame_line_inside"]] == 0
+    add = symbols.x[names.index("ledger/tax.py::TaxBook.add_tax")]
+    assert add[scol["class_in_issue"]] == 1 and add[scol["nesting"]] == 1 and add[scol["name_in_issue"]] == 0
+    # without keep_features and without a ranker, no rows are made
+    assert Retriever(index).retrieve(issue).features is None
+
+
+def test_mine_features_train_and_rank_with_the_models(tmp_path: Path) -> None:
+    repo = tmp_path / "ledger"
+    _history(repo)
+    mined = tmp_path / "mined.jsonl"
+    proc = run_cli("bench", "mine", "--repo", str(repo), "--name", "acme/ledger", "--out", str(mined), home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["kept"] == 16
+    repo_map = tmp_path / "map.json"
+    repo_map.write_text(json.dumps({"acme/ledger": str(repo)}))
+    where = ("--dataset", str(mined), "--repo-map", str(repo_map))
+
+    rows = tmp_path / "rows"
+    proc = run_cli("bench", "features", *where, "--out", str(rows), *NO_DENSE, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["instances"] == 16 and summary["errors"] == 0
+    assert len(list(rows.glob("*.npz"))) == 16 and len((rows / "rows.jsonl").read_text().splitlines()) == 16
+
+    models = tmp_path / "models"
+    train = ("bench", "train-ranker", "--train", str(rows), "--out", str(models), "--valid", str(rows))
+    proc = run_cli(*train, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert figures["stage"] == "files" and figures["train_instances"] + figures["held_out_instances"] == 16
+    assert figures[str(rows)]["instances"] == 16 and 0 <= figures[str(rows)]["@1"] <= 1
+    assert (models / "files.json").exists() and not (models / "symbols.json").exists()
+    ranker = load_ranker(models)
+    assert ranker.files.features == FILE_FEATURES and ranker.symbols is None
+
+    # the definitions' rows come from the learned file order, then the definition model is trained on them
+    rows2 = tmp_path / "rows2"
+    learned = ("-o", f"retrieval.ranker={models}")
+    proc = run_cli("bench", "features", *where, "--out", str(rows2), *NO_DENSE, *learned, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((rows2 / "rows.jsonl").read_text().splitlines()[0])
+    assert first["ranked_files"] and first["gold_symbols"]
+    proc = run_cli("bench", "train-ranker", "--train", str(rows2), "--out", str(models), "--stage", "symbols",
+                   home=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((models / "training.json").read_text())
+    assert set(record) == {"files", "symbols"} and record["symbols"]["data"] == [str(rows2)]
+    assert load_ranker(models).symbols is not None
+
+    # localize with the models: every candidate file and definition is placed by them
+    issue = "Fix a wrong tax total when the tax rows are empty\n\ntotal_tax() returned a wrong sum of tax amounts."
+    proc = run_cli("localize", "--repo", str(repo), "--issue", issue, "--no-llm", "--json", *NO_DENSE, *learned,
+                   home=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    loc = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert loc["files"][0]["reasons"][0] == "learned #1" and loc["symbols"][0]["reasons"][0] == "learned #1"
+    assert [f["path"] for f in loc["files"][:1]] == ["ledger/tax.py"]
+
+    # a retrained file model removes the definition model that was trained on the old file order
+    proc = run_cli(*train, home=tmp_path)
+    assert proc.returncode == 0 and "removed" in proc.stderr and not (models / "symbols.json").exists()
+
+
+def test_unusable_rankers_and_training_data_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(RetrievalError, match="use learned, rrf or a folder"):
+        ranker_for(str(tmp_path / "none"))
+    with pytest.raises(RetrievalError, match="no ranker model"):
+        ranker_for(str(tmp_path))
+    assert ranker_for("rrf") is None
+    stale = tmp_path / "stale"
+    stale.mkdir()
+    one_leaf = Tree(*(np.zeros(0, dtype=t) for t in (int, float, int, int, bool, int)), np.zeros(1))
+    TreeModel([*FILE_FEATURES[:-1], "old_column"], [one_leaf]).save(stale / "files.json")
+    with pytest.raises(RetrievalError, match=r"other features \(missing \['issue_frames'\], unknown \['old_column'\]"):
+        ranker_for(str(stale))
+    (stale / "files.json").write_text("{}")
+    with pytest.raises(RetrievalError, match="is not a ranker model"):
+        ranker_for(str(stale))
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_cli("bench", "train-ranker", "--train", str(empty), "--out", str(tmp_path / "m"), home=tmp_path)
+    assert proc.returncode == 2 and "holds no rows.jsonl" in proc.stderr
+    proc = run_cli("bench", "train-ranker", "--train", str(empty), "--out", str(tmp_path / "m"), "--stage", "x",
+                   home=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "--stage x: files or symbols" in proc.stderr
+    proc = run_cli("localize", "--repo", str(tmp_path), "--issue", "x", "--no-llm", "-o", "retrieval.ranker=nowhere",
+                   home=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "retrieval.ranker 'nowhere'" in proc.stderr
