@@ -33,7 +33,11 @@ FILE_LISTS: tuple[str, ...] = (
     "module",
     "message",
     "dense",
+    "def bm25",  # a file's best definition (function or method) by BM25 of the issue
+    "def title",  # the same for the issue's title
 )
+# The first files of the fused list whose definitions are scored for the two lists above.
+DEFINITION_FILES = 60
 # Files whose rank in any list (or in the fused list) is at most this are scored by the model; the rest follow.
 CANDIDATES_PER_LIST = 50
 

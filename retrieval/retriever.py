@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from retrieval.cache import IndexCache
 from retrieval.dense import DenseIndex, ShortlistDense
-from retrieval.features import FileRows, SymbolRows, file_rows, ranks, symbol_rows
+from retrieval.features import DEFINITION_FILES, FileRows, SymbolRows, file_rows, ranks, symbol_rows
 from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
@@ -145,6 +145,7 @@ class Retriever:
         rows = None
         if self.ranker is not None or keep_features:
             named = {name: {p: v for p, v in scores.items() if p not in is_test} for _, scores, name in lists}
+            named.update(self._definition_lists(files[:DEFINITION_FILES], query, title))
             rows = file_rows(self.index, named, [(f.path, f.score) for f in files], query, signals)
             if self.ranker is not None:
                 files = self._learned_files(files, rows)
@@ -157,6 +158,23 @@ class Retriever:
         )
         features = RankingFeatures(rows, symbol_rows_, list(fused_rank)) if rows and symbol_rows_ else None
         return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals, features)
+
+    def _definition_lists(
+        self, files: list[RankedFile], query: list[str], title: list[str]
+    ) -> dict[str, dict[str, float]]:
+        """Each file's best function or method by BM25 of the issue, and of its title (definitions of ``files``)."""
+        syms = [(e, s) for e in (self.index.files[f.path] for f in files) for s in e.visible_definitions]
+        syms = [(e, s) for e, s in syms if s.kind != "class"]
+        keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
+        model = BM25Model(symbol_counts(self.index, syms), keys)
+        out: dict[str, dict[str, float]] = {}
+        for name, words in (("def bm25", query), ("def title", title)):
+            best: dict[str, float] = {}
+            for key, score in model.scores(words).items():
+                path = key.split("::", 1)[0]
+                best[path] = max(best.get(path, 0.0), score)
+            out[name] = best
+        return out
 
     def _learned_files(self, fused: list[RankedFile], rows: FileRows) -> list[RankedFile]:
         """The candidates in the file model's order (ties in fused order), then the other files as fused."""

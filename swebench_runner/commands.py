@@ -163,7 +163,7 @@ def bench_train_ranker_command(
     if stage == "files" and stale.exists():
         stale.unlink()
         err.print(f"removed {stale}: its rows came from the previous file model", highlight=False)
-    write_training_record(out, stage, figures, [str(p) for p in train])
+    write_training_record(out, stage, figures, train)
     err.print(f"wrote {out / (stage + '.json')}", highlight=False)
     typer.echo(json.dumps(figures))
 

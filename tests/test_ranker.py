@@ -103,7 +103,7 @@ def test_mine_features_train_and_rank_with_the_models(tmp_path: Path) -> None:
     proc = run_cli(*train, home=tmp_path)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert figures["stage"] == "files" and figures["train_instances"] + figures["held_out_instances"] == 16
+    assert figures["stage"] == "files" and 0 < figures["rounds"] <= 150 and 0 < figures["train_instances"] <= 16
     assert figures[str(rows)]["instances"] == 16 and 0 <= figures[str(rows)]["@1"] <= 1
     assert (models / "files.json").exists() and not (models / "symbols.json").exists()
     ranker = load_ranker(models)
@@ -120,7 +120,8 @@ def test_mine_features_train_and_rank_with_the_models(tmp_path: Path) -> None:
                    home=tmp_path)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     record = json.loads((models / "training.json").read_text())
-    assert set(record) == {"files", "symbols"} and record["symbols"]["data"] == [str(rows2)]
+    assert set(record) == {"files", "symbols"}
+    assert record["symbols"]["data"] == [{"folder": "rows2", "instances": 16, "repositories": {"acme__ledger": 16}}]
     assert load_ranker(models).symbols is not None
 
     # localize with the models: every candidate file and definition is placed by them
@@ -163,3 +164,23 @@ def test_unusable_rankers_and_training_data_are_refused(tmp_path: Path) -> None:
     proc = run_cli("localize", "--repo", str(tmp_path), "--issue", "x", "--no-llm", "-o", "retrieval.ranker=nowhere",
                    home=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and "retrieval.ranker 'nowhere'" in proc.stderr
+
+
+def test_the_shipped_models_read_todays_features_and_follow_a_traceback(tmp_path: Path) -> None:
+    ranker = load_ranker()
+    assert ranker.files.features == FILE_FEATURES and ranker.symbols is not None
+    assert ranker.symbols.features == SYMBOL_FEATURES
+    record = json.loads((Path(ranker.source) / "training.json").read_text())
+    assert {"files", "symbols", "recipe"} <= set(record) and record["files"]["figures"]["rounds"] == 150
+    repo = tmp_path / "ledger"
+    _history(repo)
+    index = RepoIndex.build(RepoSource(repo, "HEAD"))
+    issue = (
+        "Counting goes wrong\n\nTraceback (most recent call last):\n"
+        '  File "/site-packages/ledger/tax.py", line 20, in count_tax\n'
+        "ValueError: boom\n"
+    )
+    result = Retriever(index, ranker=ranker).retrieve(issue)
+    assert result.files[0].path == "ledger/tax.py" and result.files[0].reasons[0] == "learned #1"
+    assert "ledger/tax.py::count_tax" in [s.id for s in result.symbols[:3]]
+    assert all(0 < f.score < 1 for f in result.files[:5])
