@@ -74,6 +74,7 @@ SYMBOL_FEATURES: list[str] = [
     "name_in_issue",
     "qualname_in_issue",
     "class_in_issue",
+    "called_by_named",
     "kind",
     "is_class",
     "methods",
@@ -184,8 +185,10 @@ def symbol_rows(
     issue_tokens: list[str],
     identifiers: set[str],
     signals: IssueSignals,
+    called: set[str],
 ) -> SymbolRows:
-    """Feature rows of candidate definitions; ``lists`` maps each of ``SYMBOL_LISTS`` to scores by key."""
+    """Feature rows of candidate definitions; ``lists`` maps each of ``SYMBOL_LISTS`` to scores by key;
+    ``called`` holds the names that the definitions the issue names (by name or in a frame) call."""
     columns = [_list_values(lists.get(name, {}), ranks(lists.get(name, {})), keys) for name in SYMBOL_LISTS]
     named: dict[tuple[str, str], set[str]] = defaultdict(set)
     frame_lines: dict[str, list[int]] = defaultdict(list)
@@ -219,6 +222,7 @@ def symbol_rows(
             float(s.name in identifiers),
             float("." in s.qualname and s.qualname.lower() in lowered),
             float(s.kind == "method" and parent in identifiers),
+            float(s.name in called),
             _KIND_CODE.get(s.kind, 1.0),
             float(s.kind == "class"),
             float(methods.get((e.path, s.qualname), 0)),

@@ -17,7 +17,7 @@ from retrieval.index import IndexedFile, RepoIndex
 from retrieval.lexical import TermCounts, file_counts
 from retrieval.symbols import Symbol
 
-_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _MAX_HOMONYMS = 2
 _MAX_CALLERS = 10
 
@@ -41,7 +41,7 @@ class Neighbours:
     def of(self, path: str, sym: Symbol, files: list[str], ranked: list[str]) -> list[Neighbour]:
         """Neighbours of ``sym`` in ``path``: in ``path`` and ``files`` first, then the repository by ``ranked``."""
         body = self.index.read(path)[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
-        called = set(_CALL.findall(body)) - {sym.name}
+        called = set(CALL.findall(body)) - {sym.name}
         scope = list(dict.fromkeys([path, *files]))
         found: list[Neighbour] = []
         for p in scope:

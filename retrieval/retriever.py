@@ -17,6 +17,7 @@ from retrieval.features import DEFINITION_FILES, FileRows, SymbolRows, file_rows
 from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
+from retrieval.neighbours import CALL
 from retrieval.ranker import LearnedRanker, squash
 from retrieval.symbols import Symbol
 from retrieval.testpaths import is_auxiliary_path
@@ -254,6 +255,7 @@ class Retriever:
                 query,
                 identifiers(issue),
                 signals,
+                self._called_by_named(signals),
             )
         why: dict[str, list[str]] = defaultdict(list)
         for name, scores in lists.items():
@@ -273,6 +275,18 @@ class Retriever:
             reasons = [f"{how} #{r + 1}", *why[key], *signals.reasons(e.path, s.qualname)]
             out.append(RankedSymbol(e.path, s.qualname, s.kind, s.start_line, s.end_line, score, reasons))
         return out, rows
+
+    def _called_by_named(self, signals: IssueSignals) -> set[str]:
+        """Names called in the bodies of the definitions the issue names (calls matched by name, as stage 4 does)."""
+        named = {(s.path, s.qualname) for s in signals.signals if s.qualname and s.kind in ("identifier", "frame")}
+        contents = self.index.read_many(sorted({p for p, _ in named}))
+        called: set[str] = set()
+        for path, qualname in named:
+            sym = self.index.symbol(path, qualname)
+            if sym is not None and sym.kind != "class":
+                body = contents[path][sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
+                called.update(n for n in CALL.findall(body) if n != sym.name)
+        return called
 
     def _rrf_symbols(
         self,

@@ -30,7 +30,8 @@ def _module(domain: str, version: int = 0) -> str:
         f"    def __init__(self, {domain}_rows):\n        self.rows = {domain}_rows\n\n"
         f"    def add_{domain}(self, row):\n        self.rows.append(row)\n\n"
         f"    def drop_{domain}(self, row):\n        self.rows.remove(row)\n\n\n"
-        f"def total_{domain}(rows):\n    return sum(r.amount for r in rows) + {version}\n\n\n"
+        f"def total_{domain}(rows):\n"
+        f"    return sum(r.amount for r in rows) + {version} if count_{domain}(rows) else 0\n\n\n"
         f"def count_{domain}(rows):\n    return len(rows)\n"
     )
 
@@ -52,7 +53,7 @@ def test_features_of_a_retrieval_name_their_evidence(tmp_path: Path) -> None:
     _history(repo)
     index = RepoIndex.build(RepoSource(repo, "HEAD"))
     issue = (
-        "count_tax is wrong for TaxBook\n\nTraceback (most recent call last):\n"
+        "count_tax is wrong for TaxBook in total_tax\n\nTraceback (most recent call last):\n"
         '  File "/site-packages/ledger/tax.py", line 20, in count_tax\n'
         "ValueError: boom\n"
     )
@@ -72,6 +73,8 @@ def test_features_of_a_retrieval_name_their_evidence(tmp_path: Path) -> None:
     assert count[scol["frame_named"]] == 1 and count[scol["name_in_issue"]] == 1
     assert count[scol["frame_line_inside"]] == 1 and count[scol["frame_line_innermost"]] == 1
     assert count[scol["file_rank"]] == 1 and count[scol["kind"]] == 1  # a function
+    assert count[scol["called_by_named"]] == 1  # total_tax, named in the issue, calls it
+    assert symbols.x[names.index("ledger/tax.py::total_tax")][scol["called_by_named"]] == 0
     book = symbols.x[names.index("ledger/tax.py::TaxBook")]
     assert book[scol["is_class"]] == 1 and book[scol["methods"]] == 3 and book[scol["frame_line_inside"]] == 0
     add = symbols.x[names.index("ledger/tax.py::TaxBook.add_tax")]
