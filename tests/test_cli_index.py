@@ -19,7 +19,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     assert listed == expected, listed
     groups = (
         ("sandbox", {"build-base", "doctor"}),
-        ("bench", {"localize", "speed", "mine", "edit"}),
+        ("bench", {"localize", "features", "train-ranker", "speed", "mine", "edit"}),
         ("swebench", {"run", "evaluate", "validate"}),
     )
     for group, commands in groups:
