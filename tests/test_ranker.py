@@ -48,15 +48,21 @@ def _history(repo: Path) -> None:
         make_repo(repo, {f"ledger/{d}.py": _module(d, i + 1)}, message)
 
 
-def test_features_of_a_retrieval_name_their_evidence(tmp_path: Path) -> None:
+def _ledger_index(tmp_path: Path) -> RepoIndex:
     repo = tmp_path / "ledger"
     _history(repo)
-    index = RepoIndex.build(RepoSource(repo, "HEAD"))
-    issue = (
-        "count_tax is wrong for TaxBook in total_tax\n\nTraceback (most recent call last):\n"
-        '  File "/site-packages/ledger/tax.py", line 20, in count_tax\n'
-        "ValueError: boom\n"
-    )
+    return RepoIndex.build(RepoSource(repo, "HEAD"))
+
+
+def _crash_in_count_tax(title: str) -> str:
+    """An issue whose traceback ends in ``count_tax`` (line 20 of ledger/tax.py)."""
+    frame = '  File "/site-packages/ledger/tax.py", line 20, in count_tax\n'
+    return f"{title}\n\nTraceback (most recent call last):\n{frame}ValueError: boom\n"
+
+
+def test_features_of_a_retrieval_name_their_evidence(tmp_path: Path) -> None:
+    index = _ledger_index(tmp_path)
+    issue = _crash_in_count_tax("count_tax is wrong for TaxBook in total_tax")
     result = Retriever(index).retrieve(issue, keep_features=True)
     assert result.features is not None
     files, symbols = result.features.files, result.features.symbols
@@ -175,14 +181,8 @@ def test_the_shipped_models_read_todays_features_and_follow_a_traceback(tmp_path
     assert ranker.symbols.features == SYMBOL_FEATURES
     record = json.loads((Path(ranker.source) / "training.json").read_text())
     assert {"files", "symbols", "recipe"} <= set(record) and record["files"]["figures"]["rounds"] == 150
-    repo = tmp_path / "ledger"
-    _history(repo)
-    index = RepoIndex.build(RepoSource(repo, "HEAD"))
-    issue = (
-        "Counting goes wrong\n\nTraceback (most recent call last):\n"
-        '  File "/site-packages/ledger/tax.py", line 20, in count_tax\n'
-        "ValueError: boom\n"
-    )
+    index = _ledger_index(tmp_path)
+    issue = _crash_in_count_tax("Counting goes wrong")
     result = Retriever(index, ranker=ranker).retrieve(issue)
     assert result.files[0].path == "ledger/tax.py" and result.files[0].reasons[0] == "learned #1"
     assert "ledger/tax.py::count_tax" in [s.id for s in result.symbols[:3]]
