@@ -181,10 +181,10 @@ class Retriever:
         """The candidates in the file model's order (ties in fused order), then the other files as fused."""
         assert self.ranker is not None
         raw = self.ranker.score_files(rows.x)
-        by_path = {f.path: f for f in fused}
+        why = {f.path: f.reasons for f in fused}  # a candidate only a list fusion skips (weight 0) has none
         order = sorted(range(len(rows.paths)), key=lambda i: (-raw[i], i))
         head = [
-            RankedFile(rows.paths[i], squash(raw[i]), [f"learned #{r + 1}", *by_path[rows.paths[i]].reasons])
+            RankedFile(rows.paths[i], squash(raw[i]), [f"learned #{r + 1}", *why.get(rows.paths[i], [])])
             for r, i in enumerate(order)
         ]
         chosen = set(rows.paths)

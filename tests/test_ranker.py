@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from retrieval.errors import RetrievalError
-from retrieval.features import ABSENT, FILE_FEATURES, SYMBOL_FEATURES
+from retrieval.features import ABSENT, FILE_FEATURES, SYMBOL_FEATURES, FileRows
 from retrieval.index import RepoIndex
 from retrieval.ranker import load_ranker, ranker_for
-from retrieval.retriever import Retriever
+from retrieval.retriever import RankedFile, Retriever
 from retrieval.source import RepoSource
 from retrieval.trees import Tree, TreeModel
 from tests.cli_helpers import run_cli
@@ -187,3 +187,14 @@ def test_the_shipped_models_read_todays_features_and_follow_a_traceback(tmp_path
     assert result.files[0].path == "ledger/tax.py" and result.files[0].reasons[0] == "learned #1"
     assert "ledger/tax.py::count_tax" in [s.id for s in result.symbols[:3]]
     assert all(0 < f.score < 1 for f in result.files[:5])
+
+
+def test_a_candidate_only_a_zero_weight_list_names_is_ranked(tmp_path: Path) -> None:
+    """The module list has weight 0 in fusion: a file it alone names is still a candidate of the models."""
+    index = _ledger_index(tmp_path)
+    retriever = Retriever(index, ranker=load_ranker())
+    fused = [RankedFile("ledger/tax.py", 0.3, ["bm25 #1"])]
+    rows = FileRows(["ledger/tax.py", "ledger/report.py"], np.zeros((2, len(FILE_FEATURES))))
+    ranked = retriever._learned_files(fused, rows)
+    assert sorted(f.path for f in ranked) == ["ledger/report.py", "ledger/tax.py"]
+    assert all(f.reasons[0].startswith("learned #") for f in ranked)
