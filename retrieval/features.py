@@ -87,8 +87,6 @@ SYMBOL_FEATURES: list[str] = [
     "file_definitions",
     "issue_tokens",
 ]
-# The columns training rewrites once the file model has ranked the files (see ``ranker_training``).
-FILE_RANK_COLUMNS = (SYMBOL_FEATURES.index("file_rank"), SYMBOL_FEATURES.index("file_score"))
 _KIND_CODE = {"class": 0.0, "function": 1.0, "method": 2.0}
 
 
@@ -117,11 +115,12 @@ class FileRows:
     x: np.ndarray
 
 
-def file_candidates(lists: dict[str, dict[str, float]], fused: list[str]) -> list[str]:
-    """Files in the first ``CANDIDATES_PER_LIST`` of the fused list or of any list, in fused order."""
+def file_candidates(orders: dict[str, dict[str, int]], fused: list[str]) -> list[str]:
+    """Files in the first ``CANDIDATES_PER_LIST`` of the fused list or of any list (``ranks`` of each), in fused
+    order."""
     chosen = set(fused[:CANDIDATES_PER_LIST])
-    for scores in lists.values():
-        chosen.update(list(ranks(scores))[:CANDIDATES_PER_LIST])
+    for order in orders.values():
+        chosen.update(key for key, rank in order.items() if rank <= CANDIDATES_PER_LIST)
     position = {p: i for i, p in enumerate(fused)}
     return sorted(chosen, key=lambda p: (position.get(p, len(position)), p))
 
@@ -135,8 +134,9 @@ def file_rows(
 ) -> FileRows:
     """Feature rows of the candidate files; ``fused`` is the reciprocal-rank fusion, best first."""
     order = [p for p, _ in fused]
-    paths = file_candidates(lists, order)
-    columns = [_list_values(lists.get(name, {}), ranks(lists.get(name, {})), paths) for name in FILE_LISTS]
+    orders = {name: ranks(lists.get(name, {})) for name in FILE_LISTS}
+    paths = file_candidates(orders, order)
+    columns = [_list_values(lists.get(name, {}), orders[name], paths) for name in FILE_LISTS]
     fused_score = dict(fused)
     fused_rank = {p: i + 1 for i, p in enumerate(order)}
     words = set(issue_tokens)
@@ -167,10 +167,9 @@ def file_rows(
 
 @dataclass
 class SymbolRows:
-    """The candidate definitions of one issue, their files and their feature rows."""
+    """The candidate definitions of one issue and their feature rows."""
 
     keys: list[str]  # path::qualname#start_byte
-    items: list[tuple[IndexedFile, Symbol]]
     x: np.ndarray
 
 
@@ -178,6 +177,7 @@ def symbol_rows(
     items: list[tuple[IndexedFile, Symbol]],
     keys: list[str],
     lists: dict[str, dict[str, float]],
+    orders: dict[str, dict[str, int]],
     file_rank: dict[str, int],
     file_score: dict[str, float],
     file_rrf_rank: dict[str, int],
@@ -187,9 +187,10 @@ def symbol_rows(
     signals: IssueSignals,
     called: set[str],
 ) -> SymbolRows:
-    """Feature rows of candidate definitions; ``lists`` maps each of ``SYMBOL_LISTS`` to scores by key;
-    ``called`` holds the names that the definitions the issue names (by name or in a frame) call."""
-    columns = [_list_values(lists.get(name, {}), ranks(lists.get(name, {})), keys) for name in SYMBOL_LISTS]
+    """Feature rows of candidate definitions; ``lists`` maps each of ``SYMBOL_LISTS`` to scores by key and
+    ``orders`` to their ``ranks``; ``called`` holds the names that the definitions the issue names (by name or
+    in a frame) call."""
+    columns = [_list_values(lists.get(name, {}), orders.get(name, {}), keys) for name in SYMBOL_LISTS]
     named: dict[tuple[str, str], set[str]] = defaultdict(set)
     frame_lines: dict[str, list[int]] = defaultdict(list)
     for s in signals.signals:
@@ -242,4 +243,4 @@ def symbol_rows(
         ]
     ).reshape(len(items), 3)
     x = np.concatenate([head, *columns, extra], axis=1) if items else np.empty((0, len(SYMBOL_FEATURES)))
-    return SymbolRows(keys, items, x)
+    return SymbolRows(keys, x)

@@ -84,7 +84,6 @@ class RankingFeatures:
 
     files: FileRows
     symbols: SymbolRows
-    fused_files: list[str]  # reciprocal-rank fusion's order of the files any list scored
 
 
 @dataclass
@@ -157,7 +156,7 @@ class Retriever:
         symbols, symbol_rows_ = self._rank_symbols(
             files[: w.symbol_files], issue, query, title, signals, fused_rank, keep_features
         )
-        features = RankingFeatures(rows, symbol_rows_, list(fused_rank)) if rows and symbol_rows_ else None
+        features = RankingFeatures(rows, symbol_rows_) if keep_features and rows and symbol_rows_ else None
         return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals, features)
 
     def _definition_lists(
@@ -240,6 +239,7 @@ class Retriever:
                 k: v for k, (e, s) in zip(keys, syms, strict=True) if (v := by_symbol.get((e.path, s.qualname), 0.0))
             },
         }
+        orders = {name: ranks(scores) for name, scores in lists.items()}
         file_rank = {f.path: i + 1 for i, f in enumerate(files)}
         rows = None
         learned = self.ranker is not None and self.ranker.symbols is not None
@@ -248,6 +248,7 @@ class Retriever:
                 syms,
                 keys,
                 lists,
+                orders,
                 file_rank,
                 {f.path: f.score for f in files},
                 fused_rank,
@@ -258,8 +259,8 @@ class Retriever:
                 self._called_by_named(signals),
             )
         why: dict[str, list[str]] = defaultdict(list)
-        for name, scores in lists.items():
-            for key, rank in ranks(scores).items():
+        for name, order in orders.items():
+            for key, rank in order.items():
                 if rank <= 20:
                     why[key].append(f"{name} #{rank}")
         if learned:
@@ -268,7 +269,7 @@ class Retriever:
             order = sorted(range(len(keys)), key=lambda i: (-raw[i], keys[i]))
             scored = [(i, squash(raw[i]), "learned") for i in order]
         else:
-            scored = self._rrf_symbols(keys, syms, lists, file_rank)
+            scored = self._rrf_symbols(keys, syms, orders, file_rank)
         out: list[RankedSymbol] = []
         for r, (i, score, how) in enumerate(scored):
             (e, s), key = syms[i], keys[i]
@@ -292,7 +293,7 @@ class Retriever:
         self,
         keys: list[str],
         syms: list[tuple[IndexedFile, Symbol]],
-        lists: dict[str, dict[str, float]],
+        orders: dict[str, dict[str, int]],
         file_rank: dict[str, int],
     ) -> list[tuple[int, float, str]]:
         w = self.weights
@@ -301,8 +302,8 @@ class Retriever:
             fused[i] += w.symbol_file / (w.symbol_k + file_rank[e.path])
         weights = {"bm25": w.symbol_bm25, "title": w.symbol_title, "signals": w.symbol_signals}
         at = {key: i for i, key in enumerate(keys)}
-        for name, scores in lists.items():
-            for key, rank in ranks(scores).items():
+        for name, order in orders.items():
+            for key, rank in order.items():
                 fused[at[key]] += weights[name] / (w.symbol_k + rank)
         return [(i, score, "fused") for i, score in sorted(fused.items(), key=lambda kv: (-kv[1], keys[kv[0]]))]
 

@@ -144,9 +144,7 @@ def _flatten(root: dict[str, Any]) -> Tree:
         right[at] = visit(node["right_child"])
         return at
 
-    top = visit(root)
-    if top < 0:  # a tree of one leaf
-        feature, threshold, left, right, default_left, missing = [], [], [], [], [], []
+    visit(root)  # a tree of one leaf leaves every list but ``leaves`` empty
     return Tree(
         np.array(feature, dtype=np.int64),
         np.array(threshold, dtype=np.float64),
