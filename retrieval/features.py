@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from retrieval.history import WINDOWS
 from retrieval.index import IndexedFile, RepoIndex
 from retrieval.issue_signals import IssueSignals
 from retrieval.symbols import Symbol
@@ -42,6 +43,11 @@ DEFINITION_FILES = 60
 CANDIDATES_PER_LIST = 50
 
 
+# How often the file changed in the last 100 and 1,000 commits over the most-changed candidate's count
+# (``retrieval.history``); missing (NaN) where there is no git history.
+HISTORY_COLUMNS: list[str] = [f"changes_{n}_rel" for n in WINDOWS]
+
+
 def _list_columns(name: str) -> list[str]:
     slug = name.replace(" ", "_")
     return [f"{slug}_rank", f"{slug}_score", f"{slug}_rel"]
@@ -61,6 +67,7 @@ FILE_FEATURES: list[str] = [
     "folder_in_issue",
     "issue_tokens",
     "issue_frames",
+    *HISTORY_COLUMNS,
 ]
 
 SYMBOL_LISTS: tuple[str, ...] = ("bm25", "title", "signals")
@@ -161,8 +168,21 @@ def file_rows(
             math.log1p(len(issue_tokens)),
             float(n_frames),
         )
-    x = np.concatenate([*columns, extra], axis=1) if paths else np.empty((0, len(FILE_FEATURES)))
+    x = (
+        np.concatenate([*columns, extra, _changes(index, paths)], axis=1)
+        if paths
+        else np.empty((0, len(FILE_FEATURES)))
+    )
     return FileRows(paths, x)
+
+
+def _changes(index: RepoIndex, paths: list[str]) -> np.ndarray:
+    """Each path's changes in each window of ``WINDOWS`` over the most-changed path's; NaN without history."""
+    counts = index.change_counts()
+    if counts is None:
+        return np.full((len(paths), len(WINDOWS)), np.nan)
+    out = np.array([[c[p] for c in counts] for p in paths], dtype=np.float64).reshape(len(paths), len(WINDOWS))
+    return out / np.maximum(out.max(axis=0), 1.0)
 
 
 @dataclass

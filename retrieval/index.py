@@ -18,6 +18,7 @@ from typing import Any
 
 from retrieval.cache import IndexCache
 from retrieval.errors import SourceError
+from retrieval.history import change_counts
 from retrieval.languages import language_for_path
 from retrieval.parser import PARSER_VERSION, parse_source
 from retrieval.source import RepoSource, SourceFile
@@ -100,6 +101,7 @@ class RepoIndex:
         self.stats = stats
         self.links = links  # symbolic links and submodules: never edited, nor anything below them
         self._content: dict[str, bytes] = {}  # read once, from one git process per batch
+        self._changes: tuple[list[Counter[str]] | None] | None = None
 
     @classmethod
     def build(
@@ -171,6 +173,12 @@ class RepoIndex:
         stats.seconds = time.perf_counter() - started
         stats.peak_rss_mb = peak_rss_mb()
         return cls(source, files, stats, links)
+
+    def change_counts(self) -> list[Counter[str]] | None:
+        """How often each path changed lately (``retrieval.history.change_counts``), read once."""
+        if self._changes is None:
+            self._changes = (change_counts(self.source),)
+        return self._changes[0]
 
     def link_problem(self, path: str) -> str | None:
         """Why ``path`` may not be written: it, or a folder above it, is a symbolic link or a submodule."""

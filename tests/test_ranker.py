@@ -106,13 +106,17 @@ def test_mine_features_train_and_rank_with_the_models(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["instances"] == 16 and summary["errors"] == 0
     assert len(list(rows.glob("*.npz"))) == 16 and len((rows / "rows.jsonl").read_text().splitlines()) == 16
+    with np.load(next(rows.glob("*.npz")), allow_pickle=True) as data:  # the mined pairs have their history
+        assert not np.isnan(data["file_x"][:, FILE_FEATURES.index("changes_1000_rel")]).any()
 
     models = tmp_path / "models"
     train = ("bench", "train-ranker", "--train", str(rows), "--out", str(models), "--valid", str(rows))
     proc = run_cli(*train, home=tmp_path)
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert figures["stage"] == "files" and 0 < figures["rounds"] <= 150 and 0 < figures["train_instances"] <= 16
+    assert figures["stage"] == "files" and 0 < figures["rounds"] <= 150
+    # every fourth group is learned from again with no history (a copy swebench run seals has none)
+    assert figures["no_history_copies"] == 4 and 0 < figures["train_instances"] <= 20
     assert figures[str(rows)]["instances"] == 16 and 0 <= figures[str(rows)]["@1"] <= 1
     assert (models / "files.json").exists() and not (models / "symbols.json").exists()
     ranker = load_ranker(models)
@@ -157,7 +161,9 @@ def test_unusable_rankers_and_training_data_are_refused(tmp_path: Path) -> None:
     stale.mkdir()
     one_leaf = Tree(*(np.zeros(0, dtype=t) for t in (int, float, int, int, bool, int)), np.zeros(1))
     TreeModel([*FILE_FEATURES[:-1], "old_column"], [one_leaf]).save(stale / "files.json")
-    with pytest.raises(RetrievalError, match=r"other features \(missing \['issue_frames'\], unknown \['old_column'\]"):
+    with pytest.raises(
+        RetrievalError, match=rf"other features \(missing \['{FILE_FEATURES[-1]}'\], unknown \['old_column'\]"
+    ):
         ranker_for(str(stale))
     (stale / "files.json").write_text("{}")
     with pytest.raises(RetrievalError, match="is not a ranker model"):
