@@ -68,7 +68,7 @@ def bench_localize_command(
     from repoagent.cli.console import progress_bar
     from repoagent.cli.localize import model_for
     from repoagent.pipeline.wiring import build_localizer, open_cache
-    from swebench_runner.bench_localize import BenchOptions, run_bench_localize
+    from swebench_runner.bench.localize import BenchOptions, run_bench_localize
 
     settings = settings_from(config, override)
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
@@ -107,8 +107,8 @@ def bench_features_command(
     recall of the ranking that made them (as `bench localize --no-llm` reports it)."""
     from repoagent.cli.console import progress_bar
     from repoagent.pipeline.wiring import build_retriever, open_cache
-    from swebench_runner.bench_localize import BenchOptions, run_bench_localize
-    from swebench_runner.ranker_training import ROWS, save_features
+    from swebench_runner.bench.localize import BenchOptions, run_bench_localize
+    from swebench_runner.bench.ranker_training import ROWS, save_features
 
     settings = settings_from(config, override)
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
@@ -141,8 +141,8 @@ def bench_train_ranker_command(
     """Fit the learned ranker's file or definition model (LightGBM lambdarank); JSON figures on stdout.
 
     Files first; then `bench features -o retrieval.ranker=OUT` again and `--stage symbols`."""
-    from swebench_runner.ranker_training import train as fit
-    from swebench_runner.ranker_training import write_training_record
+    from swebench_runner.bench.ranker_training import train as fit
+    from swebench_runner.bench.ranker_training import write_training_record
 
     if stage not in ("files", "symbols"):
         raise UserError(f"--stage {stage}: files or symbols")
@@ -176,7 +176,7 @@ def bench_speed_command(
     warm_runs: Annotated[int, typer.Option("--warm-runs", help="How many warm calls after the cold one.")] = 3,
 ) -> None:
     """Seconds and peak memory of one `localize --no-llm` call, cold (empty home) then warm; JSON on stdout."""
-    from swebench_runner.bench_speed import bench_speed
+    from swebench_runner.bench.speed import bench_speed
 
     if not repo.exists():
         raise UserError(f"--repo {repo} does not exist")
@@ -205,7 +205,7 @@ def bench_mine_command(
     the repositories of the SWE-bench test splits are refused.  The last stdout line is the JSON summary."""
     from repoagent.cli.console import progress_bar
     from repoagent.core.gitcmd import git_out
-    from swebench_runner.mining import mine, read_commits, write_rows
+    from swebench_runner.bench.mining import mine, read_commits, write_rows
 
     if split not in ("train", "validation"):
         raise UserError(f"--split {split}: train or validation")
@@ -234,7 +234,7 @@ def bench_edit_command(
 ) -> None:
     """Express each gold patch as whole-definition edits and compare with the gold files."""
     from repoagent.cli.console import progress_bar
-    from swebench_runner.bench_edit import bench_edit_one
+    from swebench_runner.bench.edit import bench_edit_one
     from swebench_runner.resumable import run_resumable
 
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)

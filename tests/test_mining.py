@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from swebench_runner.mining import reads_like_a_bug
+from swebench_runner.bench.mining import reads_like_a_bug
 from tests.cli_helpers import run_cli
 from tests.gitrepo import git, make_repo
 

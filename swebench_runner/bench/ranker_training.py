@@ -154,7 +154,11 @@ def train(train_dirs: list[Path], valid_dirs: list[Path], stage: Stage) -> tuple
     import lightgbm as lgb
 
     columns = FILE_FEATURES if stage == "files" else SYMBOL_FEATURES
-    groups = [g for d in train_dirs for g in read_groups(d, stage)]
+    read: dict[Path, list[Group]] = {}  # a folder named three times is read once
+    for d in train_dirs:
+        if d.resolve() not in read:
+            read[d.resolve()] = list(read_groups(d, stage))
+    groups = [g for d in train_dirs for g in read[d.resolve()]]
     for g in groups:
         if g.x.shape[1] != len(columns):
             raise ValueError(f"{g.instance_id}: {g.x.shape[1]} columns, today's features have {len(columns)}")
