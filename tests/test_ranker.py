@@ -106,8 +106,15 @@ def test_mine_features_train_and_rank_with_the_models(tmp_path: Path) -> None:
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["instances"] == 16 and summary["errors"] == 0
     assert len(list(rows.glob("*.npz"))) == 16 and len((rows / "rows.jsonl").read_text().splitlines()) == 16
-    with np.load(next(rows.glob("*.npz")), allow_pickle=True) as data:  # the mined pairs have their history
-        assert not np.isnan(data["file_x"][:, FILE_FEATURES.index("changes_1000_rel")]).any()
+    # the mined pairs have their history, but the first fix, whose parent is the first commit (not counted)
+    no_history = []
+    for path in sorted(rows.glob("*.npz")):
+        with np.load(path, allow_pickle=True) as data:
+            changes = data["file_x"][:, FILE_FEATURES.index("changes_1000_rel")]
+        assert np.isnan(changes).all() or not np.isnan(changes).any()
+        no_history += [path.stem] if np.isnan(changes).all() else []
+    first_fix = json.loads(mined.read_text().splitlines()[-1])["instance_id"]  # mined newest first
+    assert no_history == [first_fix]
 
     models = tmp_path / "models"
     train = ("bench", "train-ranker", "--train", str(rows), "--out", str(models), "--valid", str(rows))
