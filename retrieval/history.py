@@ -23,7 +23,7 @@ def change_counts(source: RepoSource) -> list[Counter[str]] | None:
     Counted back from the indexed commit, or from ``HEAD`` for a working tree.  A
     commit with no parent is not counted: a first commit, or the last one a shallow
     clone holds, would name every file it has.  ``None`` for a plain folder, or when
-    no commit with a parent is there (a copy of one commit, as ``swebench run`` seals).
+    no commit with a parent is there (a copy of one commit, as ``swebench run`` grades in).
     A repository missing objects (a partial mirror) counts the commits git read
     before it stopped.
     """

@@ -6,10 +6,11 @@ layouts are used as they are.  Workers share mirrors, so a lock file serialises
 cloning and fetching one repository.
 
 The agent never reads the mirror.  It works on a *sealed copy*: a bare
-repository holding the base commit alone (fetched with ``--depth 1``), with no
-parent, no other branch or tag, no remote, no reflog and no ``FETCH_HEAD``.
-Nothing from after the base commit (the fix itself, in SWE-bench's case) can
-be read from it, by the index, the model's prompts or a sandbox.
+repository holding the base commit and its last 1,000 ancestors (fetched with
+``--depth 1001``: the history the learned ranker reads), with no other branch
+or tag, no remote, no reflog and no ``FETCH_HEAD``.  Nothing from after the
+base commit (the fix itself, in SWE-bench's case) can be read from it, by the
+index, the model's prompts or a sandbox.
 """
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ from pathlib import Path
 from repoagent.core.errors import UserError
 from repoagent.core.gitcmd import git
 from repoagent.core.locks import file_lock
+from retrieval.history import WINDOWS
 from swebench_runner.repos import RepoFinder
 
 SEALED_BRANCH = "refs/heads/base"
+# Commits before the base that the agent's sealed copy keeps: the window of the history columns.
+HISTORY_ANCESTORS = WINDOWS[-1]
 
 
 def _has_commit(repo: Path, commit: str) -> bool:
@@ -78,18 +82,22 @@ class Sealed:
     missing: list[str]
 
 
-def sealed_copy(mirror: Path, commit: str, dest: Path) -> Sealed:
-    """A bare repository at ``dest`` holding ``commit`` and nothing after (or before) it.
+def sealed_copy(mirror: Path, commit: str, dest: Path, ancestors: int = 0) -> Sealed:
+    """A bare repository at ``dest`` holding ``commit``, up to ``ancestors`` of the commits before it, and
+    nothing after it.
 
-    A mirror that lacks some of the commit's objects (a partial clone) cannot
-    serve a shallow fetch; then the copy is a new one-commit repository made
-    from the files it has, and ``missing`` lists the files left out.
+    The agent's copy keeps the last commits before the base (``HISTORY_ANCESTORS``: what the learned file
+    ranker's history columns read, about 20 MB for ansible's last 1,000); copies for building environments and
+    grading hold the base commit alone.  A mirror that lacks some of the older objects gives the base commit
+    alone; one that lacks some of the commit's own (a partial clone) cannot serve a shallow fetch at all: then
+    the copy is a new one-commit repository made from the files it has, and ``missing`` lists the files left out.
     """
-    try:
-        return Sealed(_shallow_copy(mirror, commit, dest), commit, [])
-    except UserError as exc:
-        if "unable to read" not in str(exc) and "corrupt" not in str(exc):
-            raise
+    for depth in dict.fromkeys((1 + ancestors, 1)):
+        try:
+            return Sealed(_shallow_copy(mirror, commit, dest, depth), commit, [])
+        except UserError as exc:
+            if "unable to read" not in str(exc) and "corrupt" not in str(exc):
+                raise
     return _rebuilt_copy(mirror, commit, dest)
 
 
@@ -108,7 +116,7 @@ def _run(dest: Path, *args: str, input: bytes | None = None) -> bytes:
     return proc.stdout
 
 
-def _shallow_copy(mirror: Path, commit: str, dest: Path) -> Path:
+def _shallow_copy(mirror: Path, commit: str, dest: Path, depth: int) -> Path:
     _fresh(dest)
     _run(dest, "init", "--bare", "--quiet")
     _run(dest, "config", "core.logAllRefUpdates", "false")
@@ -118,7 +126,7 @@ def _shallow_copy(mirror: Path, commit: str, dest: Path) -> Path:
         "fetch",
         "--quiet",
         "--depth",
-        "1",
+        str(depth),
         "--no-tags",
         "--upload-pack",
         upload,

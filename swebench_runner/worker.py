@@ -36,7 +36,7 @@ from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, configured_sa
 from repoagent.pipeline.inputs import Issue, issue_title
 from repoagent.sandbox.environment import EnvPlan
 from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
-from swebench_runner.checkout import Mirrors, sealed_copy
+from swebench_runner.checkout import HISTORY_ANCESTORS, Mirrors, sealed_copy
 from swebench_runner.journal import ERROR_STATUSES
 from swebench_runner.local_env import Environments
 from swebench_runner.repos import RepoFinder
@@ -206,7 +206,7 @@ class Worker:
         environment = _Environment(job, self.config.official_images, local=self.local)
         try:
             mirror = self.mirrors.ensure(job.repo, job.base_commit)
-            sealed = sealed_copy(mirror, job.base_commit, scratch / "repo")
+            sealed = sealed_copy(mirror, job.base_commit, scratch / "repo", HISTORY_ANCESTORS)
             repo = sealed.path
             if sealed.missing:  # a partial mirror: the copy is rebuilt from the files it has
                 row["missing_files"] = sealed.missing

@@ -61,7 +61,7 @@ def test_a_shallow_copy_counts_only_commits_with_their_parent(tmp_path: Path) ->
     one, two = tmp_path / "one", tmp_path / "two"
     git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(one))
     git(tmp_path, "clone", "-q", "--depth", "2", f"file://{repo}", str(two))
-    assert change_counts(RepoSource(one)) is None  # one commit, as swebench run seals: no history
+    assert change_counts(RepoSource(one)) is None  # one commit: no history
     recent, wider = change_counts(RepoSource(two))  # type: ignore[misc]
     assert recent == wider == {"shop/rounding.py": 1}  # the newest fix; its parent is where the copy ends
 

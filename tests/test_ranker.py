@@ -122,7 +122,7 @@ def test_mine_features_train_and_rank_with_the_models(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     assert figures["stage"] == "files" and 0 < figures["rounds"] <= 150
-    # every fourth group is learned from again with no history (a copy swebench run seals has none)
+    # every fourth group is learned from again with no history (a plain folder has none)
     assert figures["no_history_copies"] == 4 and 0 < figures["train_instances"] <= 20
     assert figures[str(rows)]["instances"] == 16 and 0 <= figures[str(rows)]["@1"] <= 1
     assert (models / "files.json").exists() and not (models / "symbols.json").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from swebench_runner.checkout import Mirrors, reachable_commits, sealed_copy
+from retrieval.history import change_counts
+from retrieval.source import RepoSource
+from swebench_runner.checkout import HISTORY_ANCESTORS, Mirrors, reachable_commits, sealed_copy
 from swebench_runner.dataset import load_instances
 from swebench_runner.repos import RepoFinder
 from tests.cli_helpers import child_env, run_cli
@@ -91,6 +94,29 @@ def test_the_sealed_copy_holds_the_base_commit_and_nothing_later(bench, tmp_path
     # the test patch's file is not in it either: it is added only after the base commit
     assert "tests/test_ops.py" in git(sealed, "ls-tree", "-r", "--name-only", base)
     assert "test_mul" not in git(sealed, "show", f"{base}:tests/test_ops.py")
+
+
+def test_the_agents_sealed_copy_keeps_the_history_before_the_base(bench, tmp_path: Path) -> None:
+    repos, _, rows = bench
+    calc = repos / "demo__calc"
+    later = git(calc, "rev-parse", "HEAD")
+    base = rows[1]["base_commit"]  # the third commit: two before it, one after
+    before = git(calc, "rev-list", base).split()
+    mirror = Mirrors(tmp_path / "mirrors", "unused", RepoFinder(repos)).ensure("demo/calc", base)
+    copy = sealed_copy(mirror, base, tmp_path / "agent", HISTORY_ANCESTORS)
+    assert copy.missing == [] and reachable_commits(copy.path) == sorted(before) and len(before) == 3
+    assert subprocess.run(["git", "-C", str(copy.path), "cat-file", "-e", later]).returncode != 0
+    assert change_counts(RepoSource(copy.path, base)) is not None  # what the learned ranker reads
+    # a copy for grading holds the base alone, and so has no history
+    alone = sealed_copy(mirror, base, tmp_path / "alone")
+    assert reachable_commits(alone.path) == [base] and change_counts(RepoSource(alone.path, base)) is None
+    # a mirror missing an older object still gives the base commit, alone
+    partial = tmp_path / "partial"
+    shutil.copytree(calc, partial)
+    tree = git(partial, "rev-parse", f"{before[-1]}^{{tree}}")  # the first commit's
+    (partial / ".git" / "objects" / tree[:2] / tree[2:]).unlink()
+    copy = sealed_copy(partial, base, tmp_path / "from-partial", HISTORY_ANCESTORS)
+    assert copy.missing == [] and reachable_commits(copy.path) == [base]
 
 
 def test_mirrors_are_cloned_once_and_fetched_when_a_commit_is_missing(bench, tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ PARAMS: dict[str, Any] = {
 # on it and on the dev split (each repository scored by a model trained without it).
 ROUNDS = 150
 # The file model also learns from every fourth training group again with its history columns missing, so a
-# repository with no history (a plain folder, the one-commit copies ``swebench run`` works on) is ranked about as
+# repository with no history (a plain folder, a one-commit copy of a partial mirror) is ranked about as
 # well as by a model without those columns. Measured on the mined validation pairs (800) and the dev split (each
 # repository by a model trained without it): without history, file@1 within 0.011 of such a model both ways; with
 # history, file@1 +0.016 and @3 +0.03 on the 800 (without this share: +0.01, and the dev split's @10 fell 0.027
