@@ -178,7 +178,7 @@ def file_rows(
 
 def _changes(index: RepoIndex, paths: list[str]) -> np.ndarray:
     """Each path's changes in each window of ``WINDOWS`` over the most-changed path's; NaN without history."""
-    counts = index.change_counts()
+    counts = index.change_counts
     if counts is None:
         return np.full((len(paths), len(WINDOWS)), np.nan)
     out = np.array([[c[p] for c in counts] for p in paths], dtype=np.float64).reshape(len(paths), len(WINDOWS))

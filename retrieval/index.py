@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from multiprocessing import get_context
 from typing import Any
 
@@ -101,7 +102,6 @@ class RepoIndex:
         self.stats = stats
         self.links = links  # symbolic links and submodules: never edited, nor anything below them
         self._content: dict[str, bytes] = {}  # read once, from one git process per batch
-        self._changes: tuple[list[Counter[str]] | None] | None = None
 
     @classmethod
     def build(
@@ -174,11 +174,10 @@ class RepoIndex:
         stats.peak_rss_mb = peak_rss_mb()
         return cls(source, files, stats, links)
 
+    @cached_property
     def change_counts(self) -> list[Counter[str]] | None:
         """How often each path changed lately (``retrieval.history.change_counts``), read once."""
-        if self._changes is None:
-            self._changes = (change_counts(self.source),)
-        return self._changes[0]
+        return change_counts(self.source)
 
     def link_problem(self, path: str) -> str | None:
         """Why ``path`` may not be written: it, or a folder above it, is a symbolic link or a submodule."""

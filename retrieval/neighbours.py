@@ -17,11 +17,17 @@ from retrieval.index import IndexedFile, RepoIndex
 from retrieval.lexical import TermCounts, file_counts
 from retrieval.symbols import Symbol
 
-CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
+_CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
 _MAX_HOMONYMS = 2
 _MAX_CALLERS = 10
 
 Neighbour = tuple[str, Symbol, str]  # path, definition, "caller" or "callee"
+
+
+def called_names(content: bytes, sym: Symbol) -> set[str]:
+    """The names ``sym``'s body calls (``name(``), its own left out; ``content`` is its file's bytes."""
+    body = content[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
+    return set(_CALL.findall(body)) - {sym.name}
 
 
 class Neighbours:
@@ -40,8 +46,7 @@ class Neighbours:
 
     def of(self, path: str, sym: Symbol, files: list[str], ranked: list[str]) -> list[Neighbour]:
         """Neighbours of ``sym`` in ``path``: in ``path`` and ``files`` first, then the repository by ``ranked``."""
-        body = self.index.read(path)[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
-        called = set(CALL.findall(body)) - {sym.name}
+        called = called_names(self.index.read(path), sym)
         scope = list(dict.fromkeys([path, *files]))
         found: list[Neighbour] = []
         for p in scope:

@@ -17,7 +17,7 @@ from retrieval.features import DEFINITION_FILES, FileRows, SymbolRows, file_rows
 from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
-from retrieval.neighbours import CALL
+from retrieval.neighbours import called_names
 from retrieval.ranker import LearnedRanker, squash
 from retrieval.symbols import Symbol
 from retrieval.testpaths import is_auxiliary_path
@@ -285,8 +285,7 @@ class Retriever:
         for path, qualname in named:
             sym = self.index.symbol(path, qualname)
             if sym is not None and sym.kind != "class":
-                body = contents[path][sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
-                called.update(n for n in CALL.findall(body) if n != sym.name)
+                called |= called_names(contents[path], sym)
         return called
 
     def _rrf_symbols(

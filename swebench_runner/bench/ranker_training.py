@@ -188,9 +188,12 @@ def train(train_dirs: list[Path], valid_dirs: list[Path], stage: Stage) -> tuple
     return model, figures
 
 
+_HISTORY_AT = [FILE_FEATURES.index(c) for c in HISTORY_COLUMNS]
+
+
 def _without_history(group: Group) -> Group:
     x = group.x.copy()
-    x[:, [FILE_FEATURES.index(c) for c in HISTORY_COLUMNS]] = np.nan
+    x[:, _HISTORY_AT] = np.nan
     return Group(group.instance_id, x, group.y, group.names, group.gold)
 
 
