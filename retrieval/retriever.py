@@ -18,7 +18,7 @@ from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
 from retrieval.neighbours import called_names
-from retrieval.ranker import LearnedRanker, squash
+from retrieval.ranker import SPREAD_HEAD, LearnedRanker, spread, squash
 from retrieval.symbols import Symbol
 from retrieval.testpaths import is_auxiliary_path
 from retrieval.tokenize import identifiers, tokenize
@@ -267,7 +267,11 @@ class Retriever:
             assert self.ranker is not None and rows is not None
             raw = self.ranker.score_symbols(rows.x)
             order = sorted(range(len(keys)), key=lambda i: (-raw[i], keys[i]))
-            scored = [(i, squash(raw[i]), "learned") for i in order]
+            placed = spread(order, raw, [e.path for e, _ in syms])
+            scored = [(i, squash(score), "learned") for i, score, _ in placed]
+            for i, score, before in placed:
+                if score < raw[i]:
+                    why[keys[i]].append(f"spread: #{before + 1} of its file in the first {SPREAD_HEAD}")
         else:
             scored = self._rrf_symbols(keys, syms, orders, file_rank)
         out: list[RankedSymbol] = []

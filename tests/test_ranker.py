@@ -11,7 +11,7 @@ import pytest
 from retrieval.errors import RetrievalError
 from retrieval.features import ABSENT, FILE_FEATURES, SYMBOL_FEATURES, FileRows
 from retrieval.index import RepoIndex
-from retrieval.ranker import load_ranker, ranker_for
+from retrieval.ranker import SPREAD_FREE, SPREAD_HEAD, load_ranker, ranker_for, spread
 from retrieval.retriever import RankedFile, Retriever
 from retrieval.source import RepoSource
 from retrieval.trees import Tree, TreeModel
@@ -211,3 +211,53 @@ def test_a_candidate_only_a_zero_weight_list_names_is_ranked(tmp_path: Path) -> 
     ranked = retriever._learned_files(fused, rows)
     assert sorted(f.path for f in ranked) == ["ledger/report.py", "ledger/tax.py"]
     assert all(f.reasons[0].startswith("learned #") for f in ranked)
+
+
+def test_the_first_ten_definitions_are_spread_over_files() -> None:
+    raw = np.array([9, 8, 7, 6, 5, 4.1, 4.0, 3.9, 3.0, 2.5, 1.0, 0.5, 3.95])
+    groups = ["a"] * 9 + ["b", "c", "b", "a"]
+    order = sorted(range(len(raw)), key=lambda i: -raw[i])
+    placed = spread(order, raw, groups)
+    ids = [i for i, _, _ in placed]
+    assert sorted(ids) == list(range(len(raw)))  # nothing lost or repeated
+    assert ids[:5] == [0, 1, 2, 3, 4] and all(score == raw[i] for i, score, _ in placed[:5])  # five of a file free
+    # past the fifth, each further definition of "a" pays 0.2 per definition of it already past the fifth:
+    # the 6th (4.1) 0.2, the 7th (4.0) 0.4, ..., the 10th (3.0) 1.0: b's 2.5 passes it, not the 9th (3.9 - 0.8)
+    assert [groups[i] for i in ids[:SPREAD_HEAD]] == ["a"] * 9 + ["b"]
+    assert placed[5] == (5, 4.1 - 0.2, 5) and placed[9] == (9, 2.5, 0) and ids[SPREAD_HEAD] == 8
+    scores = [score for _, score, _ in placed[:SPREAD_HEAD]]
+    assert scores == sorted(scores, reverse=True)  # the first ten in the order of the scores they were placed with
+    assert ids[SPREAD_HEAD:] == [i for i in order if i not in ids[:SPREAD_HEAD]]  # the rest in the model's order
+    # penalty 0, or a head of one group's first five, is the model's order
+    assert [i for i, _, _ in spread(order, raw, groups, penalty=0.0)] == order
+    assert [i for i, _, _ in spread(order, raw, groups, head=SPREAD_FREE)] == order
+
+
+def test_one_files_outline_does_not_fill_the_first_ten(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    methods = "".join(
+        f"    def tax_rate_{i}(self, invoice):\n        return invoice.tax_rate * {i}\n\n" for i in range(12)
+    )
+    make_repo(tmp_path / "repo", {
+        "ledger/tax.py": f'"""Tax rates of an invoice."""\n\n\nclass TaxRates:\n{methods}',
+        "ledger/invoice.py": '"""Invoices."""\n\n\ndef invoice_tax_rate(invoice):\n    return invoice.tax_rate\n\n\n'
+        'def invoice_total(invoice):\n    return invoice.amount\n',
+        "ledger/report.py": '"""Reports."""\n\n\ndef report(rows):\n    return rows\n',
+    })  # fmt: skip
+    index = RepoIndex.build(RepoSource(tmp_path / "repo", "HEAD"))
+    issue = (
+        "The tax rate of an invoice is wrong\n\n"
+        "TaxRates gives a wrong tax rate for an invoice: the invoice tax rate is doubled."
+    )
+    retriever = Retriever(index, ranker=load_ranker())
+    result = retriever.retrieve(issue)
+    first = result.symbols[:SPREAD_HEAD]
+    assert "ledger/invoice.py::invoice_tax_rate" in [s.id for s in first]
+    of_tax = [s for s in first if s.path == "ledger/tax.py"]
+    assert len(of_tax) == SPREAD_HEAD - 1 and of_tax[0].qualname == "TaxRates"
+    assert [any(r.startswith("spread: ") for r in s.reasons) for s in of_tax] == [False] * 5 + [True] * 4
+    assert [s.score for s in first] == sorted((s.score for s in first), reverse=True)
+    assert len({s.id for s in result.symbols}) == len(result.symbols) == 16  # every definition, once
+    # in the model's own order it is 14th, behind the class and all twelve methods
+    monkeypatch.setattr("retrieval.retriever.spread", lambda order, raw, groups: spread(order, raw, groups, penalty=0))
+    unspread = [s.id for s in retriever.retrieve(issue).symbols]
+    assert unspread.index("ledger/invoice.py::invoice_tax_rate") == 13
