@@ -18,7 +18,7 @@ from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
 from retrieval.neighbours import called_names
-from retrieval.ranker import SPREAD_HEAD, LearnedRanker, spread, squash
+from retrieval.ranker import SPREAD_HEAD, UNSURE_BELOW, UNSURE_FILES, LearnedRanker, spread, squash
 from retrieval.symbols import Symbol
 from retrieval.testpaths import is_auxiliary_path
 from retrieval.tokenize import identifiers, tokenize
@@ -153,8 +153,9 @@ class Retriever:
         tests = self._fuse(test_lists, signals, keep=is_test)
         seen = {f.path for f in files}
         files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
+        sure = self.ranker is None or not files or files[0].score >= UNSURE_BELOW
         symbols, symbol_rows_ = self._rank_symbols(
-            files[: w.symbol_files], issue, query, title, signals, fused_rank, keep_features
+            files[: w.symbol_files if sure else UNSURE_FILES], issue, query, title, signals, fused_rank, keep_features
         )
         features = RankingFeatures(rows, symbol_rows_) if keep_features and rows and symbol_rows_ else None
         return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals, features)

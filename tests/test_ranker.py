@@ -11,7 +11,7 @@ import pytest
 from retrieval.errors import RetrievalError
 from retrieval.features import ABSENT, FILE_FEATURES, SYMBOL_FEATURES, FileRows
 from retrieval.index import RepoIndex
-from retrieval.ranker import SPREAD_FREE, SPREAD_HEAD, load_ranker, ranker_for, spread
+from retrieval.ranker import SPREAD_FREE, SPREAD_HEAD, UNSURE_BELOW, load_ranker, ranker_for, spread
 from retrieval.retriever import RankedFile, Retriever
 from retrieval.source import RepoSource
 from retrieval.trees import Tree, TreeModel
@@ -261,3 +261,27 @@ def test_one_files_outline_does_not_fill_the_first_ten(tmp_path: Path, monkeypat
     monkeypatch.setattr("retrieval.retriever.spread", lambda order, raw, groups: spread(order, raw, groups, penalty=0))
     unspread = [s.id for s in retriever.retrieve(issue).symbols]
     assert unspread.index("ledger/invoice.py::invoice_tax_rate") == 13
+
+
+def test_an_unsure_file_order_hands_on_definitions_of_more_files(tmp_path: Path) -> None:
+    words = [f"{a}{b}" for a in ("amber", "birch", "cedar", "dune") for b in ("fox", "gull", "hare", "ibis", "jay",
+             "kite", "lark", "mole", "newt", "owl")]  # fmt: skip
+    make_repo(tmp_path / "repo", {
+        f"pkg/{w}.py": f'"""Handles {w} records."""\n\n\ndef load_{w}(path):\n    return open(path).read()\n\n\n'
+        f'def save_{w}(path, data):\n    open(path, "w").write(data)\n'
+        for w in words
+    })  # fmt: skip
+    index = RepoIndex.build(RepoSource(tmp_path / "repo", "HEAD"))
+    retriever = Retriever(index, ranker=load_ranker())
+    vague = retriever.retrieve(
+        "Saving records loses data\n\nWhen I save a record and load it again, part of it is gone."
+    )
+    assert vague.files[0].score < UNSURE_BELOW and len(words) == 40 > 30
+    assert len({s.path for s in vague.symbols}) == 40  # every file's definitions, not the first 30 files' alone
+    precise = retriever.retrieve(
+        "save_cedarkite loses data\n\nsave_cedarkite() in pkg/cedarkite.py drops the last line."
+    )
+    assert precise.files[0].path == "pkg/cedarkite.py" and precise.files[0].score >= UNSURE_BELOW
+    assert len({s.path for s in precise.symbols}) == 30
+    fused = Retriever(index).retrieve("Saving records loses data\n\nWhen I save a record and load it again.")
+    assert len({s.path for s in fused.symbols}) == 30  # fusion has no learned score to be unsure of
