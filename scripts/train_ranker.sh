@@ -38,8 +38,8 @@ features() {  # PASS then -o overrides: the three datasets, two at a time, each 
             --repos "$mirrors" "${map[@]}" --out "$work/$pass-$part" "$@" 2>"$work/$pass-$part.log" | tail -1; }
   (run a "$@"; run dev "$@") & (run b "$@") & wait
 }
-train() {  # STAGE: the mined halves once, the dev split DEV_WEIGHT times
-  local args=(--train "$work/$1-a" --train "$work/$1-b")
+train() {  # STAGE: the mined halves once, the dev split DEV_WEIGHT times (and scored by repository left out)
+  local args=(--train "$work/$1-a" --train "$work/$1-b" --leave-out "$work/$1-dev")
   for _ in $(seq "$dev_weight"); do args+=(--train "$work/$1-dev"); done
   "$rk" bench train-ranker --stage "$1" "${args[@]}" --out "$out" | tail -1
 }

@@ -137,6 +137,14 @@ def bench_train_ranker_command(
     valid: Annotated[
         list[Path] | None, typer.Option("--valid", help="A folder of rows to report figures on (repeat).")
     ] = None,
+    leave_out: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--leave-out",
+            help="A folder of rows (repeat) whose every repository is scored by a model fitted without it: "
+            "out-of-sample figures for rows that are also trained on (one more fit per repository).",
+        ),
+    ] = None,
 ) -> None:
     """Fit the learned ranker's file or definition model (LightGBM lambdarank); JSON figures on stdout.
 
@@ -150,11 +158,11 @@ def bench_train_ranker_command(
         import lightgbm  # noqa: F401
     except ImportError as exc:
         raise UserError("training needs LightGBM: pip install 'repoagent[train]'") from exc
-    for folder in [*train, *(valid or [])]:
+    for folder in [*train, *(valid or []), *(leave_out or [])]:
         if not folder.is_dir():
             raise UserError(f"{folder} is not a folder of `bench features` rows")
     try:
-        model, figures = fit(train, valid or [], stage)  # type: ignore[arg-type]
+        model, figures = fit(train, valid or [], stage, leave_out or [])  # type: ignore[arg-type]
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     out.mkdir(parents=True, exist_ok=True)

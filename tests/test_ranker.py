@@ -48,6 +48,20 @@ def _history(repo: Path) -> None:
         make_repo(repo, {f"ledger/{d}.py": _module(d, i + 1)}, message)
 
 
+def _as_repository(rows: Path, out: Path, name: str) -> Path:
+    """A copy of a folder of `bench features` rows whose instances belong to repository ``name``."""
+    out.mkdir()
+    lines = []
+    for line in (rows / "rows.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        old = row["instance_id"]
+        row["instance_id"] = name + "-" + old.rsplit("-", 1)[1]
+        (out / f"{row['instance_id']}.npz").write_bytes((rows / f"{old}.npz").read_bytes())
+        lines.append(json.dumps(row))
+    (out / "rows.jsonl").write_text("\n".join(lines) + "\n")
+    return out
+
+
 def _ledger_index(tmp_path: Path) -> RepoIndex:
     repo = tmp_path / "ledger"
     _history(repo)
@@ -128,6 +142,22 @@ def test_mine_features_train_and_rank_with_the_models(tmp_path: Path) -> None:
     assert (models / "files.json").exists() and not (models / "symbols.json").exists()
     ranker = load_ranker(models)
     assert ranker.files.features == FILE_FEATURES and ranker.symbols is None
+
+    # rows also trained on are scored out of sample by repository: here a copy of the rows as another
+    # repository's, scored by a model fitted on the first repository alone
+    other = _as_repository(rows, tmp_path / "other", "acme__other")
+    proc = run_cli("bench", "train-ranker", "--train", str(rows), "--train", str(other), "--out", str(tmp_path / "lo"),
+                   "--leave-out", str(other), home=tmp_path)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    held_out = json.loads(proc.stdout.strip().splitlines()[-1])[f"{other} (each repository left out)"]
+    proc = run_cli("bench", "train-ranker", "--train", str(rows), "--out", str(tmp_path / "one"), "--valid", str(other),
+                   home=tmp_path)  # fmt: skip
+    alone = json.loads(proc.stdout.strip().splitlines()[-1])[str(other)]
+    assert held_out["repositories"] == {"acme__other": alone} and held_out["instances"] == 16
+    assert {k: held_out[k] for k in alone} == alone
+    proc = run_cli("bench", "train-ranker", "--train", str(other), "--out", str(tmp_path / "lo"),
+                   "--leave-out", str(other), home=tmp_path)  # fmt: skip
+    assert proc.returncode == 2 and "without acme__other no training instance is left" in proc.stderr
 
     # the definitions' rows come from the learned file order, then the definition model is trained on them
     rows2 = tmp_path / "rows2"

@@ -23,6 +23,7 @@ from typing import Any, Literal
 import numpy as np
 
 from retrieval.features import FILE_FEATURES, HISTORY_COLUMNS, SYMBOL_FEATURES
+from retrieval.ranker import spread
 from retrieval.retriever import RankingFeatures
 from retrieval.trees import TreeModel
 from swebench_runner.journal import read_rows
@@ -133,58 +134,101 @@ def _stack(groups: list[Group]) -> tuple[np.ndarray, np.ndarray, list[int]]:
     )
 
 
-def recall(groups: list[Group], scores: list[np.ndarray], ks: tuple[int, ...]) -> dict[str, float]:
-    """Share of instances whose gold items all rank within k among the rows (gold outside them is missed).
+def recall(
+    groups: list[Group], scores: list[np.ndarray], ks: tuple[int, ...], spread_files: bool = False
+) -> dict[str, float]:
+    """Share of instances whose gold items all rank within k among the rows (gold outside them is missed);
+    ``spread_files``: definitions in the order the retriever gives them (``retrieval.ranker.spread``).
 
     Figures over the rows alone: ``bench localize`` gives the ranking's own.
     """
     out: dict[str, float] = {}
+    orders = []
+    for g, s in zip(groups, scores, strict=True):
+        order = sorted(range(len(s)), key=lambda i: (-s[i], i))
+        if spread_files:
+            order = [i for i, _, _ in spread(order, s, [n.split("::", 1)[0] for n in g.names])]
+        orders.append(order)
     for k in ks:
-        hits = []
-        for g, s in zip(groups, scores, strict=True):
-            order = sorted(range(len(s)), key=lambda i: (-s[i], i))[:k]
-            hits.append(sum(g.y[i] for i in order) >= g.gold)
+        hits = [sum(g.y[i] for i in order[:k]) >= g.gold for g, order in zip(groups, orders, strict=True)]
         out[f"@{k}"] = round(sum(hits) / len(hits), 4) if hits else 0.0
     return out
 
 
-def train(train_dirs: list[Path], valid_dirs: list[Path], stage: Stage) -> tuple[TreeModel, dict[str, Any]]:
-    """Fit the ``stage`` model on every instance of ``train_dirs`` (a folder given twice counts twice) that has a
-    gold item among its candidates; figures (recall among the rows) on each of ``valid_dirs``."""
-    import lightgbm as lgb
+def repository(instance_id: str) -> str:
+    """``owner__name`` of an instance id (``owner__name-NUMBER`` or, mined, ``owner__name-COMMIT``)."""
+    return instance_id.rsplit("-", 1)[0]
 
+
+def train(
+    train_dirs: list[Path], valid_dirs: list[Path], stage: Stage, leave_out_dirs: list[Path] | None = None
+) -> tuple[TreeModel, dict[str, Any]]:
+    """Fit the ``stage`` model on every instance of ``train_dirs`` (a folder given twice counts twice) that has a
+    gold item among its candidates; figures (recall among the rows) on each of ``valid_dirs``, and on each of
+    ``leave_out_dirs`` with every repository scored by a model fitted without that repository's instances
+    (in any folder): out-of-sample figures for data that is also trained on."""
     columns = FILE_FEATURES if stage == "files" else SYMBOL_FEATURES
     read: dict[Path, list[Group]] = {}  # a folder named three times is read once
-    for d in train_dirs:
+    for d in [*train_dirs, *(leave_out_dirs or [])]:
         if d.resolve() not in read:
             read[d.resolve()] = list(read_groups(d, stage))
     groups = [g for d in train_dirs for g in read[d.resolve()]]
     for g in groups:
         if g.x.shape[1] != len(columns):
             raise ValueError(f"{g.instance_id}: {g.x.shape[1]} columns, today's features have {len(columns)}")
+    model, figures = _fit(groups, stage)
+    ks = (1, 3, 5, 10) if stage == "files" else (5, 10)
+    spread_files = stage == "symbols"
+    for d in valid_dirs:
+        valid = list(read_groups(d, stage))
+        figures[str(d)] = {
+            "instances": len(valid),
+            **recall(valid, [model.predict(g.x) for g in valid], ks, spread_files),
+        }
+    for d in leave_out_dirs or []:
+        scored = read[d.resolve()]
+        held_out: dict[str, np.ndarray] = {}
+        by_repository: dict[str, dict[str, float]] = {}
+        for repo in sorted({repository(g.instance_id) for g in scored}):
+            held = [g for g in scored if repository(g.instance_id) == repo]
+            rest = [g for g in groups if repository(g.instance_id) != repo]
+            if not any(g.y.any() for g in rest):
+                raise ValueError(f"--leave-out {d}: without {repo} no training instance is left to learn from")
+            fitted, _ = _fit(rest, stage)
+            held_out |= {g.instance_id: fitted.predict(g.x) for g in held}
+            by_repository[repo] = {
+                "instances": len(held),
+                **recall(held, [held_out[g.instance_id] for g in held], ks, spread_files),
+            }
+        figures[f"{d} (each repository left out)"] = {
+            "instances": len(scored),
+            **recall(scored, [held_out[g.instance_id] for g in scored], ks, spread_files),
+            "repositories": by_repository,
+        }
+    return model, figures
+
+
+def _fit(groups: list[Group], stage: Stage) -> tuple[TreeModel, dict[str, Any]]:
+    import lightgbm as lgb
+
+    columns = FILE_FEATURES if stage == "files" else SYMBOL_FEATURES
     copies = [_without_history(g) for g in groups[::NO_HISTORY_EVERY]] if stage == "files" else []
-    groups += copies
-    x, y, sizes = _stack(groups)
+    x, y, sizes = _stack(groups + copies)
     params = {**PARAMS, "monotone_constraints": monotone(columns)}
     data = lgb.Dataset(x, y, group=sizes, feature_name=columns, free_raw_data=False)
     booster = lgb.train(params, data, num_boost_round=ROUNDS)
     rounds = booster.current_iteration()
-    dump = booster.dump_model(num_iteration=rounds)
-    model = TreeModel.from_lightgbm_dump(dump)
-    ks = (1, 3, 5, 10) if stage == "files" else (5, 10)
+    model = TreeModel.from_lightgbm_dump(booster.dump_model(num_iteration=rounds))
+    model.meta = {"stage": stage, "params": params, "rounds": rounds, "lightgbm": lgb.__version__}
+    gain = booster.feature_importance("gain")
     figures: dict[str, Any] = {
         "stage": stage,
         "rounds": rounds,
         "train_instances": len(sizes),
         "train_rows": int(len(y)),
         "no_history_copies": len(copies),
+        "top_features": [columns[i] for i in np.argsort(-gain)[:12] if gain[i] > 0],
     }
-    for d in valid_dirs:
-        valid = list(read_groups(d, stage))
-        figures[str(d)] = {"instances": len(valid), **recall(valid, [model.predict(g.x) for g in valid], ks)}
-    gain = booster.feature_importance("gain")
-    figures["top_features"] = [columns[i] for i in np.argsort(-gain)[:12] if gain[i] > 0]
-    model.meta = {"stage": stage, "params": params, "rounds": rounds, "lightgbm": lgb.__version__}
     return model, figures
 
 
@@ -201,7 +245,7 @@ def describe(folder: Path) -> dict[str, Any]:
     """What a folder of rows holds: how many instances of which repositories."""
     counts: dict[str, int] = {}
     for instance_id in read_rows(folder / ROWS):
-        repo = instance_id.rsplit("-", 1)[0]
+        repo = repository(instance_id)
         counts[repo] = counts.get(repo, 0) + 1
     return {"folder": folder.name, "instances": sum(counts.values()), "repositories": counts}
 
