@@ -168,8 +168,8 @@ def train(
     ``leave_out_dirs`` with every repository scored by a model fitted without that repository's instances
     (in any folder): out-of-sample figures for data that is also trained on."""
     columns = FILE_FEATURES if stage == "files" else SYMBOL_FEATURES
-    read: dict[Path, list[Group]] = {}  # a folder named three times is read once
-    for d in [*train_dirs, *(leave_out_dirs or [])]:
+    read: dict[Path, list[Group]] = {}  # a folder named three times, or to train and to score, is read once
+    for d in [*train_dirs, *valid_dirs, *(leave_out_dirs or [])]:
         if d.resolve() not in read:
             read[d.resolve()] = list(read_groups(d, stage))
     groups = [g for d in train_dirs for g in read[d.resolve()]]
@@ -180,7 +180,7 @@ def train(
     ks = (1, 3, 5, 10) if stage == "files" else (5, 10)
     spread_files = stage == "symbols"
     for d in valid_dirs:
-        valid = list(read_groups(d, stage))
+        valid = read[d.resolve()]
         figures[str(d)] = {
             "instances": len(valid),
             **recall(valid, [model.predict(g.x) for g in valid], ks, spread_files),
@@ -191,10 +191,10 @@ def train(
         by_repository: dict[str, dict[str, float]] = {}
         for repo in sorted({repository(g.instance_id) for g in scored}):
             held = [g for g in scored if repository(g.instance_id) == repo]
-            rest = [g for g in groups if repository(g.instance_id) != repo]
-            if not any(g.y.any() for g in rest):
-                raise ValueError(f"--leave-out {d}: without {repo} no training instance is left to learn from")
-            fitted, _ = _fit(rest, stage)
+            try:
+                fitted, _ = _fit([g for g in groups if repository(g.instance_id) != repo], stage)
+            except ValueError as exc:  # no training instance with a gold item left
+                raise ValueError(f"--leave-out {d}: without {repo} no training instance is left ({exc})") from exc
             held_out |= {g.instance_id: fitted.predict(g.x) for g in held}
             by_repository[repo] = {
                 "instances": len(held),
