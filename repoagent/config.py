@@ -119,7 +119,19 @@ class SandboxSettings(_Section):
     managed_python: bool
     """uv downloads the project's Python (needs internet) instead of a base image per Debian release."""
     pass_env: list[str]
-    """Variables the local sandbox passes besides PATH, HOME, the locale and TMPDIR."""
+    """Variables the local sandbox passes besides PATH, HOME and the locale."""
+    disk_mb: Positive
+    """What the tests may write (worktree, temporary folder, output); past it the run is stopped."""
+    output_mb: Positive
+    """What the tests may print, stdout and stderr together; past it the run is stopped."""
+    tmp_mb: Positive
+    """Docker: the size of the tmpfs at /tmp."""
+    log_mb: Positive
+    """Docker: max-size of the engine's json-file log of a test container."""
+    user: str
+    """Docker: who the tests run as (uid:gid), with every capability dropped."""
+    require_isolation: bool
+    """true: never fall back to the local sandbox (not isolated); the run stops instead."""
 
 
 class SwebenchSettings(_Section):

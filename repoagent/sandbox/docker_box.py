@@ -2,17 +2,26 @@
 
 No host folder is mounted: the working copy goes in as a tar archive.  The
 network is off unless asked for; memory, CPU and process count are limited;
-the container is removed on every way out, Ctrl-C included.
+the tests run as a user other than root (``sandbox.user``) with every
+capability dropped and no-new-privileges; /tmp is a tmpfs of a set size; the
+container's writable layer is measured while it runs and the run stopped past
+``sandbox.disk_mb``; its output is streamed into a bounded head and tail and
+the run stopped past ``sandbox.output_mb``; the engine's own log of it has a
+``max-size``.  The container is removed on every way out, Ctrl-C included,
+and one that a killed run left behind is removed by the next run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
+import socket
 import tarfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,19 +30,34 @@ from typing import Any
 
 from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
+from repoagent.sandbox.capture import Capture
 from repoagent.sandbox.environment import VENV, EnvPlan, Step
+from repoagent.sandbox.limits import MB, Limits
+from repoagent.sandbox.outcomes import nothing_ran, parse_lines
 from repoagent.sandbox.protocol import EnvironmentBuildError
-from repoagent.sandbox.testrun import JUNIT_PATH, TRIM, TestRun, parse_junit, trim, with_junit
-from repoagent.sandbox.tree import WorkTree
+from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TRIM, TestRun, parse_junit, trim, with_junit
+from repoagent.sandbox.tree import WorkTree, alive
 
 LABEL = "repoagent.sandbox"
 # The label's value: who made the container (REPOAGENT_SANDBOX_OWNER, "1" when unset), so one test session
 # can look for its own leftovers while other runs use Docker on the same machine.
 OWNER_VARIABLE = "REPOAGENT_SANDBOX_OWNER"
+PID_LABEL = "repoagent.pid"  # the process that made the container, and the machine it ran on
+HOST_LABEL = "repoagent.host"
+WATCH_EVERY = 2.0  # seconds between measures of a container's writable layer
+GRADING_KEEP = 64 * MB  # the head and the tail kept of a grading run's output (its parser reads all of it)
+
+
+def _host() -> str:
+    """This machine's boot: a process id is only meaningful on the boot that gave it."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return socket.gethostname()
 
 
 def _labels() -> dict[str, str]:
-    return {LABEL: os.environ.get(OWNER_VARIABLE) or "1"}
+    return {LABEL: os.environ.get(OWNER_VARIABLE) or "1", PID_LABEL: str(os.getpid()), HOST_LABEL: _host()}
 
 
 BASE_REPOSITORY = "repoagent-base"
@@ -56,15 +80,35 @@ def docker_client() -> Any:
     return client
 
 
-def tar_tree(tree: Path, workdir: str = WORKDIR) -> bytes:
+def tar_tree(tree: Path, workdir: str = WORKDIR, owner: tuple[int, int] | None = None) -> bytes:
+    """The tree as a tar archive at ``workdir``; ``owner`` (uid, gid): every entry, the folder too, is theirs."""
+
+    def own(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        if owner is not None:
+            info.uid, info.gid = owner
+            info.uname = info.gname = ""
+        return info
+
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
+        if owner is not None:
+            tar.add(tree, arcname=workdir.strip("/"), recursive=False, filter=own)
         for path in sorted(tree.rglob("*")):
             rel = path.relative_to(tree)
             if rel.parts[0] == ".git":
                 continue
-            tar.add(path, arcname=str(Path(workdir.strip("/")) / rel), recursive=False)
+            tar.add(path, arcname=str(Path(workdir.strip("/")) / rel), recursive=False, filter=own)
     return buf.getvalue()
+
+
+def numeric_user(user: str | None) -> tuple[int, int] | None:
+    """``uid:gid`` (or ``uid``) as numbers; None for root, the image's default, or a name."""
+    if not user:
+        return None
+    uid, _, gid = user.partition(":")
+    if not uid.isdigit() or (gid and not gid.isdigit()) or int(uid) == 0:
+        return None
+    return int(uid), int(gid or uid)
 
 
 class DockerSandbox:
@@ -84,6 +128,8 @@ class DockerSandbox:
         warn: Callable[[str], None] | None = None,
         workdir: str = WORKDIR,
         prelude: str = "",
+        limits: Limits | None = None,
+        user: str | None = None,
     ) -> None:
         """``plan`` (or a bare ``install`` command) is baked into a cached image before tests run.
 
@@ -91,7 +137,11 @@ class DockerSandbox:
         (``repoagent-base:bullseye`` for 3.9, ``:trixie`` for 3.13) when it is here.
         ``workdir`` is where the code goes (an image with the project installed in place wants its own
         folder, ``/testbed`` in SWE-bench's images); ``prelude`` runs before each test command.
+        ``user`` (uid:gid): the tests run as that user with every capability dropped; None: the image's
+        user (SWE-bench's images install in place as root before each run).
         """
+        self.limits = limits or Limits(memory_mb=memory_mb, cpus=cpus, pids=pids)
+        self.user = user
         self.workdir = workdir
         self.prelude = prelude
         self.image = image
@@ -102,6 +152,7 @@ class DockerSandbox:
         self.network = network
         self.client = client or docker_client()
         self.cancel = cancel or CancelToken()
+        remove_orphans(self.client)
         self._check_image(image)
         self.base = self._base_for(self.plan, warn or (lambda message: None))
 
@@ -143,9 +194,20 @@ class DockerSandbox:
         timeout: float = 900,
     ) -> TestRun:
         with WorkTree(repo, rev, patch) as tree:
-            archive = tar_tree(tree, self.workdir)
+            archive = tar_tree(tree, self.workdir, numeric_user(self.user))
             image = self.env_image(tree, self.plan) if self.plan and self.plan.steps else self.base
             return self.run_archive(archive, command, timeout, image)
+
+    def describe(self) -> dict[str, object]:
+        """What the run's tests got: the kind, the image, the user and the limits."""
+        return {
+            "kind": self.name,
+            "image": self.base,
+            "isolated": True,
+            "user": self.user or "the image's (root)",
+            "network": self.network,
+            "limits": self.limits.describe() | {"memory_scope": "whole container", "pids_enforced": True},
+        }
 
     def env_key(self, tree: Path, plan: EnvPlan) -> str:
         """The environment image's tag: the base image, the interpreter, the steps and every file they read."""
@@ -191,21 +253,33 @@ class DockerSandbox:
         network: bool | None = None,
         name: str | None = None,
         env: dict[str, str] | None = None,
+        tests: bool = False,
     ) -> Any:
+        """A container; ``tests``: one that runs untrusted tests (the user, no capabilities, /tmp a tmpfs)."""
+        from docker.types import LogConfig
+
         net = self.network if network is None else network
+        hardening: dict[str, Any] = {}
+        if tests:
+            hardening["tmpfs"] = {"/tmp": f"size={self.limits.tmp_mb}m,mode=1777"}
+            hardening["security_opt"] = ["no-new-privileges"]
+            if numeric_user(self.user) is not None:
+                hardening.update(user=self.user, cap_drop=["ALL"])
         return self.client.containers.create(
             image,
             command=["/bin/sh", "-c", command],
             working_dir=self.workdir,
             network_disabled=not net,
             network_mode="bridge" if net else "none",
-            mem_limit=f"{self.memory_mb}m",
-            memswap_limit=f"{self.memory_mb}m",
-            nano_cpus=int(self.cpus * 1e9),
-            pids_limit=self.pids,
+            mem_limit=f"{self.limits.memory_mb}m",
+            memswap_limit=f"{self.limits.memory_mb}m",
+            nano_cpus=int(self.limits.cpus * 1e9),
+            pids_limit=self.limits.pids,
             labels=_labels(),
             name=name,
             environment={"PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp", **(env or {})},
+            log_config=LogConfig(type="json-file", config={"max-size": f"{self.limits.log_mb}m", "max-file": "1"}),
+            **hardening,
         )
 
     def run_archive(
@@ -217,39 +291,112 @@ class DockerSandbox:
         junit: bool = True,
         limit: int | None = TRIM,
     ) -> TestRun:
-        """Run ``command`` on the code in ``archive``; ``junit``: ask pytest for JUnit XML; ``limit``: output kept."""
+        """Run ``command`` on the code in ``archive``; ``junit``: ask pytest for JUnit XML; ``limit``: output kept
+        (None: a grading run's, whose parser reads it all: up to ``GRADING_KEEP`` at each end)."""
         body = with_junit(command) if junit else command
         full = f"{self.prelude}\n{body}" if self.prelude else body
         name = f"repoagent-{uuid.uuid4().hex[:12]}"
         started = time.perf_counter()
-        timed_out = False
+        run = TestRun(command=command, exit_code=None, seconds=0.0, sandbox=self.name)
+        keep = GRADING_KEEP if limit is None else max(limit, 1)
+        out, err = Capture(keep), Capture(keep)
         try:
-            container = self._create(image or self.image, full, name=name)
+            container = self._create(image or self.image, full, name=name, tests=True)
             container.put_archive("/", archive)
+            reader = self._stream(container, out, err)
             container.start()
-            status = self._wait(container, timeout)
-            if status is None:
-                timed_out = True
+            run.exit_code = self._watch(container, run, timeout, out, err)
+            if run.exit_code is None:
                 container.kill()
-            seconds = time.perf_counter() - started
+            reader.join(timeout=10)
+            run.seconds = time.perf_counter() - started
             container.reload()
-            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
-            out = container.logs(stdout=True, stderr=False).decode("utf-8", errors="replace")
-            err = container.logs(stdout=False, stderr=True).decode("utf-8", errors="replace")
-            tests = parse_junit(self._read_file(container, f"{self.workdir}/{JUNIT_PATH}"))
+            if container.attrs.get("State", {}).get("OOMKilled"):
+                run.hit("memory", f"the tests used more than {self.limits.memory_mb} MB of memory (sandbox.memory_mb)")
+            if junit:
+                run.tests = self._junit(container, run)
         finally:
             self._remove(name)
-        return TestRun(
-            command=command,
-            exit_code=status,
-            seconds=seconds,
-            tests=tests,
-            stdout=trim(out, limit) if limit else out,
-            stderr=trim(err, limit) if limit else err,
-            timed_out=timed_out,
-            killed=oom or (status is not None and status >= 128),
-            sandbox=self.name,
-        )
+        run.output_bytes = out.total + err.total
+        run.stdout = trim(out.text(), limit) if limit else out.text()
+        run.stderr = trim(err.text(), limit) if limit else err.text()
+        if not run.tests and junit:
+            run.tests = parse_lines(out.lines() + err.lines())
+        run.no_tests = "" if run.tests else nothing_ran(run.stdout + "\n" + run.stderr)
+        run.killed = bool(run.limit == "memory") or (run.exit_code is not None and run.exit_code >= 128)
+        return run
+
+    def _stream(self, container: Any, out: Capture, err: Capture) -> threading.Thread:
+        """A thread that reads the container's stdout and stderr as they come (attached before it starts)."""
+        from docker.utils.socket import frames_iter
+
+        api = self.client.api
+        sock = api.attach_socket(container.id, params={"stdout": 1, "stderr": 1, "stream": 1, "logs": 1})
+        api._disable_socket_timeout(sock)  # a quiet test is not a dead stream; the run's own deadline holds
+
+        def read() -> None:
+            try:
+                for stream, data in frames_iter(sock, tty=False):
+                    (err if stream == 2 else out).feed(data)
+            except (OSError, ValueError):
+                pass
+            finally:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+        thread = threading.Thread(target=read, name=f"docker-output-{container.id[:12]}", daemon=True)
+        thread.start()
+        return thread
+
+    def _watch(self, container: Any, run: TestRun, timeout: float, out: Capture, err: Capture) -> int | None:
+        """The exit status, or None when the run was stopped: the deadline, the output or the disk cap."""
+        import requests
+
+        deadline = time.monotonic() + timeout
+        next_measure = time.monotonic() + WATCH_EVERY
+        while True:
+            self.cancel.check()
+            now = time.monotonic()
+            if now >= deadline:
+                run.hit("time", f"the tests did not finish within {timeout:g} s (sandbox.timeout)")
+                return None
+            if out.total + err.total > self.limits.output_bytes:
+                run.hit("output", f"the tests printed more than {self.limits.output_mb} MB (sandbox.output_mb)")
+                return None
+            if now >= next_measure:
+                next_measure = now + WATCH_EVERY
+                if self._layer_size(container) > self.limits.disk_bytes:
+                    run.hit("disk", f"the tests wrote more than {self.limits.disk_mb} MB (sandbox.disk_mb)")
+                    return None
+            try:
+                return container.wait(timeout=max(0.2, min(0.5, deadline - now))).get("StatusCode")
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                continue
+
+    def _layer_size(self, container: Any) -> int:
+        """Bytes in the container's writable layer (the code copied in, and all the tests wrote outside /tmp)."""
+        api = self.client.api
+        try:
+            info = api._result(api._get(api._url("/containers/{0}/json", container.id), params={"size": 1}), True)
+        except Exception:  # noqa: BLE001 - a measure that fails is tried again at the next step
+            return 0
+        return int(info.get("SizeRw") or 0)
+
+    def _junit(self, container: Any, run: TestRun) -> list:
+        """The JUnit report's outcomes, read as a stream; refused past ``JUNIT_LIMIT``."""
+        from docker.errors import NotFound
+
+        try:
+            stream, stat = container.get_archive(f"{self.workdir}/{JUNIT_PATH}")
+        except NotFound:
+            return []
+        if int(stat.get("size") or 0) > JUNIT_LIMIT:
+            run.hit("output", f"the JUnit report is larger than {JUNIT_LIMIT // MB} MB; not read")
+            return []
+        with tarfile.open(fileobj=_ChunkReader(stream), mode="r|") as tar:
+            member = tar.next()
+            f = tar.extractfile(member) if member else None
+            return parse_junit(f) if f else []
 
     def image_file(self, image: str, path: str) -> bytes:
         """A file of ``image`` (empty when it has none), read from a container that never starts."""
@@ -296,6 +443,45 @@ class DockerSandbox:
             member = tar.next()
             f = tar.extractfile(member) if member else None
             return f.read() if f else b""
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file over an iterator of byte chunks, for tarfile's stream mode."""
+
+    def __init__(self, chunks: Any) -> None:
+        self._chunks = iter(chunks)
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._rest:
+            try:
+                self._rest = next(self._chunks)
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self._rest))
+        buffer[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+
+def remove_orphans(client: Any) -> list[str]:
+    """Remove the containers of this owner that a run on this machine made and did not remove (killed with -9).
+
+    A container whose maker is still running, or that another machine made, is left alone.
+    """
+    host, removed = _host(), []
+    for container in leftover_containers(client):
+        labels = container.labels or {}
+        pid = labels.get(PID_LABEL, "")
+        if labels.get(HOST_LABEL) != host or not pid.isdigit() or alive(int(pid)):
+            continue
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+            removed.append(container.name)
+    return removed
 
 
 def leftover_containers(client: Any) -> list[Any]:

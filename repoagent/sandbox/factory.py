@@ -8,6 +8,7 @@ from repoagent.config import SandboxSettings
 from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
 from repoagent.sandbox.environment import EnvPlan
+from repoagent.sandbox.limits import Limits
 from repoagent.sandbox.protocol import Sandbox
 
 
@@ -21,11 +22,19 @@ def open_sandbox(
     """``auto``: Docker when an engine answers and the image is there, else local with a warning; ``none``: None.
 
     In Docker the ``plan``'s install steps are baked into a cached image on the base image of its Python;
-    the local sandbox runs in the environment you have.
+    the local sandbox runs in the environment you have.  With ``require_isolation`` (or ``kind`` docker) a
+    missing engine or image stops the run instead of falling back to the local sandbox (not isolated).
+    ``warn`` gets the fallback's warning, which callers must show even when they are told to be quiet.
     """
     kind = kind or settings.kind
     if kind == "none":
         return None
+    limits = Limits.of(settings)
+    if kind == "local" and settings.require_isolation:
+        raise UserError(
+            "sandbox.require_isolation is true, so the local sandbox (not isolated) is refused; "
+            "use --sandbox docker (or auto) with a Docker engine and 'repoagent sandbox build-base'"
+        )
     if kind in ("auto", "docker"):
         from repoagent.sandbox.docker_box import DockerSandbox
 
@@ -39,12 +48,19 @@ def open_sandbox(
                 cancel=cancel,
                 plan=plan,
                 warn=warn,
+                limits=limits,
+                user=settings.user,
             )
         except UserError as exc:
             if kind == "docker":
                 raise
+            if settings.require_isolation:
+                raise UserError(
+                    f"Docker sandbox unavailable ({exc}), and sandbox.require_isolation is true, so the tests "
+                    "do not fall back to the local sandbox (not isolated)"
+                ) from None
             warn(f"Docker sandbox unavailable ({exc})")
     from repoagent.sandbox.local import WARNING, LocalSandbox
 
     warn(WARNING)
-    return LocalSandbox(settings.memory_mb, cancel=cancel, pass_env=settings.pass_env)
+    return LocalSandbox(settings.memory_mb, cancel=cancel, pass_env=settings.pass_env, limits=limits)

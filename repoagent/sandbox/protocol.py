@@ -21,3 +21,7 @@ class Sandbox(Protocol):
     ) -> TestRun:
         """Copy ``repo`` at ``rev``, apply ``patch``, run ``command`` within ``timeout``, clean up."""
         ...
+
+    def describe(self) -> dict[str, object]:
+        """What tests get here: ``kind``, ``image``, ``isolated`` and ``limits`` (for the run's records)."""
+        ...

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Literal
+from typing import IO, Literal
 
 from pydantic import BaseModel, Field
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
+Limit = Literal["", "time", "memory", "disk", "output", "processes"]
 TRIM = 20_000
+JUNIT_LIMIT = 64 * 1024 * 1024  # a larger JUnit report is refused (it is read as a stream below that)
 
 
 class TestOutcome(BaseModel):
@@ -29,6 +31,15 @@ class TestRun(BaseModel):
     timed_out: bool = False
     killed: bool = False  # by the memory limit or a signal
     sandbox: str = ""
+    limit: Limit = ""  # the sandbox limit the run hit, if any
+    limit_reason: str = ""  # in words: "the tests wrote more than 2048 MB (sandbox.disk_mb)"
+    no_tests: str = ""  # how the runner said it found no test ("unittest ran 0 tests"), if it did
+    output_bytes: int = 0  # what the command printed, stdout and stderr, before any cut
+
+    @property
+    def evidence(self) -> bool:
+        """Whether the run judged anything: at least one test outcome was read, and no limit stopped it."""
+        return bool(self.tests) and not self.limit and not self.timed_out
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for t in self.tests if t.outcome == outcome)
@@ -55,7 +66,16 @@ class TestRun(BaseModel):
             "killed": self.killed,
             "exit_code": self.exit_code,
             "seconds": round(self.seconds, 3),
+            "limit": self.limit_reason or None,
+            "no_tests": self.no_tests or None,
         }
+
+    def hit(self, limit: Limit, reason: str) -> None:
+        """Record the first limit the run hit (a later one, a consequence of the kill, is not the cause)."""
+        if not self.limit:
+            self.limit, self.limit_reason = limit, reason
+            if limit == "time":
+                self.timed_out = True
 
 
 def trim(text: str, limit: int = TRIM) -> str:
@@ -66,22 +86,28 @@ def trim(text: str, limit: int = TRIM) -> str:
     return f"{text[:half]}\n... [{len(text) - limit} characters cut] ...\n{text[-half:]}"
 
 
-def parse_junit(xml: bytes) -> list[TestOutcome]:
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError:
-        return []
+def parse_junit(xml: bytes | IO[bytes]) -> list[TestOutcome]:
+    """The test cases of a JUnit report, read as a stream (each case dropped once read); [] when it is not XML."""
+    import io
+
+    stream = io.BytesIO(xml) if isinstance(xml, bytes) else xml
     out = []
-    for case in root.iter("testcase"):
-        name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
-        outcome: Outcome = "passed"
-        message = ""
-        for child in case:
-            if child.tag in ("failure", "error", "skipped"):
-                outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]  # type: ignore[assignment]
-                message = (child.get("message") or "")[:500]
-                break
-        out.append(TestOutcome(name=name, outcome=outcome, message=message))
+    try:
+        for _, case in ET.iterparse(stream, events=("end",)):
+            if case.tag != "testcase":
+                continue
+            name = f"{case.get('classname', '')}::{case.get('name', '')}".strip(":")
+            outcome: Outcome = "passed"
+            message = ""
+            for child in case:
+                if child.tag in ("failure", "error", "skipped"):
+                    outcome = {"failure": "failed", "error": "error", "skipped": "skipped"}[child.tag]  # type: ignore[assignment]
+                    message = (child.get("message") or "")[:500]
+                    break
+            out.append(TestOutcome(name=name, outcome=outcome, message=message))
+            case.clear()
+    except ET.ParseError:
+        return out
     return out
 
 

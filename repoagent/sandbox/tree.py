@@ -15,7 +15,7 @@ PREFIX = "repoagent-tree-"
 OWNER = "owner.pid"  # beside the tree: the process that made it
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -39,7 +39,7 @@ def prune_stale_trees(repo: Path) -> list[str]:
             pid = int((tree.parent / OWNER).read_text().strip())
         except (OSError, ValueError):
             pid = 0
-        if pid and _alive(pid):
+        if pid and alive(pid):
             continue
         git(repo, "worktree", "remove", "--force", str(tree))
         shutil.rmtree(tree.parent, ignore_errors=True)

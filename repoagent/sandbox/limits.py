@@ -1,0 +1,34 @@
+"""The bounds a test run gets, whichever sandbox runs it (``sandbox.*`` in the settings)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 4096
+    cpus: float = 2.0
+    pids: int = 512
+    disk_mb: int = 2048  # what the tests may write: the worktree, the temporary folder and the output
+    output_mb: int = 256  # what they may print, stdout and stderr together
+    tmp_mb: int = 512  # Docker: the size of the tmpfs at /tmp (it counts toward memory)
+    log_mb: int = 16  # Docker: the engine's json-file log of the container (max-size; one file)
+
+    @property
+    def disk_bytes(self) -> int:
+        return self.disk_mb * MB
+
+    @property
+    def output_bytes(self) -> int:
+        return self.output_mb * MB
+
+    def describe(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def of(cls, settings: object) -> Limits:
+        """The limits of a ``SandboxSettings`` (any object with these fields)."""
+        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
