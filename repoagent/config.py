@@ -134,6 +134,11 @@ class SandboxSettings(_Section):
     """true: never fall back to the local sandbox (not isolated); the run stops instead."""
 
 
+class InputSettings(_Section):
+    max_issue_bytes: Positive
+    """An issue (text, @FILE or from GitHub) longer than this is refused."""
+
+
 class SwebenchSettings(_Section):
     mirrors_dir: Path | None
     """None: CACHE_DIR/swebench/mirrors."""
@@ -157,6 +162,7 @@ class Settings(_Section):
     localize: LocalizeSettings
     generation: GenerationSettings
     loop: LoopSettings
+    inputs: InputSettings
     sandbox: SandboxSettings
     github: GitHubSettings
     swebench: SwebenchSettings

@@ -276,7 +276,7 @@ def _from_outcome(outcome: FixOutcome) -> dict[str, Any]:
         "cost": float(outcome.budget.get("spent_cost") or 0.0),
         "tokens": int(outcome.budget.get("spent_tokens") or 0),
         "calls": int(outcome.budget.get("calls") or 0),
-        "sandbox": outcome.sandbox,
+        "sandbox": outcome.sandbox.kind,
         "run_id": outcome.run_id,
     }
     if outcome.status in ERROR_STATUSES:

@@ -31,8 +31,37 @@ def test_judge_counts_only_tests_that_fail_now_and_did_not_before() -> None:
     assert not judge(cand(), run(("a", "passed")), set(), True).repro_passes  # it did not run at all
     assert not judge(cand(), run(REPRO_OK), set(), False).repro_passes  # there was none to pass
     broken = judge(cand(), run(exit_code=2), set(), True)
-    assert broken.new_failures == ["(the test command failed without test results)"]
-    assert judge(cand(), run(exit_code=0), set(), False).new_failures == []
+    assert broken.new_failures == ["(no test outcome was read from `pytest`)"]
+
+
+def test_a_run_that_names_no_test_is_a_failure_never_a_pass() -> None:
+    """Issue #28: `unittest discover` found nothing in a pytest-style project, exit 0, and the patch was 'resolved'."""
+    nothing = TestRun(
+        command="python3 -m unittest discover -v", exit_code=0, seconds=0.1, no_tests="unittest ran 0 tests"
+    )
+    tested = judge(cand(), nothing, set(), False)
+    assert not tested.clean
+    assert tested.new_failures == [
+        "(no test outcome was read from `python3 -m unittest discover -v` (unittest ran 0 tests))"
+    ]
+    picked = choose([tested], has_repro=False)
+    assert picked.index == 0 and not picked.resolved and picked.reason.endswith("1 newly failing")
+
+
+def test_an_error_exit_that_names_no_failing_test_is_a_failure_even_when_it_failed_before() -> None:
+    quiet_crash = judge(cand(), run(("a", "passed"), exit_code=1), set(), False)
+    assert quiet_crash.new_failures == ["(the test command exited with 1 and named no failing test)"]
+    assert not quiet_crash.clean and not choose([quiet_crash], has_repro=False).resolved
+    known = judge(cand(), run(("a", "failed"), exit_code=1), {"a"}, False)  # failing before too: not blamed
+    assert known.new_failures == [] and known.clean
+
+
+def test_a_run_stopped_at_a_limit_is_never_clean() -> None:
+    stopped = run(("a", "passed"))
+    stopped.hit("disk", "the tests wrote more than 2048 MB (sandbox.disk_mb)")
+    tested = judge(cand(), stopped, set(), False)
+    assert not tested.clean and tested.new_failures == ["(the tests wrote more than 2048 MB (sandbox.disk_mb))"]
+    assert not choose([tested], has_repro=False).resolved
 
 
 def test_clean_needs_a_finished_run_with_no_new_failure() -> None:

@@ -212,7 +212,7 @@ def test_the_plan_picks_the_python_and_the_runner() -> None:
     poetry = '[tool.poetry.dependencies]\npython = "^3.12"\n'
     assert _plan({"pyproject.toml": poetry}).python_why == "requires-python >=3.12"
     django = _plan({"setup.py": "", "tests/runtests.py": ""})
-    assert django.test_command == "python3 tests/runtests.py --parallel 1"
+    assert django.test_command == "python3 tests/runtests.py --parallel 1 -v 2"
     js = _plan({"package.json": '{"engines": {"node": ">=22"}}', "pnpm-lock.yaml": ""})
     assert js.python is None and js.steps[0].command.endswith("pnpm install --frozen-lockfile")
     assert any("Node >=22" in n for n in js.notes)

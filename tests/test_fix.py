@@ -85,7 +85,7 @@ def test_readme_command_fixes_the_example_in_docker(tmp_path: Path) -> None:
         assert (run_dir / name).is_file(), name
     assert FIXED_LINE in (run_dir / "patch.diff").read_text()
     result = json.loads((run_dir / "result.json").read_text())
-    assert result["sandbox"] == "docker" and result["loop"]["baseline"]["sandbox"] == "docker"
+    assert result["sandbox"]["kind"] == "docker" and result["loop"]["baseline"]["sandbox"] == "docker"
     # the example itself is untouched: the fix lives in the patch only
     assert "for minimum, percent in TIERS:" in (work / "examples/inventory/inventory/pricing/discounts.py").read_text()
 

@@ -80,7 +80,7 @@ def test_four_fixes_at_once_in_threads_stay_apart(tmp_path: Path) -> None:
     assert not failures, failures
     assert outcomes["first"].status == "resolved" and len(outcomes["first"].loop.candidates) == 1
     assert outcomes["second"].status == "resolved" and [c.round for c in outcomes["second"].loop.candidates] == [0, 1]
-    assert outcomes["untested"].status == "untested" and outcomes["untested"].sandbox == "none"
+    assert outcomes["untested"].status == "untested" and outcomes["untested"].sandbox.kind == "none"
     assert outcomes["budget"].status == "stopped" and "budget reached" in outcomes["budget"].stopped
     assert outcomes["budget"].budget["spent_tokens"] <= 2500
     for name, outcome in outcomes.items():

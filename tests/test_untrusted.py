@@ -207,7 +207,9 @@ def test_after_kill_9_the_next_run_cleans_up_and_the_report_draws(tmp_path: Path
     assert not (run_dir / "result.json").exists()
     page = run_cli("report", str(run_dir), home=tmp_path / "home")
     assert page.returncode == 0 and "did not finish" in (run_dir / "report.html").read_text()
-    again = run_cli("test", "--repo", str(repo), "--sandbox", "local", "--test-cmd", "true", home=tmp_path / "home")
+    again = run_cli(
+        "test", "--repo", str(repo), "--sandbox", "local", "--test-cmd", "echo ok 1 - alive", home=tmp_path / "home"
+    )
     assert again.returncode == 0, again.stderr
     assert git(repo, "worktree", "list").count("\n") == 0  # the stale tree was pruned
 

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as Bars
 from rich.status import Status
 
+from repoagent.cli.terminal import printable
 from repoagent.core.events import (
     Event,
     ModelCalled,
@@ -73,16 +74,18 @@ class ConsoleEvents:
 
     def say(self, message: str) -> None:
         if self.enabled:
-            self.console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/] {escape(message)}")
+            self.console.print(f"[dim]{time.monotonic() - self.started:6.1f}s[/] {escape(printable(message))}")
 
-    def warn(self, message: str) -> None:
-        if self.enabled:
-            self.console.print(f"[yellow]warning:[/] {escape(message)}")
+    def warn(self, message: str, always: bool = False) -> None:
+        if self.enabled or always:
+            self.console.print(f"[yellow]warning:[/] {escape(printable(message))}")
 
     def emit(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.run_dir = event.run_dir
             self.say(f"run {event.run_id}: {event.issue_title or 'issue'} ({event.issue_source})")
+        elif isinstance(event, Note) and event.level == "alert":
+            self.warn(event.message, always=True)
         elif isinstance(event, Note):
             (self.warn if event.level == "warning" else self.say)(event.message)
         elif isinstance(event, StageStarted | StageEnded) and event.message:
@@ -109,5 +112,5 @@ class ConsoleEvents:
     def _progress(self, event: Progress) -> None:
         with self._lock:
             if event.task not in self._announced and event.done < event.total:
-                self.console.print(f"[dim]{event.task}: {event.total}[/]")
+                self.console.print(f"[dim]{escape(printable(event.task))}: {event.total}[/]")
             self._announced.add(event.task)

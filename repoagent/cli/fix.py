@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, app, cancel_token, err, print_json, settings_from
+from repoagent.cli.terminal import printable
 from repoagent.core.errors import JobFailed, UserError
 
 SandboxKind = Literal["auto", "docker", "local", "none"]
@@ -28,6 +29,7 @@ def _summary(report) -> dict:  # noqa: ANN001 - FixOutcome, imported lazily
         "report": str(Path(report.run_dir) / "report.html"),
         "repo": report.repo,
         "revision": report.revision,
+        "sandbox": report.sandbox.model_dump(mode="json"),
         "files": [f.path for f in report.localization.files[:5]] if report.localization else [],
         "edited": sorted({op.path for op in chosen.candidate.ops}) if chosen else [],
         "tests": chosen.run.summary() if chosen and chosen.run else None,
@@ -45,14 +47,16 @@ def _explain(report) -> None:  # noqa: ANN001
     if loc is not None:
         err.print("[bold]Localized[/]", highlight=False)
         for f in loc.files[:3]:
-            err.print(f"  file   {f.path}  [{'; '.join(f.reasons[:3]) or 'rank'}]", highlight=False, markup=False)
+            why = "; ".join(f.reasons[:3]) or "rank"
+            err.print(printable(f"  file   {f.path}  [{why}]"), highlight=False, markup=False)
         for x in [x for x in loc.locations if x.role == "edit"][:5]:
-            err.print(f"  edit   {x.path}::{x.qualname} (lines {x.start_line}-{x.end_line})", markup=False)
+            err.print(printable(f"  edit   {x.path}::{x.qualname} (lines {x.start_line}-{x.end_line})"), markup=False)
     s = _summary(report)
     if s["tests"]:
         t = s["tests"]
         err.print(
-            f"[bold]Tests[/] ({report.sandbox}): {t['passed']} passed, {t['failed']} failed, {t['errors']} errors "
+            f"[bold]Tests[/] ({escape(report.sandbox.line())}): {t['passed']} passed, {t['failed']} failed, "
+            f"{t['errors']} errors "
             f"with the chosen patch; {s['candidates']} candidate(s) tried",
             highlight=False,
         )
@@ -60,7 +64,7 @@ def _explain(report) -> None:  # noqa: ANN001
     cost = f"${b.get('spent_cost', 0):.4f}" + (f" of ${b['max_cost']}" if b.get("max_cost") is not None else "")
     tokens = f"{b.get('spent_tokens', 0)}" + (f" of {b['max_tokens']}" if b.get("max_tokens") is not None else "")
     err.print(f"[bold]Spent[/] {tokens} tokens in {b.get('calls', 0)} model calls, {cost}", highlight=False)
-    err.print(f"[bold]Result[/] {report.status}: {escape(str(s['reason']))}", highlight=False)
+    err.print(f"[bold]Result[/] {report.status}: {escape(printable(str(s['reason'])))}", highlight=False)
     err.print(f"[bold]Report[/] {s['report']}", highlight=False)
 
 
@@ -124,7 +128,7 @@ def fix_command(
         if settings.runs_dir is None:
             settings = settings.model_copy(update={"runs_dir": settings.resolved_state_dir() / "runs"})
     request = FixRequest(
-        issue=read_issue(issue, settings.github.api_url),
+        issue=read_issue(issue, settings.github.api_url, max_bytes=settings.inputs.max_issue_bytes),
         repo=path,
         settings=settings,
         rev=rev or ("HEAD" if is_git_repo(path) else None),

@@ -58,7 +58,7 @@ def localize_command(
 ) -> None:
     """Rank the files and symbols where an issue's fix most likely belongs."""
     settings = settings_from(config, override)
-    text = issue_text(issue)
+    text = issue_text(issue, max_bytes=settings.inputs.max_issue_bytes)
     model = model_for(settings, no_llm)
     with open_cache(settings) as cache, progress_bar(not json_out) as progress:
         index = open_index(settings, repo, rev, cache, progress)

@@ -13,8 +13,11 @@ import threading
 import time
 from importlib.metadata import entry_points
 
+from rich.markup import escape
+
 from repoagent.cli import edit, fix, index, localize, sandbox  # noqa: F401  (commands register on import)
 from repoagent.cli.app import app, err
+from repoagent.cli.terminal import printable
 from repoagent.core.cancel import Cancelled, CancelToken
 from repoagent.core.errors import RepoagentError
 
@@ -65,7 +68,7 @@ def main() -> None:
     except RepoagentError as exc:
         if cancel.cancelled:
             raise SystemExit(_interrupted()) from None
-        err.print(f"[bold red]repoagent:[/] {exc}", highlight=False)
+        err.print(f"[bold red]repoagent:[/] {escape(printable(str(exc)))}", highlight=False)
         raise SystemExit(exc.exit_code) from None
     except (Cancelled, KeyboardInterrupt):
         raise SystemExit(_interrupted()) from None

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 
 from editing.patches import changed_definitions
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, cancel_token, err, settings_from
+from repoagent.cli.terminal import printable
 from repoagent.core.errors import JobFailed, UserError
 from repoagent.sandbox.base_image import build_base
 from repoagent.sandbox.docker_box import BASE_REPOSITORY
@@ -100,7 +102,7 @@ def test_command(
         command = " ".join([command, *tests_for_patch(repo, rev, diff.decode("utf-8", errors="replace"))])
     if image:
         sb = sb.model_copy(update={"image": image})
-    box = open_sandbox(sb, kind, plan, warn=lambda m: err.print(f"[yellow]{m}[/]"), cancel=cancel_token(ctx))
+    box = open_sandbox(sb, kind, plan, warn=lambda m: err.print(f"[yellow]{escape(m)}[/]"), cancel=cancel_token(ctx))
     assert box is not None
     run = box.run(repo, command, rev, diff, timeout or sb.timeout)
     if json_out:
@@ -108,13 +110,18 @@ def test_command(
     else:
         for t in run.tests:
             if t.outcome != "passed":
-                typer.echo(f"{t.outcome.upper():8} {t.name}  {t.message[:120]}")
+                typer.echo(printable(f"{t.outcome.upper():8} {t.name}  {t.message[:120]}"))
         s = run.summary()
         typer.echo(
             f"{s['passed']} passed, {s['failed']} failed, {s['errors']} errors"
             f"{', timed out' if run.timed_out else ''} in {s['seconds']} s (exit {run.exit_code})"
         )
         if not run.tests:
-            typer.echo(run.stdout[-3000:] + run.stderr[-3000:])
+            typer.echo(printable(run.stdout[-3000:] + run.stderr[-3000:]))
+    if run.limit_reason:
+        raise JobFailed(f"the tests were stopped: {run.limit_reason}")
+    if not run.tests:
+        said = f" ({run.no_tests})" if run.no_tests else ""
+        raise JobFailed(f"no test outcome was read from `{run.command}`{said}; pass the test command with --test-cmd")
     if run.timed_out or run.exit_code != 0:
         raise JobFailed(f"the tests did not pass (exit {run.exit_code}{', timed out' if run.timed_out else ''})")

@@ -59,7 +59,7 @@ class StageEnded(Event):
 class Note(Event):
     kind: ClassVar[str] = "note"
     message: str
-    level: Literal["info", "warning"] = "info"
+    level: Literal["info", "warning", "alert"] = "info"  # alert: shown even with --quiet or --json
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,9 @@
 """Is the test environment broken?  Read from the baseline run, before any candidate is scored against it.
 
+A baseline that names no test at all (unittest's "Ran 0 tests", pytest's "no
+tests ran", a runner whose lines name no test) is broken too: nothing could
+be judged against it.
+
 A baseline that cannot collect or import the tests (a third-party module
 missing, a pytest plugin or option the environment lacks, an internal error,
 a command not found) would make every candidate look alike, or wrong.  A
@@ -49,4 +53,11 @@ def environment_problem(run: TestRun, command: str, modules: set[str]) -> str | 
         return f"pytest could not start: {what}; {how}"
     if is_pytest(command) and run.exit_code == 5:
         return f"pytest collected no test; {how}"
+    own_broken = any(m.split(".")[0] in modules for m in _MISSING.findall(out))  # maybe the bug itself
+    if not run.tests and not run.limit and not run.timed_out and not own_broken:
+        said = run.no_tests or "no test outcome could be read from its output"
+        return (
+            f"the test command `{command}` found no test ({said}), so no candidate could be judged; "
+            "pass the project's test command with --test-cmd"
+        )
     return None

@@ -4,8 +4,11 @@ A candidate is judged against the baseline: the tests it makes fail that did
 not fail before (the reproduction test aside), and whether the reproduction
 test passes.  The winner: it applied, the reproduction test passes, the
 fewest newly failing tests, the most votes, the smallest diff, in that order.
-It resolves the issue only when its run finished with no newly failing test
-and the reproduction test passes (or there is none).
+It resolves the issue only when its run is evidence (at least one test
+outcome was read, and no limit stopped it), finished with no newly failing
+test, and the reproduction test ran and passes (or there is none).  A run
+that names no test, or that exits with an error while naming no failing
+test, is a failure, never a pass.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class TestedCandidate(BaseModel):
 
     @property
     def clean(self) -> bool:
-        return self.candidate.ok and self.run is not None and not self.new_failures and not self.run.timed_out
+        return self.candidate.ok and self.run is not None and self.run.evidence and not self.new_failures
 
     def rank_key(self) -> tuple[bool, bool, int, int, int]:
         size = self.candidate.patch.count("\n+") + self.candidate.patch.count("\n-")
@@ -45,12 +48,26 @@ def judge(tested: TestedCandidate, run: TestRun, failing_before: set[str], has_r
     tested.run = run
     failing = {t.name for t in run.tests if t.outcome in ("failed", "error")}
     tested.new_failures = sorted(n for n in failing - failing_before if REPRO_MARK not in n)
-    if not run.tests and run.exit_code != 0:
-        tested.new_failures = ["(the test command failed without test results)"]
+    if no_evidence := missing_evidence(run):
+        tested.new_failures.insert(0, f"({no_evidence})")
+    elif run.exit_code != 0 and not failing:
+        tested.new_failures.insert(0, f"(the test command exited with {run.exit_code} and named no failing test)")
     tested.repro_passes = (
         has_repro and not any(REPRO_MARK in n for n in failing) and any(REPRO_MARK in t.name for t in run.tests)
     )
     return tested
+
+
+def missing_evidence(run: TestRun) -> str:
+    """Why ``run`` judged nothing ("" when it is evidence): a limit stopped it, or no test outcome was read."""
+    if run.limit_reason:
+        return run.limit_reason
+    if run.timed_out:
+        return "the tests did not finish within the time limit"
+    if not run.tests:
+        said = f" ({run.no_tests})" if run.no_tests else ""
+        return f"no test outcome was read from `{run.command}`{said}"
+    return ""
 
 
 @dataclass(frozen=True)

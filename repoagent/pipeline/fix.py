@@ -43,7 +43,15 @@ from repoagent.sandbox.protocol import Sandbox
 from retrieval.cache import IndexCache
 
 Status = Literal[
-    "resolved", "unresolved", "untested", "no_patch", "stopped", "broken_environment", "error", "interrupted"
+    "resolved",
+    "unresolved",
+    "untested",
+    "no_patch",
+    "stopped",
+    "broken_environment",
+    "limit_exceeded",
+    "error",
+    "interrupted",
 ]
 ModelFactory = Callable[[Settings, EventSink, CancelToken], ChatModel]
 SandboxFactory = Callable[[Settings, EnvPlan, EventSink, CancelToken], "Sandbox | None"]
@@ -71,6 +79,27 @@ class Caches:
         return cls(settings.index_cache_path())
 
 
+class SandboxInfo(BaseModel):
+    """Where the tests ran and within what: ``kind`` (docker, local or none), the image, the limits."""
+
+    kind: str = "none"
+    image: str | None = None
+    isolated: bool = False
+    user: str | None = None
+    network: bool = False
+    limits: dict = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, box: Sandbox | None) -> SandboxInfo:
+        return cls() if box is None else cls.model_validate(box.describe())
+
+    def line(self) -> str:
+        """One line for people: "docker (repoagent-base:bookworm, as 1000:1000)", "local (NOT isolated)"."""
+        if self.kind == "docker":
+            return f"docker ({self.image}, as {self.user})"
+        return "local (NOT isolated)" if self.kind == "local" else self.kind
+
+
 class FixOutcome(BaseModel):
     """``result.json``: what the run did and found; the report page is drawn from it."""
 
@@ -83,7 +112,7 @@ class FixOutcome(BaseModel):
     repo: str
     revision: str | None = None
     model: str
-    sandbox: str = ""
+    sandbox: SandboxInfo = Field(default_factory=SandboxInfo)
     test_command: str = ""
     environment: list[str] = Field(default_factory=list)  # what was detected for the tests, and why
     patch: str = ""
@@ -115,8 +144,10 @@ def litellm_models(settings: Settings, events: EventSink, cancel: CancelToken) -
 
 
 def configured_sandboxes(settings: Settings, plan: EnvPlan, events: EventSink, cancel: CancelToken) -> Sandbox | None:
-    """The default sandbox factory: ``sandbox.kind`` (auto, docker, local or none) as configured."""
-    warn = lambda message: events.emit(Note(message, level="warning"))  # noqa: E731
+    """The default sandbox factory: ``sandbox.kind`` (auto, docker, local or none) as configured.
+
+    Its warnings (Docker unavailable, the tests not isolated) are alerts: shown even to a quiet console."""
+    warn = lambda message: events.emit(Note(message, level="alert"))  # noqa: E731
     return open_sandbox(settings.sandbox, settings.sandbox.kind, plan, warn=warn, cancel=cancel)
 
 
@@ -262,12 +293,12 @@ def _pipeline(run: _Run, sandboxes: SandboxFactory) -> None:
     outcome.test_command = plan.test_command
     outcome.environment = plan.explain()
     box = sandboxes(s, plan, run.events, run.cancel)
-    outcome.sandbox = box.name if box is not None else "none"
+    outcome.sandbox = SandboxInfo.of(box)
     installs = f"; install: {'; '.join(step.why for step in plan.steps)}" if plan.steps else ""
     emit(
         Note(
-            f"sandbox: {outcome.sandbox}; tests: {plan.test_command}"
-            + (installs if outcome.sandbox == "docker" else "")
+            f"sandbox: {outcome.sandbox.line()}; tests: {plan.test_command}"
+            + (installs if outcome.sandbox.kind == "docker" else "")
         )
     )
     options = loop_options(s, plan.test_command)
@@ -281,6 +312,8 @@ def _pipeline(run: _Run, sandboxes: SandboxFactory) -> None:
     outcome.patch, outcome.reason, outcome.stopped = result.patch, result.reason, result.stopped
     if result.environment_problem:
         outcome.status = "broken_environment"
+    elif result.limit:
+        outcome.status = "limit_exceeded"
     elif not result.patch:
         outcome.status = "stopped" if result.stopped else "no_patch"
     elif not result.tested:

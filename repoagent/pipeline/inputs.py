@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ LOOKS_LIKE_URL = re.compile(r"^https?://\S+$")  # one word that is a web address
 GIT_URL = re.compile(r"^(?:(?:https?|git|ssh|file)://\S+|[\w.-]+@[\w.-]+:\S+)$")
 
 
+ISSUE_MAX_BYTES = 1_000_000  # inputs.max_issue_bytes
+
+
 @dataclass
 class Issue:
     text: str
@@ -26,21 +30,41 @@ class Issue:
     title: str = ""
 
 
-def text_or_file(value: str, option: str) -> str:
-    """An option's text, or the content of FILE when it is given as ``@FILE``."""
+def text_or_file(value: str, option: str, max_bytes: int | None = None) -> str:
+    """An option's text, or the content of FILE when it is given as ``@FILE``.
+
+    A FILE must be a regular file (not a device, a pipe or a folder) of at most ``max_bytes``; it is never
+    read past that, so ``@/dev/zero`` or a file of gigabytes is one line of error, not memory.
+    """
     if not value.startswith("@"):
+        if max_bytes is not None and len(value.encode("utf-8", errors="surrogateescape")) > max_bytes:
+            raise UserError(f"{option}: the text is longer than {max_bytes} bytes (inputs.max_issue_bytes)")
         return value
+    path = Path(value[1:])
     try:
-        return Path(value[1:]).read_text(encoding="utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{option} {value}: {path} is not a regular file; pass a text file")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise UserError(
+                f"{option} {value}: {path} has {info.st_size} bytes, more than {max_bytes} "
+                "(inputs.max_issue_bytes); pass a shorter text"
+            )
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1) if max_bytes is not None else f.read()
     except OSError as exc:
-        raise UserError(f"{option} {value}: cannot read {value[1:]} ({exc.strerror})") from None
+        raise UserError(f"{option} {value}: cannot read {path} ({exc.strerror})") from None
+    if max_bytes is not None and len(data) > max_bytes:  # it grew after the check
+        raise UserError(f"{option} {value}: {path} is longer than {max_bytes} bytes (inputs.max_issue_bytes)")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UserError(f"{option} {value}: {value[1:]} is not UTF-8 text; pass a text file") from None
+        raise UserError(f"{option} {value}: {path} is not UTF-8 text; pass a text file") from None
 
 
-def issue_text(value: str, forms: str = "the issue text or @FILE") -> str:
-    """``--issue`` as text or ``@FILE``; refused when empty."""
-    text = text_or_file(value, "--issue")
+def issue_text(value: str, forms: str = "the issue text or @FILE", max_bytes: int = ISSUE_MAX_BYTES) -> str:
+    """``--issue`` as text or ``@FILE`` of at most ``max_bytes``; refused when empty."""
+    text = text_or_file(value, "--issue", max_bytes)
     if not text.strip():
         raise UserError(f"--issue is empty; pass {forms}")
     return text
@@ -51,21 +75,24 @@ def issue_title(text: str) -> str:
     return first[:100]
 
 
-def read_issue(value: str, api_url: str = "https://api.github.com", timeout: float = 30) -> Issue:
-    """``value`` as issue text, ``@FILE``, or a GitHub issue URL read through the API (``GITHUB_TOKEN`` if set)."""
+def read_issue(
+    value: str, api_url: str = "https://api.github.com", timeout: float = 30, max_bytes: int = ISSUE_MAX_BYTES
+) -> Issue:
+    """``value`` as issue text, ``@FILE``, or a GitHub issue URL read through the API (``GITHUB_TOKEN`` if set);
+    at most ``max_bytes`` of it."""
     if ISSUE_URL.match(value.strip()):
-        return fetch_github_issue(value.strip(), api_url, timeout)
+        return fetch_github_issue(value.strip(), api_url, timeout, max_bytes)
     if LOOKS_LIKE_URL.match(value.strip()):
         raise UserError(
             f"--issue {value.strip()}: not a GitHub issue URL; write it as "
             "https://github.com/OWNER/NAME/issues/NUMBER, "
             "or pass the issue's text or @FILE"
         )
-    text = issue_text(value, "the issue text, @FILE or a GitHub issue URL")
+    text = issue_text(value, "the issue text, @FILE or a GitHub issue URL", max_bytes)
     return Issue(text, value[1:] if value.startswith("@") else "text", issue_title(text))
 
 
-def fetch_github_issue(url: str, api_url: str, timeout: float = 30) -> Issue:
+def fetch_github_issue(url: str, api_url: str, timeout: float = 30, max_bytes: int = ISSUE_MAX_BYTES) -> Issue:
     m = ISSUE_URL.match(url)
     assert m is not None
     api = f"{api_url.rstrip('/')}/repos/{m['owner']}/{m['name']}/issues/{m['number']}"
@@ -75,7 +102,10 @@ def fetch_github_issue(url: str, api_url: str, timeout: float = 30) -> Issue:
         headers["Authorization"] = f"Bearer {token}"
     try:
         with urllib.request.urlopen(urllib.request.Request(api, headers=headers), timeout=timeout) as resp:
-            data = json.loads(resp.read().decode("utf-8"))
+            raw = resp.read(4 * max_bytes + 1)  # the JSON around the text: escapes and the other fields
+            if len(raw) > 4 * max_bytes:
+                raise UserError(f"--issue {url}: the answer is longer than {4 * max_bytes} bytes; pass @FILE")
+            data = json.loads(raw.decode("utf-8"))
     except urllib.error.HTTPError as exc:
         hint = {
             401: "the token in GITHUB_TOKEN was refused",
@@ -92,7 +122,10 @@ def fetch_github_issue(url: str, api_url: str, timeout: float = 30) -> Issue:
         raise UserError(f"--issue {url}: this number is a pull request, not an issue")
     title = str(data.get("title") or "").strip()
     body = str(data.get("body") or "").strip()
-    return Issue(f"{title}\n\n{body}".strip() + "\n", url, title)
+    text = f"{title}\n\n{body}".strip() + "\n"
+    if len(text.encode("utf-8", errors="surrogateescape")) > max_bytes:
+        raise UserError(f"--issue {url}: the issue is longer than {max_bytes} bytes (inputs.max_issue_bytes)")
+    return Issue(text, url, title)
 
 
 def is_git_url(value: str) -> bool:

@@ -33,7 +33,7 @@ from repoagent.core.events import AnswerRejected, CandidateTested, EventSink, No
 from repoagent.core.localization import Localization
 from repoagent.core.prompts import Prompts
 from repoagent.pipeline.baseline import environment_problem, own_modules
-from repoagent.pipeline.choice import TestedCandidate, choose, judge
+from repoagent.pipeline.choice import TestedCandidate, choose, judge, missing_evidence
 from repoagent.pipeline.test_selection import select_tests
 from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
 from repoagent.sandbox.testrun import TestRun, is_pytest
@@ -60,6 +60,7 @@ class LoopResult(BaseModel):
     candidates: list[TestedCandidate] = Field(default_factory=list)
     chosen: int | None = None  # index in ``candidates`` of the one whose patch this is
     environment_problem: str = ""  # the baseline showed a broken test environment: nothing was scored
+    limit: str = ""  # the baseline run hit a sandbox limit (in words): nothing was scored
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,8 @@ def new_file_patch(path: str, text: str) -> str:
 
 
 def failure_text(run: TestRun, limit: int = 4000) -> str:
+    if run.limit_reason:
+        return f"The tests were stopped: {run.limit_reason}."
     if run.timed_out:
         return "The tests did not finish within the time limit and were killed."
     failed = [t for t in run.tests if t.outcome in ("failed", "error")]
@@ -154,6 +157,11 @@ class FixLoop:
             else:
                 failing_before = {t.name for t in result.baseline.tests if t.outcome in ("failed", "error")}
                 self._say(f"baseline: {_counts(result.baseline)}")
+                if result.baseline.limit or result.baseline.timed_out:
+                    result.limit = missing_evidence(result.baseline)
+                    result.reason = f"the baseline tests were stopped, so no candidate was scored: {result.limit}"
+                    self.events.emit(Note(result.reason, level="warning"))
+                    return result
                 problem = environment_problem(result.baseline, result.baseline.command, own_modules(self.index.files))
             if problem:
                 self.events.emit(Note(f"the test environment is broken: {problem}", level="warning"))

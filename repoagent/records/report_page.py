@@ -68,6 +68,25 @@ def _call(c: dict[str, Any]) -> dict[str, Any]:
     return {**c, "notes": notes, "prompt": prompt}
 
 
+def _sandbox(info: Any) -> str:
+    """The sandbox in a line: its kind, image and limits (a run folder of an older version has a bare kind)."""
+    if not isinstance(info, dict):
+        return str(info or "")
+    kind = str(info.get("kind", ""))
+    limits = info.get("limits") or {}
+    bounds = ", ".join(
+        f"{k.removesuffix('_mb')} {v} MB" if k.endswith("_mb") else f"{k} {v}"
+        for k, v in limits.items()
+        if k in ("memory_mb", "cpus", "pids", "disk_mb", "output_mb", "tmp_mb")
+    )
+    where = f"{kind} ({info['image']}, as {info.get('user')})" if info.get("image") else kind
+    if kind == "local":
+        where += " - NOT isolated: the tests ran as you, on this machine"
+        if limits.get("memory_scope"):
+            where += f"; memory limited per {limits['memory_scope']}"
+    return f"{where}; limits: {bounds}" if bounds else where
+
+
 def _spent(budget: dict[str, Any]) -> str:
     spent = f"{budget.get('spent_tokens', 0)} tokens"
     if budget.get("max_tokens") is not None:
@@ -94,7 +113,7 @@ def render(result: dict[str, Any], events: list[dict[str, Any]], unfinished: boo
         ("Repository", f"{result.get('repo')}" + (f" @ {result['revision']}" if result.get("revision") else "")),
         ("Issue from", result.get("issue_source", "")),
         ("Model", result.get("model", "")),
-        ("Sandbox / tests", f"{result.get('sandbox', '')} / {result.get('test_command', '')}"),
+        ("Sandbox / tests", f"{_sandbox(result.get('sandbox'))} / {result.get('test_command', '')}"),
         ("Spent", _spent(result.get("budget") or {})),
         ("Time", f"{result.get('seconds', 0)} s"),
         ("Run", f"{result.get('run_id', '')} in {result.get('run_dir', '')}"),

@@ -85,6 +85,10 @@ class Project:
 
         return cls(listed, read)
 
+    def peek(self, path: str) -> str:
+        """A file's text, not recorded among the files that key the environment (a test file read for its style)."""
+        return self._read(path) if path in self.paths else ""
+
     def uses(self, *paths: str) -> None:
         """Record files the install reads (a lockfile, a requirements file): their contents key the image."""
         for path in paths:
@@ -228,8 +232,8 @@ def _tox_envlist(project: Project) -> str:
 
 def detect_test_command(project: Project) -> tuple[str, str]:
     """pytest (with the project's own configuration), django's runner, unittest, npm, go; and why."""
-    if project.has("tests/runtests.py"):
-        return "python3 tests/runtests.py --parallel 1", "the project's own runner, tests/runtests.py"
+    if project.has("tests/runtests.py"):  # -v 2 names each test, so outcomes can be read
+        return "python3 tests/runtests.py --parallel 1 -v 2", "the project's own runner, tests/runtests.py"
     if project.has("tox.ini"):
         found = _from_tox(project.text("tox.ini"))
         if found:
@@ -249,7 +253,28 @@ def detect_test_command(project: Project) -> tuple[str, str]:
         return "go test ./...", "go.mod"
     if top & {"tests", "test"}:
         return PYTEST, "a tests folder"
+    styled = pytest_style_file(project)
+    if styled:
+        return PYTEST, f"pytest-style tests ({styled}: test functions, no unittest.TestCase)"
     return "python3 -m unittest discover -v", "nothing else found"
+
+
+_TEST_FUNCTION = re.compile(r"^(?:async\s+)?def\s+test\w*\s*\(", re.M)
+_PLAIN_TEST_CLASS = re.compile(r"^class\s+Test\w*\s*(?::|\(\s*(?:object)?\s*\)\s*:)", re.M)
+
+
+def pytest_style_file(project: Project, most: int = 50) -> str | None:
+    """The first test file (of ``most``) written for pytest: module-level test functions or a plain Test class,
+    no ``unittest.TestCase``; unittest would find no test in it."""
+    names = sorted(
+        p for p in project.paths
+        if p.endswith(".py") and (p.rsplit("/", 1)[-1].startswith("test") or p.endswith("_test.py"))
+    )  # fmt: skip
+    for path in names[:most]:
+        text = project.peek(path)
+        if "TestCase" not in text and (_TEST_FUNCTION.search(text) or _PLAIN_TEST_CLASS.search(text)):
+            return path
+    return None
 
 
 def _from_tox(text: str) -> str | None:
