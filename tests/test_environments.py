@@ -222,7 +222,7 @@ def test_the_plan_picks_the_python_and_the_runner() -> None:
 
 def test_a_broken_environment_is_told_from_a_broken_module_of_the_project() -> None:
     from repoagent.pipeline.baseline import environment_problem
-    from repoagent.sandbox.testrun import TestRun
+    from repoagent.sandbox.testrun import TestOutcome, TestRun
 
     def run(out: str, code: int) -> TestRun:
         return TestRun(command="pytest", exit_code=code, seconds=1, stdout=out)
@@ -233,7 +233,14 @@ def test_a_broken_environment_is_told_from_a_broken_module_of_the_project() -> N
     assert environment_problem(own, "pytest", {"pkg"}) is None  # the bug may be right there
     usage = run("ERROR: usage: pytest [options]\npytest: error: unrecognized arguments: --cov", 4)
     assert "could not start" in environment_problem(usage, "pytest", {"pkg"})
-    assert environment_problem(run("1 failed", 1), "pytest", {"pkg"}) is None
+    one_failed = run("1 failed", 1)
+    one_failed.tests = [TestOutcome(name="tests/test_x.py::test_x", outcome="failed")]
+    assert environment_problem(one_failed, "pytest", {"pkg"}) is None
+    named_nothing = run("Ran 0 tests in 0.000s\n\nOK", 0)  # issue #28: nothing ran, so nothing can be judged
+    named_nothing.no_tests = "unittest ran 0 tests"
+    problem = environment_problem(named_nothing, "python3 -m unittest discover -v", {"pkg"})
+    assert problem is not None and "`python3 -m unittest discover -v` found no test (unittest ran 0 tests)" in problem
+    assert "--test-cmd" in problem
 
 
 def test_a_managed_python_is_the_configured_alternative() -> None:
