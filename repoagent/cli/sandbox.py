@@ -123,5 +123,8 @@ def test_command(
     if not run.tests:
         said = f" ({run.no_tests})" if run.no_tests else ""
         raise JobFailed(f"no test outcome was read from `{run.command}`{said}; pass the test command with --test-cmd")
-    if run.timed_out or run.exit_code != 0:
-        raise JobFailed(f"the tests did not pass (exit {run.exit_code}{', timed out' if run.timed_out else ''})")
+    if run.timed_out or run.exit_code != 0 or run.failed or run.errors:
+        raise JobFailed(
+            f"the tests did not pass ({run.failed} failed, {run.errors} errors, exit {run.exit_code}"
+            f"{', timed out' if run.timed_out else ''})"
+        )

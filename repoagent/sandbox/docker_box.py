@@ -32,7 +32,7 @@ from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
 from repoagent.sandbox.capture import Capture
 from repoagent.sandbox.environment import VENV, EnvPlan, Step
-from repoagent.sandbox.limits import MB, Limits
+from repoagent.sandbox.limits import MB, Limits, disk_reason, output_reason
 from repoagent.sandbox.outcomes import nothing_ran, parse_lines
 from repoagent.sandbox.protocol import EnvironmentBuildError
 from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TRIM, TestRun, parse_junit, trim, with_junit
@@ -44,7 +44,7 @@ LABEL = "repoagent.sandbox"
 OWNER_VARIABLE = "REPOAGENT_SANDBOX_OWNER"
 PID_LABEL = "repoagent.pid"  # the process that made the container, and the machine it ran on
 HOST_LABEL = "repoagent.host"
-WATCH_EVERY = 2.0  # seconds between measures of a container's writable layer
+WATCH_EVERY = 0.5  # seconds between measures of a container's writable layer (a few ms each)
 GRADING_KEEP = 64 * MB  # the head and the tail kept of a grading run's output (its parser reads all of it)
 
 
@@ -308,6 +308,8 @@ class DockerSandbox:
             run.exit_code = self._watch(container, run, timeout, out, err)
             if run.exit_code is None:
                 container.kill()
+            elif self._layer_size(container) >= self.limits.disk_bytes:  # it wrote up to the cap and ended
+                run.hit("disk", disk_reason(self.limits))
             reader.join(timeout=10)
             run.seconds = time.perf_counter() - started
             container.reload()
@@ -318,6 +320,8 @@ class DockerSandbox:
         finally:
             self._remove(name)
         run.output_bytes = out.total + err.total
+        if run.output_bytes > self.limits.output_bytes:  # printed faster than measured, before it ended
+            run.hit("output", output_reason(self.limits))
         run.stdout = trim(out.text(), limit) if limit else out.text()
         run.stderr = trim(err.text(), limit) if limit else err.text()
         if not run.tests and junit:
@@ -361,12 +365,12 @@ class DockerSandbox:
                 run.hit("time", f"the tests did not finish within {timeout:g} s (sandbox.timeout)")
                 return None
             if out.total + err.total > self.limits.output_bytes:
-                run.hit("output", f"the tests printed more than {self.limits.output_mb} MB (sandbox.output_mb)")
+                run.hit("output", output_reason(self.limits))
                 return None
             if now >= next_measure:
                 next_measure = now + WATCH_EVERY
                 if self._layer_size(container) > self.limits.disk_bytes:
-                    run.hit("disk", f"the tests wrote more than {self.limits.disk_mb} MB (sandbox.disk_mb)")
+                    run.hit("disk", disk_reason(self.limits))
                     return None
             try:
                 return container.wait(timeout=max(0.2, min(0.5, deadline - now))).get("StatusCode")

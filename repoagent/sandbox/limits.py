@@ -32,3 +32,11 @@ class Limits:
     def of(cls, settings: object) -> Limits:
         """The limits of a ``SandboxSettings`` (any object with these fields)."""
         return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
+
+
+def output_reason(limits: Limits) -> str:
+    return f"the tests printed more than {limits.output_mb} MB (sandbox.output_mb)"
+
+
+def disk_reason(limits: Limits) -> str:
+    return f"the tests wrote more than {limits.disk_mb} MB (sandbox.disk_mb)"

@@ -34,7 +34,7 @@ from pathlib import Path
 from repoagent.core.cancel import CancelToken
 from repoagent.sandbox.capture import HEAD_TAIL, capture_file
 from repoagent.sandbox.cgroups import TreeGroup
-from repoagent.sandbox.limits import Limits
+from repoagent.sandbox.limits import Limits, disk_reason, output_reason
 from repoagent.sandbox.outcomes import nothing_ran, parse_lines
 from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TestRun, parse_junit, trim, with_junit
 from repoagent.sandbox.tree import WorkTree
@@ -200,10 +200,12 @@ class LocalSandbox:
                 self._watch(proc, run, started + timeout, timeout, [tree, tmp], out_path, err_path)
             finally:
                 self._stop(proc, group)
+            if folder_size(tree, tmp, out_path.parent) >= self.limits.disk_bytes:  # up to the cap, then it ended
+                run.hit("disk", disk_reason(self.limits))
             run.seconds = time.perf_counter() - started
             run.exit_code = proc.returncode
             if proc.returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ):
-                run.hit("disk", f"a file the tests wrote reached {self.limits.disk_mb} MB (sandbox.disk_mb)")
+                run.hit("disk", disk_reason(self.limits))
             if group is not None and group.out_of_memory():
                 run.hit("memory", f"the tests used more than {self.limits.memory_mb} MB of memory (sandbox.memory_mb)")
             if group is not None and group.out_of_processes():
@@ -227,24 +229,24 @@ class LocalSandbox:
         err_path: Path,
     ) -> None:
         """Wait for the keeper, in short steps: cancellation, the deadline, the output and disk caps."""
-        next_measure = 0.0
+        next_walk = 0.0
         while proc.poll() is None:
             self.cancel.check()
             now = time.perf_counter()
             if now >= deadline:
                 run.hit("time", f"the tests did not finish within {timeout:g} s (sandbox.timeout)")
                 return
-            if now >= next_measure:
-                next_measure = now + WATCH_EVERY
-                printed = _size(out_path) + _size(err_path)
-                if printed > self.limits.output_bytes:
-                    run.hit("output", f"the tests printed more than {self.limits.output_mb} MB (sandbox.output_mb)")
-                    return
+            printed = _size(out_path) + _size(err_path)
+            if printed > self.limits.output_bytes:
+                run.hit("output", output_reason(self.limits))
+                return
+            if now >= next_walk:  # the folders are walked less often than the two output files are measured
+                next_walk = now + WATCH_EVERY
                 if printed + folder_size(*folders) > self.limits.disk_bytes:
-                    run.hit("disk", f"the tests wrote more than {self.limits.disk_mb} MB (sandbox.disk_mb)")
+                    run.hit("disk", disk_reason(self.limits))
                     return
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=min(self.cancel.POLL, max(0.01, deadline - now)))
+                proc.wait(timeout=min(0.2, max(0.01, deadline - now)))
 
     def _stop(self, proc: subprocess.Popen, group: TreeGroup | None) -> None:
         """End the run: the keeper kills the tree (SIGTERM), then the group and the keeper are killed outright."""
@@ -263,6 +265,8 @@ class LocalSandbox:
         """Outcomes and output from the files, each read within its cap."""
         out, err = capture_file(out_path), capture_file(err_path)
         run.output_bytes = out.total + err.total
+        if run.output_bytes > self.limits.output_bytes:  # printed faster than measured, before it ended
+            run.hit("output", output_reason(self.limits))
         run.stdout, run.stderr = trim(out.text()), trim(err.text())
         junit = tree / JUNIT_PATH
         if junit.is_file() and junit.stat().st_size > JUNIT_LIMIT:
