@@ -64,6 +64,8 @@ class Context:
 
     def fix_settings(self) -> Settings:
         overrides = [*self.settings.fix_overrides, f"sandbox.kind={self.settings.sandbox}"]
+        if self.settings.sandbox in ("auto", "docker"):  # never a silent fall back to the local sandbox
+            overrides.append("sandbox.require_isolation=true")
         if self.settings.model:
             overrides.append(f"model.name={self.settings.model}")
         if self.settings.max_cost is not None:
