@@ -174,7 +174,9 @@ def test_an_official_image_is_used_when_docker_has_it(bench, tmp_path: Path) -> 
     (run_dir,) = (out / "instances" / "demo__words-1").iterdir()
     trajectory = (run_dir / "trajectory.jsonl").read_text()
     assert '"sandbox": "docker"' in trajectory or "sandbox_run" in trajectory
-    assert row["status"] in ("untested", "unresolved", "resolved") and row["patch"]
+    # the stand-in image has no pytest: said plainly (the patch is kept, untested), never scored as a failure
+    assert row["status"] == "broken_environment" and row["patch"], row["reason"]
+    assert "cannot import 'pytest' (not installed)" in row["reason"]
 
 
 def _children(pid: int) -> list[int]:

@@ -19,7 +19,11 @@ from pathlib import PurePosixPath
 
 from repoagent.sandbox.testrun import TestRun, is_pytest
 
-_MISSING = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([\w.]+)'")
+# "ModuleNotFoundError: No module named 'x'" from an import; "python3: No module named x" from python -m x
+_MISSING = re.compile(
+    r"(?:(?:ModuleNotFoundError|ImportError): No module named '([\w.]+)'|^\S*python[\d.]*: No module named ([\w.]+)$)",
+    re.M,
+)
 _USAGE = re.compile(r"^(?:ERROR: usage:|error: unrecognized arguments|ImportError while loading conftest).*$", re.M)
 
 
@@ -38,7 +42,8 @@ def own_modules(paths: Iterable[str]) -> set[str]:
 def environment_problem(run: TestRun, command: str, modules: set[str]) -> str | None:
     """Why the environment, not the code, kept the baseline's tests from running; None when it did not."""
     out = f"{run.stdout}\n{run.stderr}"
-    missing = sorted({m for m in _MISSING.findall(out) if m.split(".")[0] not in modules})
+    named = {a or b for a, b in _MISSING.findall(out)}
+    missing = sorted(m for m in named if m.split(".")[0] not in modules)
     how = (
         f"the command was `{command}`; give the project's test dependencies with --install 'pip install ...' "
         "(or sandbox.install), or another command with --test-cmd"
@@ -53,7 +58,7 @@ def environment_problem(run: TestRun, command: str, modules: set[str]) -> str | 
         return f"pytest could not start: {what}; {how}"
     if is_pytest(command) and run.exit_code == 5:
         return f"pytest collected no test; {how}"
-    own_broken = any(m.split(".")[0] in modules for m in _MISSING.findall(out))  # maybe the bug itself
+    own_broken = any(m.split(".")[0] in modules for m in named)  # maybe the bug itself
     if not run.tests and not run.limit and not run.timed_out and not own_broken:
         said = run.no_tests or "no test outcome could be read from its output"
         return (
