@@ -8,6 +8,7 @@ the cache and state folders.  Unknown keys are errors that list the valid ones.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from repoagent.core.errors import ConfigError
 
@@ -35,6 +36,20 @@ class _Section(BaseModel):
 Positive = Annotated[int, Field(ge=1)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[int, Field(ge=0)]
+
+
+def _megabytes(value: Any) -> Any:
+    """A size as whole MB: a number (MB), or text with a unit: "2G", "2GB", "500M", "1.5g", "4096"."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", value.lower())
+        if m is None:
+            raise ValueError(f"{value!r} is not a size; write 2048, 500M or 2G")
+        scale = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024 * 1024}[m[2]]
+        return max(1, round(float(m[1]) * scale))
+    return value
+
+
+MegaBytes = Annotated[int, BeforeValidator(_megabytes), Field(ge=1)]
 
 
 class ModelSettings(_Section):
@@ -120,8 +135,9 @@ class SandboxSettings(_Section):
     """uv downloads the project's Python (needs internet) instead of a base image per Debian release."""
     pass_env: list[str]
     """Variables the local sandbox passes besides PATH, HOME and the locale."""
-    disk_mb: Positive
-    """What the tests may write (worktree, temporary folder, output); past it the run is stopped."""
+    disk_limit: MegaBytes
+    """What the tests may write (worktree, temporary folder, output), in MB or with a unit ("2G", "500M");
+    past it the run is stopped."""
     output_mb: Positive
     """What the tests may print, stdout and stderr together; past it the run is stopped."""
     tmp_mb: Positive

@@ -58,9 +58,9 @@ def test_an_error_exit_that_names_no_failing_test_is_a_failure_even_when_it_fail
 
 def test_a_run_stopped_at_a_limit_is_never_clean() -> None:
     stopped = run(("a", "passed"))
-    stopped.hit("disk", "the tests wrote more than 2048 MB (sandbox.disk_mb)")
+    stopped.hit("disk", "the tests wrote more than 2048 MB (sandbox.disk_limit)")
     tested = judge(cand(), stopped, set(), False)
-    assert not tested.clean and tested.new_failures == ["(the tests wrote more than 2048 MB (sandbox.disk_mb))"]
+    assert not tested.clean and tested.new_failures == ["(the tests wrote more than 2048 MB (sandbox.disk_limit))"]
     assert not choose([tested], has_repro=False).resolved
 
 

@@ -188,12 +188,12 @@ def test_a_test_that_fills_the_disk_is_stopped_at_the_limit(
     fill = "dd if=/dev/zero of=filler bs=1M count=20000 2>/dev/null; echo 'ok 1 - wrote it all'"
     started = time.monotonic()
     proc = run_cli(
-        "test", "--repo", str(repo), "--sandbox", sandbox, "--test-cmd", fill, "--json", "-o", "sandbox.disk_mb=200",
-        home=tmp_path / "home", timeout=300,
+        "test", "--repo", str(repo), "--sandbox", sandbox, "--test-cmd", fill, "--json",
+        "-o", "sandbox.disk_limit=200M", home=tmp_path / "home", timeout=300,
     )  # fmt: skip
     out = json.loads(proc.stdout)
     assert proc.returncode == 1 and time.monotonic() - started < 120
-    assert out["limit"] == "the tests wrote more than 200 MB (sandbox.disk_mb)", out
+    assert out["limit"] == "the tests wrote more than 200 MB (sandbox.disk_limit)", out
     assert "the tests were stopped" in proc.stderr
     if sandbox == "docker":  # /tmp is a tmpfs of its own size: a write past it fails in the test
         tmp_fill = "dd if=/dev/zero of=/tmp/filler bs=1M count=2000 2>&1 | tail -1; echo 'ok 1 - done'"
@@ -346,6 +346,17 @@ def test_tests_in_docker_run_as_a_user_without_capabilities(docker_client, tmp_p
     assert "0000000000000000" in run.stdout and "NoNewPrivs:\t1" in run.stdout.replace("NoNewPrivs: ", "NoNewPrivs:\t")
     assert run.passed == 1  # the code is the user's to write in
     assert box.describe()["user"] == "1000:1000" and box.describe()["isolated"] is True
+
+
+def test_the_disk_limit_takes_a_size_with_or_without_a_unit() -> None:
+    def disk(value: str) -> int:
+        return load_settings(None, [f"sandbox.disk_limit={value}"], env={}).sandbox.disk_limit
+
+    assert [disk("2G"), disk("500M"), disk("1.5g"), disk("4096"), disk("2GiB")] == [2048, 500, 1536, 4096, 2048]
+    assert load_settings(None, [], env={}).sandbox.disk_limit == 2048
+    with pytest.raises(Exception, match="is not a size"):
+        disk("lots")
+    assert Limits.of(load_settings(None, ["sandbox.disk_limit=3G"], env={}).sandbox).disk_bytes == 3 * 2**30
 
 
 def test_a_junit_report_past_its_cap_is_not_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

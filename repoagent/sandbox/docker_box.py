@@ -5,7 +5,7 @@ network is off unless asked for; memory, CPU and process count are limited;
 the tests run as a user other than root (``sandbox.user``) with every
 capability dropped and no-new-privileges; /tmp is a tmpfs of a set size; the
 container's writable layer is measured while it runs and the run stopped past
-``sandbox.disk_mb``; its output is streamed into a bounded head and tail and
+``sandbox.disk_limit``; its output is streamed into a bounded head and tail and
 the run stopped past ``sandbox.output_mb``; the engine's own log of it has a
 ``max-size``.  The container is removed on every way out, Ctrl-C included,
 and one that a killed run left behind is removed by the next run.

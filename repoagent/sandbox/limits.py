@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from repoagent.config import SandboxSettings
 
 MB = 1024 * 1024
 
@@ -29,9 +33,10 @@ class Limits:
         return asdict(self)
 
     @classmethod
-    def of(cls, settings: object) -> Limits:
-        """The limits of a ``SandboxSettings`` (any object with these fields)."""
-        return cls(**{name: getattr(settings, name) for name in cls.__dataclass_fields__})
+    def of(cls, settings: SandboxSettings) -> Limits:
+        """The limits of a ``SandboxSettings`` (``disk_limit`` there, in MB, is ``disk_mb`` here)."""
+        fields = {name: getattr(settings, name) for name in cls.__dataclass_fields__ if name != "disk_mb"}
+        return cls(disk_mb=settings.disk_limit, **fields)
 
 
 def output_reason(limits: Limits) -> str:
@@ -39,4 +44,4 @@ def output_reason(limits: Limits) -> str:
 
 
 def disk_reason(limits: Limits) -> str:
-    return f"the tests wrote more than {limits.disk_mb} MB (sandbox.disk_mb)"
+    return f"the tests wrote more than {limits.disk_mb} MB (sandbox.disk_limit)"

@@ -32,7 +32,7 @@ class TestRun(BaseModel):
     killed: bool = False  # by the memory limit or a signal
     sandbox: str = ""
     limit: Limit = ""  # the sandbox limit the run hit, if any
-    limit_reason: str = ""  # in words: "the tests wrote more than 2048 MB (sandbox.disk_mb)"
+    limit_reason: str = ""  # in words: "the tests wrote more than 2048 MB (sandbox.disk_limit)"
     no_tests: str = ""  # how the runner said it found no test ("unittest ran 0 tests"), if it did
     output_bytes: int = 0  # what the command printed, stdout and stderr, before any cut
 
