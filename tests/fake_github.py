@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +40,18 @@ class FakeGitHub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Faults for chosen calls, each used once, first match first: {"path": regex, "status": 403 | 502 | ...,
+    # "headers": {...}} answers that instead; {"path": regex, "stall": seconds} answers late (a timeout).
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    # Answers of the permission endpoint per user, used in order before ``permissions`` (access that changes).
+    permission_answers: dict[str, list[str]] = field(default_factory=dict)
+
+    def _fault(self, path: str) -> dict[str, Any] | None:
+        with self.lock:
+            for i, fault in enumerate(self.faults):
+                if re.search(fault["path"], path):
+                    return self.faults.pop(i)
+        return None
 
     def add_issue(self, number: int, title: str, body: str, state: str = "open", locked: bool = False) -> None:
         self.issues[number] = {
@@ -64,9 +77,11 @@ class FakeGitHub:
             def log_message(self, *args: Any) -> None:
                 return
 
-            def _send(self, status: int, data: Any = None) -> None:
+            def _send(self, status: int, data: Any = None, headers: dict[str, str] | None = None) -> None:
                 raw = json.dumps(data).encode() if data is not None else b""
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
@@ -80,6 +95,12 @@ class FakeGitHub:
                     fake.requests.append(
                         {"method": method, "path": url.path, "headers": dict(self.headers), "body": body}
                     )
+                fault = fake._fault(url.path)
+                if fault is not None and "stall" in fault:
+                    time.sleep(fault["stall"])
+                elif fault is not None:
+                    self._send(fault["status"], {"message": "fault"}, fault.get("headers"))
+                    return
                 status, data = fake.route(method, url.path, parse_qs(url.query), body, self.headers)
                 self._send(status, data)
 
@@ -155,7 +176,8 @@ class FakeGitHub:
             self.reactions.append({"comment": int(m[1]), "content": body["content"]})
             return 201, {"id": len(self.reactions), "content": body["content"]}
         if m := re.fullmatch(r"/collaborators/([^/]+)/permission", rest):
-            level = self.permissions.get(m[1])
+            queued = self.permission_answers.get(m[1])
+            level = queued.pop(0) if queued else self.permissions.get(m[1])
             if level is None:
                 return 404, {"message": "Not Found"}
             return 200, {"permission": level, "role_name": level, "user": _user(m[1])}

@@ -394,3 +394,73 @@ def test_what_triggers_a_job() -> None:
     on_pull = _payload("label", 7)
     on_pull["issue"]["pull_request"] = {"url": "..."}
     assert trigger("issues", on_pull, ctx) is None  # a labelled pull request is not an issue
+
+
+def test_a_permission_check_that_fails_runs_nothing(tmp_path: Path) -> None:
+    """Issue #29: a lookup that timed out or errored queued the job anyway (fail open)."""
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"api_timeout": 1})
+    check = r"/collaborators/maintainer/permission"
+    world.github.faults += [{"path": check, "stall": 3}, {"path": check, "status": 502}]
+    with world:
+        asker = _payload("comment", 7, body="/repoagent fix", association="NONE")
+        assert world.post("issue_comment", asker, "p-1")[0] == 202
+        assert world.post("issue_comment", asker, "p-2")[0] == 202
+        jobs = world.wait_jobs(2)
+        reasons = sorted(j["reason"] for j in jobs)
+        assert [j["state"] for j in jobs] == ["failed", "failed"], jobs
+        assert "GitHub answered 502 to the permission check of @maintainer" in reasons[0]
+        assert "the permission check of @maintainer failed: RequestTimeout" in reasons[1]
+        assert all("a check that fails runs nothing" in r for r in reasons)
+        assert world.github.reactions == [] and world.github.pulls == {} and world.github.comments == []
+        assert "permission check" in world.log.read_text()  # logged with the reason
+
+
+def test_a_rate_limited_check_waits_as_github_says_and_asks_again(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    world.github.faults.append(
+        {"path": r"/collaborators/maintainer/permission", "status": 403, "headers": {"retry-after": "2"}}
+    )
+    with world:
+        started = time.monotonic()
+        asker = _payload("comment", 7, body="/repoagent fix", association="NONE")
+        assert world.post("issue_comment", asker, "q-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and len(world.github.pulls) == 1, job
+        assert time.monotonic() - started >= 2
+        checks = [r for r in world.github.requests if r["path"].endswith("/collaborators/maintainer/permission")]
+        assert len(checks) >= 3  # refused once, then asked again at the trigger, and again when the job started
+
+
+def test_collaborators_and_labellers_without_write_access_are_ignored(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    world.github.permissions.update(reader="read", triager="triage")
+    with world:
+        reader = _payload("comment", 7, body="/repoagent fix", sender="reader", association="COLLABORATOR")
+        assert world.post("issue_comment", reader, "k-1")[0] == 202
+        assert world.post("issues", _payload("label", 7, sender="triager"), "k-2")[0] == 202
+        jobs = world.wait_jobs(2)
+        assert [j["state"] for j in jobs] == ["failed", "failed"], jobs
+        assert {j["reason"] for j in jobs} == {
+            "@reader has no write access (read): ignored",
+            "@triager has no write access (triage): ignored",
+        }
+        assert world.github.pulls == {} and world.github.reactions == []
+
+
+def test_access_is_checked_again_when_the_job_starts(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    world.github.permission_answers["maintainer"] = ["write", "read"]  # write when asked, read once queued
+    with world:
+        asker = _payload("comment", 7, body="/repoagent fix", association="NONE")
+        assert world.post("issue_comment", asker, "a-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "failed" and job["reason"] == "@maintainer has no write access (read): ignored"
+        assert {"comment": 9007, "content": "eyes"} in world.github.reactions and world.github.pulls == {}
+
+
+def test_only_owners_and_members_are_trusted_by_association() -> None:
+    from repoagent.github_app.settings import load_app_settings
+
+    assert load_app_settings(env={}).trusted_associations == ["OWNER", "MEMBER"]
+    with pytest.raises(Exception, match="COLLABORATOR cannot be trusted by association"):
+        load_app_settings(overrides=["trusted_associations=[OWNER, COLLABORATOR]"], env={})

@@ -6,10 +6,17 @@ Only the REST endpoints the App uses are called; answers are read as JSON
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from repoagent.github_app.settings import AppSettings, Secrets
+
+RATE_LIMIT_WAIT = 120.0  # seconds a permission check waits, in all, for GitHub's rate limits to pass
+
+
+class PermissionUnknown(Exception):
+    """The permission check could not be made (a network error, a timeout, an error answer): nothing runs."""
 
 
 def _split(repo: str) -> tuple[str, str]:
@@ -27,7 +34,7 @@ class GitHubApp:
             base_url=settings.api_url.rstrip("/") + "/",
             http_cache=False,
             auto_retry=False,
-            timeout=30,
+            timeout=settings.api_timeout,
         )
 
     def installation(self, installation_id: int) -> Installation:
@@ -57,15 +64,37 @@ class Installation:
     def react_to_comment(self, repo: str, comment_id: int, content: str = "eyes") -> None:
         self.client.rest.reactions.create_for_issue_comment(*_split(repo), comment_id, content=content)
 
-    def permission(self, repo: str, user: str) -> str:
-        """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none``."""
-        from githubkit.exception import RequestFailed
+    def permission(self, repo: str, user: str, wait_limit: float = RATE_LIMIT_WAIT) -> str:
+        """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none`` (404: not a collaborator).
 
-        try:
-            data = self.client.rest.repos.get_collaborator_permission_level(*_split(repo), user).json()
-        except RequestFailed:  # 404: not a collaborator
-            return "none"
-        return str(data.get("role_name") or data.get("permission") or "none")
+        Fails closed: any other answer, a network error or a timeout raises ``PermissionUnknown``; a rate
+        limit is waited out as GitHub says (``retry-after``, ``x-ratelimit-reset``) while the waits add up
+        to at most ``wait_limit`` seconds, then the check is asked again.
+        """
+        from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed
+
+        waited = 0.0
+        while True:
+            try:
+                data = self.client.rest.repos.get_collaborator_permission_level(*_split(repo), user).json()
+            except RateLimitExceeded as exc:
+                wait = max(0.0, exc.retry_after.total_seconds())
+                if waited + wait > wait_limit:
+                    raise PermissionUnknown(
+                        f"GitHub rate-limited the permission check of @{user} for {wait:.0f} s more"
+                    ) from None
+                time.sleep(wait)
+                waited += wait
+                continue
+            except RequestFailed as exc:
+                if exc.response.status_code == 404:
+                    return "none"
+                raise PermissionUnknown(
+                    f"GitHub answered {exc.response.status_code} to the permission check of @{user}"
+                ) from None
+            except RequestError as exc:
+                raise PermissionUnknown(f"the permission check of @{user} failed: {type(exc).__name__}") from None
+            return str(data.get("role_name") or data.get("permission") or "none")
 
     def pull(self, repo: str, number: int) -> dict[str, Any]:
         return self.client.rest.pulls.get(*_split(repo), number).json()

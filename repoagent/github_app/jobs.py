@@ -24,7 +24,7 @@ from typing import Any
 from repoagent.config import Settings, load_settings
 from repoagent.core.gitcmd import git
 from repoagent.core.locks import file_lock
-from repoagent.github_app.github import GitHubApp, Installation
+from repoagent.github_app.github import GitHubApp, Installation, PermissionUnknown
 from repoagent.github_app.settings import AppSettings, Secrets
 from repoagent.github_app.state import Job, State
 from repoagent.pipeline.deliver import Delivery, deliver
@@ -73,11 +73,21 @@ class Context:
         return load_settings(self.settings.fix_config, overrides)
 
 
-def allowed(ctx: Context, job: Job, gh: Installation) -> bool:
-    """A label counts from anyone GitHub lets label; a comment from a trusted association or a writer."""
-    if job.kind == "label":
-        return True
-    return gh.permission(job.repo, job.sender) in WRITE
+def refusal(ctx: Context, job: Job, gh: Installation) -> str | None:
+    """Why ``job`` may not run (None: it may).  Fails closed: a check that cannot be made refuses.
+
+    The repository must be served (``allow_repos``), and the sender an OWNER or MEMBER by association or
+    a user whose permission is write, maintain or admin; labels and comments alike.
+    """
+    if ctx.settings.allow_repos and job.repo not in ctx.settings.allow_repos:
+        return f"{job.repo} is not in allow_repos: ignored"
+    if job.association in ctx.settings.trusted_associations:
+        return None
+    try:
+        level = gh.permission(job.repo, job.sender)
+    except PermissionUnknown as exc:
+        return f"{exc}; not run (a check that fails runs nothing)"
+    return None if level in WRITE else f"@{job.sender} has no write access ({level}): ignored"
 
 
 def _auth_header(token: str) -> str:
@@ -97,6 +107,11 @@ def run_job(ctx: Context, job_id: int) -> None:
         return
     gh = ctx.github.installation(job.installation)
     number = job.issue
+    why = refusal(ctx, job, gh)  # again: access may have changed since the trigger was accepted
+    if why is not None:
+        log.warning("job %s: %s", job_id, why)
+        _end(ctx, job, "failed", why)
+        return
     try:
         if job.kind == "guidance":
             pull = gh.pull(job.repo, job.issue)
@@ -176,6 +191,8 @@ def _no_fix(outcome: FixOutcome) -> str:
         why = f"it stopped at its budget: {outcome.stopped}"
     elif outcome.status == "broken_environment":
         why = "the repository's tests could not run in its sandbox, so no change could be checked"
+    elif outcome.status == "limit_exceeded":
+        why = "the repository's tests were stopped at a limit of the sandbox, so no change could be checked"
     elif outcome.status == "unresolved":
         why = "none of the changes it tried made the tests pass"
     elif outcome.status == "error":

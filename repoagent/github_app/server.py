@@ -22,7 +22,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from repoagent.github_app.jobs import WRITE, Context
+from repoagent.github_app.jobs import Context, refusal
 from repoagent.github_app.state import Job
 
 log = logging.getLogger("repoagent.app")
@@ -68,22 +68,26 @@ def trigger(event: str, payload: dict[str, Any], ctx: Context) -> Job | None:
 
 
 def ack(ctx: Context, enqueue: Enqueue, job_id: int) -> None:
-    """A new job: check that a comment's author may ask, react with eyes, and queue it."""
+    """A new job: check that its sender may ask (failing closed), react with eyes, and queue it."""
     job = ctx.state.job(job_id)
     if job is None or job.state != "new":
         return
     try:
         gh = ctx.github.installation(job.installation)
-        if job.kind != "label" and job.association not in ctx.settings.trusted_associations:
-            if gh.permission(job.repo, job.sender) not in WRITE:
-                ctx.state.update(job_id, state="failed", reason=f"@{job.sender} has no write access: ignored")
-                return
+        why = refusal(ctx, job, gh)
+    except Exception as exc:  # noqa: BLE001 - no installation client, no check: nothing runs
+        why = f"the permission check could not be made ({type(exc).__name__}); not run"
+    if why is not None:
+        log.warning("job %s: %s", job_id, ctx.redact(why))
+        ctx.state.update(job_id, state="failed", reason=ctx.redact(why))
+        return
+    try:
         if job.comment_id:
             gh.react_to_comment(job.repo, job.comment_id)
         else:
             gh.react_to_issue(job.repo, job.issue)
-    except Exception as exc:  # the job still runs; its own steps report what fails
-        log.warning("job %s: acknowledging failed: %s", job_id, ctx.redact(str(exc)))
+    except Exception as exc:  # a reaction that fails does not stop an allowed job
+        log.warning("job %s: the eyes reaction failed: %s", job_id, ctx.redact(str(exc)))
     ctx.state.update(job_id, state="queued")
     enqueue(job_id)
 

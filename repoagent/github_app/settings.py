@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError
+from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError, field_validator
 
 from repoagent.core.errors import ConfigError
 
 DEFAULTS = Path(str(resources.files("configs") / "github_app.yaml"))
 ENV_PREFIX = "REPOAGENT_APP__"
+TRUSTABLE = ("OWNER", "MEMBER")
 
 
 class AppSettings(BaseModel):
@@ -31,6 +32,7 @@ class AppSettings(BaseModel):
     private_key_file: Path | None
     webhook_secret_file: Path | None
     api_url: str
+    api_timeout: float
     git_url: str
     label: str
     command: str
@@ -49,6 +51,18 @@ class AppSettings(BaseModel):
     sandbox: Literal["auto", "docker", "local", "none"]
     fix_config: Path | None
     fix_overrides: list[str]
+
+    @field_validator("trusted_associations")
+    @classmethod
+    def _owners_and_members(cls, value: list[str]) -> list[str]:
+        """Only OWNER and MEMBER: COLLABORATOR and CONTRIBUTOR include people who cannot write."""
+        wrong = [v for v in value if v not in TRUSTABLE]
+        if wrong:
+            raise ValueError(
+                f"{', '.join(wrong)} cannot be trusted by association (it includes users without write access); "
+                f"use {' or '.join(TRUSTABLE)}: others are asked through the API"
+            )
+        return value
 
     def resolved_state_dir(self) -> Path:
         if self.state_dir:
