@@ -464,3 +464,33 @@ def test_only_owners_and_members_are_trusted_by_association() -> None:
     assert load_app_settings(env={}).trusted_associations == ["OWNER", "MEMBER"]
     with pytest.raises(Exception, match="COLLABORATOR cannot be trusted by association"):
         load_app_settings(overrides=["trusted_associations=[OWNER, COLLABORATOR]"], env={})
+
+
+def test_jobs_wants_the_token_or_a_request_from_this_machine(tmp_path: Path) -> None:
+    """Issue #29: /jobs needed no authentication and showed repositories, senders and guidance."""
+    from types import SimpleNamespace
+
+    from fastapi.testclient import TestClient
+
+    from repoagent.github_app.server import create_app
+    from repoagent.github_app.settings import Secrets, load_app_settings
+    from repoagent.github_app.state import State
+
+    settings = load_app_settings(env={})
+
+    def client(token: str, host: str) -> TestClient:
+        secrets = Secrets(private_key="k", webhook_secret=b"s", jobs_token=token)
+        ctx = SimpleNamespace(settings=settings, secrets=secrets, state=State(tmp_path / "state"))
+        return TestClient(create_app(ctx, lambda job_id: None), client=(host, 50000))
+
+    with_token = client("jobs-secret", "203.0.113.9")
+    assert with_token.get("/jobs").status_code == 401
+    assert with_token.get("/jobs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert with_token.get("/jobs", headers={"Authorization": "Bearer jobs-secret"}).json() == []
+    assert client("jobs-secret", "127.0.0.1").get("/jobs").status_code == 401  # a token, so loopback needs it too
+    assert client("", "127.0.0.1").get("/jobs").json() == []
+    assert client("", "::1").get("/jobs").status_code == 200
+    assert client("", "203.0.113.9").get("/jobs").status_code == 403
+    forwarded = client("", "127.0.0.1").get("/jobs", headers={"X-Forwarded-For": "198.51.100.7"})
+    assert forwarded.status_code == 403 and "jobs_token_file" in forwarded.json()["error"]
+    assert client("", "203.0.113.9").get("/healthz").status_code == 200

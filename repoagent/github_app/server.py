@@ -7,13 +7,16 @@
   again; a new trigger is recorded with its delivery and answered 202.  The
   eyes reaction and the permission check of a comment's author happen after
   the answer, in the background, and only then is the job queued.
-- ``GET /healthz`` and ``GET /jobs`` (recent jobs and their state; no secret).
+- ``GET /healthz``, and ``GET /jobs`` (recent jobs and their state; no secret, but repository names,
+  senders and guidance): with ``jobs_token_file`` it wants that token as a bearer token; without one
+  it answers only requests from loopback that no proxy forwarded (403 otherwise).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
@@ -116,6 +119,29 @@ def recover(ctx: Context, enqueue: Enqueue) -> list[int]:
     return touched
 
 
+FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def _jobs_refusal(request: Request, token: str) -> JSONResponse | None:
+    """None when ``request`` may read /jobs: the bearer token when one is set, else loopback, unforwarded."""
+    if token:
+        given = request.headers.get("authorization", "")
+        if given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode()):
+            return None
+        return JSONResponse({"error": "GET /jobs wants the jobs token as a bearer token"}, status_code=401)
+    host = request.client.host if request.client else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback and not any(h in request.headers for h in FORWARDED):
+        return None
+    return JSONResponse(
+        {"error": "GET /jobs answers only this machine; set jobs_token_file to read it from elsewhere"},
+        status_code=403,
+    )
+
+
 def create_app(ctx: Context, enqueue: Enqueue) -> FastAPI:
     app = FastAPI(title="repoagent GitHub App", docs_url=None, redoc_url=None, openapi_url=None)
     s = ctx.settings
@@ -157,8 +183,11 @@ def create_app(ctx: Context, enqueue: Enqueue) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"ok": True, "deliveries": ctx.state.deliveries()}
 
-    @app.get("/jobs")
-    def jobs(limit: int = 50) -> list[dict[str, Any]]:
+    @app.get("/jobs", response_model=None)
+    def jobs(request: Request, limit: int = 50) -> list[dict[str, Any]] | JSONResponse:
+        refused = _jobs_refusal(request, ctx.secrets.jobs_token)
+        if refused is not None:
+            return refused
         return [j.public() for j in ctx.state.recent(max(1, min(limit, 1000)))]
 
     return app

@@ -31,6 +31,7 @@ class AppSettings(BaseModel):
     app_id: str | None
     private_key_file: Path | None
     webhook_secret_file: Path | None
+    jobs_token_file: Path | None
     api_url: str
     api_timeout: float
     git_url: str
@@ -76,10 +77,12 @@ class AppSettings(BaseModel):
 class Secrets:
     private_key: str = field(repr=False)
     webhook_secret: bytes = field(repr=False)
+    jobs_token: str = field(default="", repr=False)  # GET /jobs wants it as a bearer token; "": loopback only
 
     def values(self) -> list[str]:
         """Every secret's text, for redaction."""
-        return [v for v in (self.private_key, self.webhook_secret.decode(errors="replace")) if v]
+        hook = self.webhook_secret.decode(errors="replace")
+        return [v for v in (self.private_key, hook, self.jobs_token) if v]
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -138,7 +141,10 @@ def load_secrets(settings: AppSettings, env: Mapping[str, str] | None = None) ->
     )
     if not settings.app_id:
         raise ConfigError("app_id is not set: pass -o app_id=ID (the App's settings page shows it)")
-    return Secrets(private_key=key, webhook_secret=hook.strip().encode())
+    jobs = ""
+    if settings.jobs_token_file is not None or env.get("REPOAGENT_APP_JOBS_TOKEN"):
+        jobs = _secret(settings.jobs_token_file, env.get("REPOAGENT_APP_JOBS_TOKEN"), "jobs_token_file", "")
+    return Secrets(private_key=key, webhook_secret=hook.strip().encode(), jobs_token=jobs.strip())
 
 
 def _secret(path: Path | None, value: str | None, key: str, var: str) -> str:
