@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,13 @@ class World:
     port: int = 0
     log: Path | None = None
 
+    env: dict[str, str] = field(default_factory=dict)  # more variables for the server (Probot's names)
+
     def start(self) -> None:
         self.port = _free_port()
         exe = Path(sys.executable).with_name("repoagent")
         env = child_env()
-        env.update(REPOAGENT_HOME=str(self.home), REPOAGENT_WEBHOOK_SECRET=SECRET, HF_HUB_OFFLINE="1")
+        env.update(REPOAGENT_HOME=str(self.home), REPOAGENT_WEBHOOK_SECRET=SECRET, HF_HUB_OFFLINE="1", **self.env)
         self.log = self.tmp / f"server-{self.port}.log"
         self.server = subprocess.Popen(
             [str(exe), "serve", "--config", str(self.config), "--port", str(self.port)],
@@ -494,3 +496,35 @@ def test_jobs_wants_the_token_or_a_request_from_this_machine(tmp_path: Path) -> 
     forwarded = client("", "127.0.0.1").get("/jobs", headers={"X-Forwarded-For": "198.51.100.7"})
     assert forwarded.status_code == 403 and "jobs_token_file" in forwarded.json()["error"]
     assert client("", "203.0.113.9").get("/healthz").status_code == 200
+
+
+def test_probot_variables_and_numeric_ids_are_accepted() -> None:
+    """Issue #29: APP_ID, PRIVATE_KEY(_PATH), WEBHOOK_SECRET and GITHUB_API_URL were ignored; a numeric id refused."""
+    from repoagent.github_app.settings import load_app_settings, load_secrets
+
+    env = {"APP_ID": "123456", "GITHUB_API_URL": "https://ghe.example/api/v3", "PRIVATE_KEY_PATH": "/keys/app.pem"}
+    settings = load_app_settings(env=env)
+    assert (settings.app_id, settings.api_url, str(settings.private_key_file)) == (
+        "123456", "https://ghe.example/api/v3", "/keys/app.pem"
+    )  # fmt: skip
+    assert load_app_settings(env={"REPOAGENT_APP__APP_ID": "654321"}).app_id == "654321"
+    assert load_app_settings(env={**env, "REPOAGENT_APP__APP_ID": "7"}).app_id == "7"  # ours over Probot's
+    bare = load_app_settings(env={"APP_ID": "1"})
+    one_line = "-----BEGIN PRIVATE KEY-----\\nMIIabc\\n-----END PRIVATE KEY-----\\n"
+    secrets = load_secrets(bare, env={"PRIVATE_KEY": one_line, "WEBHOOK_SECRET": "hook"})
+    assert secrets.private_key == "-----BEGIN PRIVATE KEY-----\nMIIabc\n-----END PRIVATE KEY-----\n"
+    assert secrets.webhook_secret == b"hook" and secrets.jobs_token == ""
+
+
+def test_serve_starts_from_probot_variables_alone(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    settings = json.loads(world.config.read_text())
+    for key in ("app_id", "private_key_file", "api_url"):
+        settings.pop(key)
+    world.config.write_text(json.dumps(settings))
+    escaped = world.key_pem.replace("\n", "\\n")  # the key on one line, as .env files hold it
+    world.env.update(APP_ID=APP_ID, PRIVATE_KEY=escaped, GITHUB_API_URL=world.api)
+    with world:
+        assert world.post("issues", _payload("label", 7), "e-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and len(world.github.pulls) == 1, (job, world.log.read_text()[-2000:])

@@ -1,9 +1,11 @@
 """The App's settings (``configs/github_app.yaml``) and its secrets, which come from files or the environment.
 
-Layers: the defaults, ``--config FILE``, ``REPOAGENT_APP__KEY`` variables, ``-o key=value``.
+Layers: the defaults, ``--config FILE``, Probot's variables (``APP_ID``,
+``PRIVATE_KEY_PATH``, ``GITHUB_API_URL``), ``REPOAGENT_APP__KEY`` variables, ``-o key=value``.
 Secrets (the private key, the webhook secret) are read from ``private_key_file`` /
-``REPOAGENT_APP_PRIVATE_KEY`` and ``webhook_secret_file`` / ``REPOAGENT_WEBHOOK_SECRET``;
-they are held in ``Secrets``, whose ``repr`` shows none of them, and never logged.
+``REPOAGENT_APP_PRIVATE_KEY`` / ``PRIVATE_KEY`` (one line with ``\n`` escapes accepted) and
+``webhook_secret_file`` / ``REPOAGENT_WEBHOOK_SECRET`` / ``WEBHOOK_SECRET``; they are held in
+``Secrets``, whose ``repr`` shows none of them, and never logged.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from repoagent.core.errors import ConfigError
 
 DEFAULTS = Path(str(resources.files("configs") / "github_app.yaml"))
 ENV_PREFIX = "REPOAGENT_APP__"
+# Probot's names, read as Probot reads them (between the config file and REPOAGENT_APP__ variables).
+PROBOT_SETTINGS = {"APP_ID": "app_id", "PRIVATE_KEY_PATH": "private_key_file", "GITHUB_API_URL": "api_url"}
 TRUSTABLE = ("OWNER", "MEMBER")
 
 
@@ -52,6 +56,12 @@ class AppSettings(BaseModel):
     sandbox: Literal["auto", "docker", "local", "none"]
     fix_config: Path | None
     fix_overrides: list[str]
+
+    @field_validator("app_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        """App ids are numbers on GitHub's pages and in ``APP_ID=123456``: taken as their text."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @field_validator("trusted_associations")
     @classmethod
@@ -112,6 +122,9 @@ def load_app_settings(
     if config_file is not None:
         for key, value in _read(config_file).items():
             put(key, value, str(config_file))
+    for var, key in PROBOT_SETTINGS.items():
+        if env.get(var):
+            put(key, env[var].strip(), f"environment variable {var}")
     for var, raw in sorted(env.items()):
         if var.startswith(ENV_PREFIX):
             put(var[len(ENV_PREFIX) :].lower(), yaml.safe_load(raw) if raw else None, f"environment variable {var}")
@@ -130,17 +143,18 @@ def load_app_settings(
 def load_secrets(settings: AppSettings, env: Mapping[str, str] | None = None) -> Secrets:
     """The private key and the webhook secret; a clear error naming where each is looked for."""
     env = os.environ if env is None else env
-    key = _secret(
-        settings.private_key_file, env.get("REPOAGENT_APP_PRIVATE_KEY"), "private_key_file", "REPOAGENT_APP_PRIVATE_KEY"
-    )
+    inline_key = env.get("REPOAGENT_APP_PRIVATE_KEY") or env.get("PRIVATE_KEY")
+    if inline_key and "-----BEGIN" in inline_key and "\n" not in inline_key:
+        inline_key = inline_key.replace("\\n", "\n")  # one line with escaped newlines, as Probot accepts it
+    key = _secret(settings.private_key_file, inline_key, "private_key_file", "REPOAGENT_APP_PRIVATE_KEY or PRIVATE_KEY")
     hook = _secret(
         settings.webhook_secret_file,
-        env.get("REPOAGENT_WEBHOOK_SECRET"),
+        env.get("REPOAGENT_WEBHOOK_SECRET") or env.get("WEBHOOK_SECRET"),
         "webhook_secret_file",
-        "REPOAGENT_WEBHOOK_SECRET",
+        "REPOAGENT_WEBHOOK_SECRET or WEBHOOK_SECRET",
     )
     if not settings.app_id:
-        raise ConfigError("app_id is not set: pass -o app_id=ID (the App's settings page shows it)")
+        raise ConfigError("app_id is not set: set APP_ID or pass -o app_id=ID (the App's settings page shows it)")
     jobs = ""
     if settings.jobs_token_file is not None or env.get("REPOAGENT_APP_JOBS_TOKEN"):
         jobs = _secret(settings.jobs_token_file, env.get("REPOAGENT_APP_JOBS_TOKEN"), "jobs_token_file", "")
