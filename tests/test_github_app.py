@@ -31,6 +31,7 @@ from tests.cli_helpers import child_env
 from tests.fake_github import FakeGitHub
 from tests.fix_fixtures import FILES, GOOD, SYMBOLS, example_copy, script
 from tests.gitrepo import git
+from tests.sandbox_fixtures import require_docker
 
 APP_ID = "4242"
 SECRET = "whsec-" + "q7" * 12
@@ -187,6 +188,7 @@ def _world(tmp_path: Path, queue: str, redis: str | None, answers: list[Any], ex
         "redis_url": redis or "redis://127.0.0.1:1/0",
         "model": script(tmp_path, answers),
         "sandbox": "none",
+        "allow_unsandboxed": True,  # the App's flow is tested here; Docker-only jobs in the tests below
         "state_dir": str(tmp_path / "state"),
         "max_body_bytes": 200_000,
         "fix_overrides": ["loop.reproduction_attempts=0"],
@@ -528,3 +530,44 @@ def test_serve_starts_from_probot_variables_alone(tmp_path: Path) -> None:
         assert world.post("issues", _payload("label", 7), "e-1")[0] == 202
         (job,) = world.wait_jobs(1)
         assert job["state"] == "done" and len(world.github.pulls) == 1, (job, world.log.read_text()[-2000:])
+
+
+def _serve_once(world: World, env: dict[str, str]) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("repoagent")
+    full = {**child_env(), "REPOAGENT_HOME": str(world.home), "REPOAGENT_WEBHOOK_SECRET": SECRET, **env}
+    return subprocess.run(
+        [str(exe), "serve", "--config", str(world.config), "--port", str(_free_port())],
+        env=full, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_serve_refuses_to_start_without_docker_or_its_image_unless_allowed(tmp_path: Path) -> None:
+    """Issue #29: with `sandbox: auto` and no engine, the App ran untrusted tests beside its private key."""
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"sandbox": "docker", "allow_unsandboxed": False})
+    no_engine = _serve_once(world, {"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"})
+    assert no_engine.returncode == 2 and "serve will not start" in no_engine.stderr, no_engine.stderr
+    assert "Docker only" in no_engine.stderr and "docker_up.sh" in no_engine.stderr
+    settings = json.loads(world.config.read_text())
+    settings["fix_overrides"] = [*settings["fix_overrides"], "sandbox.image=repoagent-base:missing"]
+    world.config.write_text(json.dumps(settings))
+    require_docker()
+    no_image = _serve_once(world, {})
+    assert no_image.returncode == 2 and "repoagent-base:missing is not here" in no_image.stderr, no_image.stderr
+    assert "repoagent sandbox build-base" in no_image.stderr
+    for kind in ("local", "none"):
+        settings.update(sandbox=kind)
+        world.config.write_text(json.dumps(settings))
+        unsafe = _serve_once(world, {})
+        assert unsafe.returncode == 2 and f"sandbox: {kind} would run the tests" in unsafe.stderr, unsafe.stderr
+        assert "allow_unsandboxed: true" in unsafe.stderr
+
+
+def test_allowed_unsandboxed_jobs_say_so_in_the_log_and_the_pull_request(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])  # sandbox none, allow_unsandboxed true
+    with world:
+        assert world.post("issues", _payload("label", 7), "u-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done"
+        (pull,) = world.github.pulls.values()
+        assert pull["body"].startswith("> **Warning: this App runs with `allow_unsandboxed: true`")
+        assert "allow_unsandboxed" in world.log.read_text()

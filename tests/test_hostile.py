@@ -383,13 +383,14 @@ def test_a_run_with_no_outcome_from_the_cli_test_command_fails(tmp_path: Path) -
     assert os.path.isdir(repo)
 
 
-@pytest.mark.parametrize(("kind", "required"), [("auto", True), ("docker", True), ("local", False), ("none", False)])
-def test_the_app_never_falls_back_to_the_local_sandbox_unasked(kind: str, required: bool) -> None:
-    """The App's jobs refuse the silent fall back; an operator who names `local` or `none` gets what was named."""
+@pytest.mark.parametrize("allowed", [False, True])
+@pytest.mark.parametrize("kind", ["auto", "docker", "local", "none"])
+def test_the_app_never_falls_back_to_the_local_sandbox_unasked(kind: str, allowed: bool) -> None:
+    """The App's jobs require isolation unless the operator set allow_unsandboxed (issue #29 builds on it)."""
     from repoagent.github_app.jobs import Context
     from repoagent.github_app.settings import load_app_settings
 
-    settings = load_app_settings(None, [f"sandbox={kind}"], env={})
+    settings = load_app_settings(None, [f"sandbox={kind}", f"allow_unsandboxed={str(allowed).lower()}"], env={})
     ctx = Context(settings, None, None, None, None)  # type: ignore[arg-type]  # only the settings are read
     fix = ctx.fix_settings()
-    assert fix.sandbox.kind == kind and fix.sandbox.require_isolation is required
+    assert fix.sandbox.kind == kind and fix.sandbox.require_isolation is not allowed

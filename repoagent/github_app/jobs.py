@@ -64,13 +64,47 @@ class Context:
 
     def fix_settings(self) -> Settings:
         overrides = [*self.settings.fix_overrides, f"sandbox.kind={self.settings.sandbox}"]
-        if self.settings.sandbox in ("auto", "docker"):  # never a silent fall back to the local sandbox
+        if not self.settings.allow_unsandboxed:  # never a fall back to the local sandbox, silent or not
             overrides.append("sandbox.require_isolation=true")
         if self.settings.model:
             overrides.append(f"model.name={self.settings.model}")
         if self.settings.max_cost is not None:
             overrides.append(f"budget.max_cost={self.settings.max_cost}")
         return load_settings(self.settings.fix_config, overrides)
+
+
+UNSANDBOXED = (
+    "Warning: this App runs with `allow_unsandboxed: true`, so the repository's tests may have run without "
+    "isolation, on the App's own machine."
+)
+
+
+def isolation_problem(ctx: Context) -> str | None:
+    """Why jobs could not run isolated (None: they can, or the operator allowed them not to): said at start."""
+    s = ctx.settings
+    if s.allow_unsandboxed:
+        return None
+    if s.sandbox in ("local", "none"):
+        return (
+            f"sandbox: {s.sandbox} would run the tests of untrusted issues beside the App's key and secrets; "
+            "use sandbox: docker, or set allow_unsandboxed: true to run anyway"
+        )
+    from repoagent.core.errors import UserError
+    from repoagent.sandbox.docker_box import docker_client
+
+    image = ctx.fix_settings().sandbox.image
+    try:
+        client = docker_client()
+    except UserError as exc:
+        return f"the App runs tests in Docker only, and {exc} (scripts/docker_up.sh installs and starts one)"
+    try:
+        client.images.get(image)
+    except Exception:  # noqa: BLE001 - ImageNotFound, or an engine that fails to answer about it
+        return (
+            f"the App runs tests in Docker only, and the base image {image} is not here: "
+            "build it with 'repoagent sandbox build-base'"
+        )
+    return None
 
 
 def refusal(ctx: Context, job: Job, gh: Installation) -> str | None:
@@ -161,7 +195,7 @@ def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dic
         push = _git_with_token(clone, token, "push", "--force", "--quiet", url, f"{branch}:refs/heads/{branch}")
         if push.returncode != 0:
             raise RuntimeError(f"git push failed: {ctx.redact(push.stderr.decode(errors='replace'))[-500:]}")
-        body = ctx.redact(pull_body(outcome, number))
+        body = ctx.redact(pull_body(outcome, number, UNSANDBOXED if ctx.settings.allow_unsandboxed else ""))
         existing = gh.open_pull(job.repo, branch)
         if existing is not None:
             pull = gh.update_pull(job.repo, existing["number"], body)
@@ -202,7 +236,7 @@ def _no_fix(outcome: FixOutcome) -> str:
     return f"repoagent found no fix for this issue: {why}. ({outcome.reason or outcome.status})"
 
 
-def pull_body(outcome: FixOutcome, number: int) -> str:
+def pull_body(outcome: FixOutcome, number: int, warning: str = "") -> str:
     loc = outcome.localization
     where = ", ".join(f"`{x.path}::{x.qualname}`" for x in (loc.locations if loc else []) if x.role == "edit")
     files = ", ".join(f"`{f.path}`" for f in (loc.files[:5] if loc else []))
@@ -213,7 +247,7 @@ def pull_body(outcome: FixOutcome, number: int) -> str:
     cost = outcome.budget.get("spent_cost", 0.0)
     tokens = outcome.budget.get("spent_tokens", 0)
     return (
-        f"Fixes #{number}.\n\n"
+        (f"> **{warning}**\n\n" if warning else "") + f"Fixes #{number}.\n\n"
         f"**Summary**: {outcome.reason or outcome.status} (status: {outcome.status}).\n\n"
         f"**Localization**: files {files or 'none'}; changed {where or 'none'}.\n\n"
         f"**Tests**: {tests}.\n\n"

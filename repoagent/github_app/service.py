@@ -6,8 +6,9 @@ import logging
 import os
 from pathlib import Path
 
+from repoagent.core.errors import ConfigError
 from repoagent.github_app.github import GitHubApp
-from repoagent.github_app.jobs import Context, Redactor, run_job
+from repoagent.github_app.jobs import UNSANDBOXED, Context, Redactor, isolation_problem, run_job
 from repoagent.github_app.queue import job_queue, make_huey
 from repoagent.github_app.server import create_app, recover
 from repoagent.github_app.settings import load_app_settings, load_secrets
@@ -42,6 +43,11 @@ def serve(config: Path | None, overrides: list[str], host: str, port: int, worke
         handler.addFilter(RedactingFilter(redact))
     state = State(settings.resolved_state_dir())
     ctx = Context(settings, secrets, state, GitHubApp(settings, secrets), redact)
+    problem = isolation_problem(ctx)
+    if problem is not None:
+        raise ConfigError(f"serve will not start: {problem}")
+    if settings.allow_unsandboxed:
+        logging.getLogger("repoagent.app").warning("allow_unsandboxed: %s", UNSANDBOXED)
     huey = make_huey(settings, state.folder)
     enqueue = job_queue(huey, lambda job_id: run_job(ctx, job_id))
     recover(ctx, enqueue)

@@ -54,6 +54,7 @@ class AppSettings(BaseModel):
     model: str | None
     max_cost: float | None
     sandbox: Literal["auto", "docker", "local", "none"]
+    allow_unsandboxed: bool
     fix_config: Path | None
     fix_overrides: list[str]
 
