@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -36,6 +37,8 @@ from tests.sandbox_fixtures import require_docker
 APP_ID = "4242"
 SECRET = "whsec-" + "q7" * 12
 REPO = "acme/inventory"
+# The scripted model's price, so the App's default caps (max_cost, max_daily_cost) apply to it as to a hosted one.
+PRICES = ["model.input_cost_per_token=0.000001", "model.output_cost_per_token=0.000002"]
 
 
 def _free_port() -> int:
@@ -191,7 +194,7 @@ def _world(tmp_path: Path, queue: str, redis: str | None, answers: list[Any], ex
         "allow_unsandboxed": True,  # the App's flow is tested here; Docker-only jobs in the tests below
         "state_dir": str(tmp_path / "state"),
         "max_body_bytes": 200_000,
-        "fix_overrides": ["loop.reproduction_attempts=0"],
+        "fix_overrides": ["loop.reproduction_attempts=0", *PRICES],
         **(extra or {}),
     }
     config = tmp_path / "app.yaml"
@@ -334,7 +337,7 @@ def sqlite_jobs(folder: Path) -> list[tuple[int, str, int]]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_restart_while_a_job_runs_runs_it_again(tmp_path: Path, backend: str, request) -> None:
-    slow = ["sandbox.test_command=sleep 6 && python -m pytest -q", "loop.reproduction_attempts=0"]
+    slow = ["sandbox.test_command=sleep 6 && python -m pytest -q", "loop.reproduction_attempts=0", *PRICES]
     extra = {"sandbox": "local", "fix_overrides": slow}
     world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD], extra)
     with world:
@@ -571,3 +574,47 @@ def test_allowed_unsandboxed_jobs_say_so_in_the_log_and_the_pull_request(tmp_pat
         (pull,) = world.github.pulls.values()
         assert pull["body"].startswith("> **Warning: this App runs with `allow_unsandboxed: true`")
         assert "allow_unsandboxed" in world.log.read_text()
+
+
+def test_the_daily_cap_of_an_installation_is_kept_and_a_trigger_past_it_is_told(tmp_path: Path) -> None:
+    """Issue #29: no cost cap by default, and no daily cap per installation."""
+    from datetime import UTC, datetime
+
+    from repoagent.github_app.settings import load_app_settings
+    from repoagent.github_app.state import State
+
+    defaults = load_app_settings(env={})
+    assert defaults.max_cost == 2.0 and defaults.max_daily_cost == 20.0
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"max_daily_cost": 0.5})
+    with world:
+        assert world.post("issues", _payload("label", 7), "m-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done"
+        (pull,) = world.github.pulls.values()
+        cost = float(re.search(r"\*\*Cost\*\*: \$([\d.]+)", pull["body"])[1])
+        assert cost > 0 and "of a $0.50 cap" in world.github.comments[-1]["body"]  # the job's budget: what is left
+        state = State(tmp_path / "state")
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+        assert abs(state.spent(77, day) - cost) < 0.0001  # what it spent is kept
+        state.settle(77, day, 0.0, 0.5)  # the rest of the day's money goes elsewhere
+        again = _payload("comment", 7, body="/repoagent fix", association="MEMBER")
+        assert world.post("issue_comment", again, "m-2")[0] == 202
+        jobs = world.wait_jobs(2)
+        assert jobs[0]["state"] == "failed" and "daily spending cap of $0.50" in jobs[0]["reason"], jobs[0]
+        told = world.github.comments[-1]["body"]
+        assert told.startswith("repoagent did not run: the daily spending cap of $0.50") and "max_daily_cost" in told
+        assert len(world.github.pulls) == 1 and pull["updates"] == 0
+
+
+def test_reservations_keep_jobs_running_at_once_within_the_daily_cap(tmp_path: Path) -> None:
+    from repoagent.github_app.state import State
+
+    state = State(tmp_path / "state")
+    assert state.reserve(1, 2.0, 5.0, "d") == 2.0
+    assert state.reserve(1, 2.0, 5.0, "d") == 2.0
+    assert state.reserve(1, 2.0, 5.0, "d") == 1.0  # what is left, not the job's whole cap
+    assert state.reserve(1, 2.0, 5.0, "d") is None
+    assert state.reserve(2, 2.0, 5.0, "d") == 2.0  # another installation
+    state.settle(1, "d", 2.0, 0.25)
+    assert abs(state.reserve(1, 2.0, 5.0, "d") - 1.75) < 1e-9 and abs(state.spent(1, "d") - 0.25) < 1e-9
+    assert state.reserve(3, None, None, "d") == float("inf") and state.reserve(3, 2.0, None, "d") == 2.0

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +63,16 @@ class Context:
     github: GitHubApp
     redact: Redactor
 
-    def fix_settings(self) -> Settings:
+    def fix_settings(self, max_cost: float | None = None) -> Settings:
+        """The settings of a job's ``fix()``; ``max_cost``: its budget today (else the App's ``max_cost``)."""
         overrides = [*self.settings.fix_overrides, f"sandbox.kind={self.settings.sandbox}"]
         if not self.settings.allow_unsandboxed:  # never a fall back to the local sandbox, silent or not
             overrides.append("sandbox.require_isolation=true")
         if self.settings.model:
             overrides.append(f"model.name={self.settings.model}")
-        if self.settings.max_cost is not None:
-            overrides.append(f"budget.max_cost={self.settings.max_cost}")
+        cap = max_cost if max_cost is not None else self.settings.max_cost
+        if cap is not None and cap != float("inf"):
+            overrides.append(f"budget.max_cost={cap}")
         return load_settings(self.settings.fix_config, overrides)
 
 
@@ -168,6 +171,27 @@ def run_job(ctx: Context, job_id: int) -> None:
 
 
 def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dict[str, Any]) -> None:
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    budget = ctx.state.reserve(job.installation, ctx.settings.max_cost, ctx.settings.max_daily_cost, day)
+    if budget is None:
+        spent = ctx.state.spent(job.installation, day)
+        why = (
+            f"the daily spending cap of ${ctx.settings.max_daily_cost:.2f} for this installation is reached "
+            f"(${spent:.2f} spent today, UTC, with the jobs running now counted at their cap); "
+            "comment again tomorrow, or raise max_daily_cost"
+        )
+        _say(ctx, gh, job, number, f"repoagent did not run: {why}.")
+        _end(ctx, job, "failed", why)
+        return
+    spent = budget if budget != float("inf") else 0.0  # a job that ends in an error counts at its cap
+    try:
+        spent = _fix_within(ctx, job, gh, number, issue, budget)
+    finally:
+        ctx.state.settle(job.installation, day, budget, spent)
+
+
+def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: dict[str, Any], budget: float) -> float:
+    """The job's fix within ``budget`` USD; returns what it spent."""
     token = ctx.github.token(job.installation)
     ctx.redact.add(token)
     work = Path(tempfile.mkdtemp(prefix=f"repoagent-app-{number}-"))
@@ -181,14 +205,15 @@ def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dic
         text = f"{title}\n\n{issue.get('body') or ''}".strip() + "\n"
         if job.guidance:
             text += f"\nGuidance from @{job.sender} on the pull request:\n{job.guidance}\n"
-        settings = ctx.fix_settings().model_copy(update={"runs_dir": ctx.state.folder / "runs"})
+        settings = ctx.fix_settings(budget).model_copy(update={"runs_dir": ctx.state.folder / "runs"})
         url_issue = f"{job.repo}#{number}"
         request = FixRequest(Issue(text, url_issue, title), clone, settings, repo_label=job.repo)
         outcome = fix(request)
+        spent = float(outcome.budget.get("spent_cost") or 0.0)
         if not (outcome.patch and outcome.ok):
-            _say(ctx, gh, job, number, _no_fix(outcome))
+            _say(ctx, gh, job, number, f"{_no_fix(outcome)} {_cost_words(outcome)}")
             _end(ctx, job, "done", f"no pull request: {outcome.status}")
-            return
+            return spent
         branch = f"{ctx.settings.branch_prefix}{number}"
         git(clone, "branch", "-D", branch)  # a branch left by the clone; the new commit replaces it
         deliver(outcome, request, Delivery(branch=branch))
@@ -204,10 +229,17 @@ def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dic
             base = gh.default_branch(job.repo)
             pull = gh.create_pull(job.repo, branch, base, f"Fix #{number}: {title}"[:250], body, ctx.settings.draft)
             words = f"opened the pull request {pull.get('html_url') or '#' + str(pull.get('number'))}"
-        _say(ctx, gh, job, number, f"repoagent {words} ({_status_words(outcome)}).")
+        _say(ctx, gh, job, number, f"repoagent {words} ({_status_words(outcome)}). {_cost_words(outcome)}")
         _end(ctx, job, "done", words, pull_request=str(pull.get("html_url") or pull.get("number")))
+        return spent
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _cost_words(outcome: FixOutcome) -> str:
+    b = outcome.budget
+    cap = f" of a ${b['max_cost']:.2f} cap" if b.get("max_cost") is not None else ""
+    return f"Cost: ${float(b.get('spent_cost') or 0):.4f}{cap}, {b.get('spent_tokens', 0)} tokens."
 
 
 def _issue_lock(ctx: Context, repo: str, number: int) -> AbstractContextManager[None]:

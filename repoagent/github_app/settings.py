@@ -53,6 +53,7 @@ class AppSettings(BaseModel):
     max_body_bytes: PositiveInt
     model: str | None
     max_cost: float | None
+    max_daily_cost: float | None
     sandbox: Literal["auto", "docker", "local", "none"]
     allow_unsandboxed: bool
     fix_config: Path | None

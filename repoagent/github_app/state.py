@@ -1,4 +1,5 @@
-"""The App's memory, in one SQLite file in its state folder: deliveries seen and jobs with their state.
+"""The App's memory, in one SQLite file in its state folder: deliveries seen, jobs with their state, and
+what each installation spent each day (against ``max_daily_cost``).
 
 A delivery is recorded, with its job, in one transaction: a replayed
 ``X-GitHub-Delivery`` finds its row and runs nothing, and a restart loses
@@ -22,6 +23,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, delivery TEXT, kind TEXT, repo TEXT, issue INTEGER,
     installation INTEGER, sender TEXT, association TEXT, comment_id INTEGER, guidance TEXT, state TEXT,
     attempts INTEGER, reason TEXT, pull_request TEXT, created REAL, updated REAL
+);
+CREATE TABLE IF NOT EXISTS spend (
+    installation INTEGER, day TEXT, spent REAL, reserved REAL, PRIMARY KEY (installation, day)
 );
 """
 STATES = ("new", "queued", "running", "done", "failed")  # new: recorded, not yet acknowledged and queued
@@ -129,6 +133,45 @@ class State:
         with self._db() as db:
             rows = db.execute("SELECT * FROM jobs WHERE state IN ('new', 'queued', 'running') ORDER BY id").fetchall()
         return [Job(**dict(r)) for r in rows]
+
+    def reserve(self, installation: int, wanted: float | None, cap: float | None, day: str) -> float | None:
+        """Set aside what a job may spend today: ``wanted`` (its own cap; None: no cap) within what is left of
+        the installation's daily ``cap`` (None: none), counting what running jobs set aside.  None: nothing is
+        left.  ``settle`` turns the reservation into what was spent."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(
+                "SELECT spent, reserved FROM spend WHERE installation = ? AND day = ?", (installation, day)
+            ).fetchone()
+            spent, reserved = (row["spent"], row["reserved"]) if row is not None else (0.0, 0.0)
+            left = None if cap is None else cap - spent - reserved
+            if left is not None and left < 0.001:
+                db.execute("COMMIT")
+                return None
+            allowed = left if wanted is None else wanted if left is None else min(wanted, left)
+            db.execute(
+                "INSERT INTO spend VALUES (?, ?, 0, ?) ON CONFLICT (installation, day) "
+                "DO UPDATE SET reserved = reserved + excluded.reserved",
+                (installation, day, allowed or 0.0),
+            )
+            db.execute("COMMIT")
+        return allowed if allowed is not None else float("inf")
+
+    def settle(self, installation: int, day: str, reserved: float, spent: float) -> None:
+        reserved = 0.0 if reserved == float("inf") else reserved
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO spend VALUES (?, ?, ?, 0) ON CONFLICT (installation, day) "
+                "DO UPDATE SET spent = spent + excluded.spent, reserved = MAX(0, reserved - ?)",
+                (installation, day, spent, reserved),
+            )
+
+    def spent(self, installation: int, day: str) -> float:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT spent FROM spend WHERE installation = ? AND day = ?", (installation, day)
+            ).fetchone()
+        return float(row["spent"]) if row is not None else 0.0
 
     def deliveries(self) -> int:
         with self._db() as db:
