@@ -40,6 +40,11 @@ class FakeGitHub:
     requests: list[dict[str, Any]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    token_seconds: float = 3600.0  # how long an installation token lasts (GitHub: one hour)
+    expiry: dict[str, float] = field(default_factory=dict)  # token -> when it stops working (monotonic)
+    grants: list[dict[str, Any]] = field(default_factory=list)  # each token request's repositories and permissions
+    git_root: str | None = None  # a folder of bare repositories served at /git/<owner>/<name>.git, token checked
+    git_requests: list[dict[str, Any]] = field(default_factory=list)  # path, token, status
     # Faults for chosen calls, each used once, first match first: {"path": regex, "status": 403 | 502 | ...,
     # "headers": {...}} answers that instead; {"path": regex, "stall": seconds} answers late (a timeout).
     faults: list[dict[str, Any]] = field(default_factory=list)
@@ -89,8 +94,18 @@ class FakeGitHub:
 
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null") if length else None
                 url = urlparse(self.path)
+                if url.path.startswith("/git/") and fake.git_root is not None:
+                    raw = self._body(length)
+                    status, fields, out = fake.git(method, url.path, url.query, self.headers, raw)
+                    self.send_response(status)
+                    for name, value in fields.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(out)))
+                    self.end_headers()
+                    self.wfile.write(out)
+                    return
+                body = json.loads(self.rfile.read(length) or b"null") if length else None
                 with fake.lock:
                     fake.requests.append(
                         {"method": method, "path": url.path, "headers": dict(self.headers), "body": body}
@@ -103,6 +118,18 @@ class FakeGitHub:
                     return
                 status, data = fake.route(method, url.path, parse_qs(url.query), body, self.headers)
                 self._send(status, data)
+
+            def _body(self, length: int) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(length) if length else b""
+                data = b""
+                while True:
+                    size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return data
+                    data += self.rfile.read(size)
+                    self.rfile.readline()
 
             def do_GET(self) -> None:  # noqa: N802
                 self._handle("GET")
@@ -134,7 +161,46 @@ class FakeGitHub:
     def _token_ok(self, headers: Any) -> bool:
         auth = headers.get("Authorization", "")
         token = auth.split(" ", 1)[1] if " " in auth else ""
-        return token in self.tokens
+        return self._live(token)
+
+    def _live(self, token: str) -> bool:
+        return token in self.tokens and time.monotonic() < self.expiry.get(token, 0.0)
+
+    def git(self, method: str, path: str, query: str, headers: Any, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """git's smart HTTP through ``git http-backend``, for a live token given as Basic x-access-token."""
+        import base64
+        import os
+        import subprocess
+
+        auth = headers.get("Authorization", "")
+        token = ""
+        if auth.startswith("Basic "):
+            token = base64.b64decode(auth[6:]).decode(errors="replace").partition(":")[2]
+        ok = self._live(token)
+        with self.lock:
+            self.git_requests.append({"path": path, "token": token, "ok": ok})
+        if not ok:
+            return 401, {"WWW-Authenticate": 'Basic realm="GitHub"'}, b"Bad credentials\n"
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_PROJECT_ROOT": str(self.git_root),
+            "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path[len("/git"):], "REQUEST_METHOD": method,
+            "QUERY_STRING": query, "CONTENT_TYPE": headers.get("Content-Type", ""), "REMOTE_USER": "x-access-token",
+            "REMOTE_ADDR": "127.0.0.1", "CONTENT_LENGTH": str(len(body)),
+            "HTTP_CONTENT_ENCODING": headers.get("Content-Encoding", ""), "GIT_CONFIG_NOSYSTEM": "1",
+            "HOME": str(self.git_root),
+        }  # fmt: skip
+        out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+        head, _, rest = out.partition(b"\r\n\r\n")
+        if not rest and b"\n\n" in out:
+            head, _, rest = out.partition(b"\n\n")
+        status, fields = 200, {}
+        for line in head.decode(errors="replace").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.strip().split()[0])
+            elif name:
+                fields[name] = value.strip()
+        return status, fields, rest
 
     def route(self, method: str, path: str, query: dict, body: Any, headers: Any) -> tuple[int, Any]:
         m = re.fullmatch(r"/app/installations/(\d+)/access_tokens", path)
@@ -144,9 +210,13 @@ class FakeGitHub:
             token = "ghs_" + secrets.token_hex(18)
             with self.lock:
                 self.tokens.add(token)
-            expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            return 201, {"token": token, "expires_at": expires, "permissions": {"issues": "write"},
-                         "repository_selection": "all"}  # fmt: skip
+                self.expiry[token] = time.monotonic() + self.token_seconds
+                self.grants.append({"token": token, **(body or {})})
+            expires = (datetime.now(UTC) + timedelta(seconds=self.token_seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            limited = bool((body or {}).get("repositories"))
+            return 201, {"token": token, "expires_at": expires,
+                         "permissions": (body or {}).get("permissions") or {"issues": "write"},
+                         "repository_selection": "selected" if limited else "all"}  # fmt: skip
         if not self._token_ok(headers):
             return 401, {"message": "Bad credentials"}
         prefix = f"/repos/{self.repo}"

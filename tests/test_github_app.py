@@ -618,3 +618,53 @@ def test_reservations_keep_jobs_running_at_once_within_the_daily_cap(tmp_path: P
     state.settle(1, "d", 2.0, 0.25)
     assert abs(state.reserve(1, 2.0, 5.0, "d") - 1.75) < 1e-9 and abs(state.spent(1, "d") - 0.25) < 1e-9
     assert state.reserve(3, None, None, "d") == float("inf") and state.reserve(3, 2.0, None, "d") == 2.0
+
+
+def _git_over_http(world: World) -> None:
+    """The world's remote served by the stand-in over HTTP, where a token that expired is refused."""
+    world.github.git_root = str(world.tmp / "remotes")
+    settings = json.loads(world.config.read_text())
+    settings["git_url"] = f"{world.api}/git/{{repo}}.git"
+    world.config.write_text(json.dumps(settings))
+
+
+def test_a_long_job_whose_token_expires_before_the_push_still_pushes(tmp_path: Path) -> None:
+    """Issue #29: one token, fetched before the clone, was used for the push an hour later."""
+    from repoagent.github_app.github import JOB_PERMISSIONS
+
+    slow = ["sandbox.test_command=sleep 5 && python3 -m pytest -q -p no:cacheprovider", *PRICES]
+    extra = {"sandbox": "local", "fix_overrides": ["loop.reproduction_attempts=0", *slow]}
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], extra)
+    world.github.token_seconds = 4
+    _git_over_http(world)
+    with world:
+        assert world.post("issues", _payload("label", 7), "t-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and len(world.github.pulls) == 1, (job, world.log.read_text()[-3000:])
+        assert "sorted(TIERS, reverse=True)" in git(
+            world.remote, "show", "repoagent/issue-7:inventory/pricing/discounts.py"
+        )
+        requests = world.github.git_requests
+        clone = next(r for r in requests if "upload-pack" in r["path"])
+        pushes = [r for r in requests if "receive-pack" in r["path"]]
+        assert all(r["ok"] for r in requests) and pushes, requests
+        assert pushes[-1]["token"] != clone["token"] and not world.github._live(clone["token"])  # it had expired
+        assert world.github.grants and all(
+            g["repositories"] == ["inventory"] and g["permissions"] == JOB_PERMISSIONS for g in world.github.grants
+        ), world.github.grants
+        _no_secrets(world)
+
+
+def test_rate_limits_and_server_errors_are_tried_again(tmp_path: Path) -> None:
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    world.github.faults += [
+        {"path": r"/pulls$", "status": 403, "headers": {"retry-after": "1"}},
+        {"path": r"/pulls$", "status": 502},
+        {"path": r"/issues/7/comments$", "status": 503},
+    ]
+    with world:
+        assert world.post("issues", _payload("label", 7), "r-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and len(world.github.pulls) == 1, (job, world.log.read_text()[-3000:])
+        assert any(c["issue"] == 7 and "opened the pull request" in c["body"] for c in world.github.comments)
+        assert world.github.faults == []  # every fault was met, and each call tried again past it

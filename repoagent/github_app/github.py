@@ -13,6 +13,29 @@ from typing import Any
 from repoagent.github_app.settings import AppSettings, Secrets
 
 RATE_LIMIT_WAIT = 120.0  # seconds a permission check waits, in all, for GitHub's rate limits to pass
+# What a job's token may do, on the one repository it works on: push a branch, comment, open a pull request.
+JOB_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read"}
+RETRIES = 3  # a rate-limited or failing (5xx) call is tried again this many times
+LONGEST_WAIT = 60.0  # seconds: a rate limit that lasts longer is not waited for (the job fails and says so)
+
+
+def retry_decision(exc: Any, retry_count: int) -> Any:
+    """githubkit's retry hook: rate limits (``retry-after``, ``x-ratelimit-reset``, secondary limits) waited
+    out as GitHub says when that is at most ``LONGEST_WAIT``, server errors after 1, 4 and 9 s; ``RETRIES``
+    times at most, so a call gives up within about three minutes."""
+    from datetime import timedelta
+
+    from githubkit.exception import RateLimitExceeded, RequestFailed
+    from githubkit.typing import RetryOption
+
+    if retry_count >= RETRIES:
+        return RetryOption(False)
+    if isinstance(exc, RateLimitExceeded):
+        wait = exc.retry_after.total_seconds()
+        return RetryOption(True, exc.retry_after) if 0 <= wait <= LONGEST_WAIT else RetryOption(False)
+    if isinstance(exc, RequestFailed) and exc.response.status_code >= 500:
+        return RetryOption(True, timedelta(seconds=(retry_count + 1) ** 2))
+    return RetryOption(False)
 
 
 class PermissionUnknown(Exception):
@@ -33,17 +56,25 @@ class GitHubApp:
             AppAuthStrategy(settings.app_id, secrets.private_key),
             base_url=settings.api_url.rstrip("/") + "/",
             http_cache=False,
-            auto_retry=False,
+            auto_retry=retry_decision,
             timeout=settings.api_timeout,
         )
 
-    def installation(self, installation_id: int) -> Installation:
-        client = self.app.with_auth(self.app.auth.as_installation(installation_id))
-        return Installation(self, installation_id, client)
+    def installation(self, installation_id: int, repo: str) -> Installation:
+        """A client for one repository of the installation: its tokens name that repository and the job's
+        permissions only, and are renewed as they near their end (githubkit keeps each until a minute before)."""
+        _, name = _split(repo)
+        auth = self.app.auth.as_installation(installation_id, repositories=[name], permissions=JOB_PERMISSIONS)
+        return Installation(self, installation_id, self.app.with_auth(auth))
 
-    def token(self, installation_id: int) -> str:
-        """A fresh installation token (for git; it is never written to disk)."""
-        return str(self.app.rest.apps.create_installation_access_token(installation_id).json()["token"])
+    def token(self, installation_id: int, repo: str) -> str:
+        """A fresh installation token for git on ``repo`` alone (never written to disk); one per git step,
+        since a token lasts an hour and a job can last longer."""
+        _, name = _split(repo)
+        answer = self.app.rest.apps.create_installation_access_token(
+            installation_id, repositories=[name], permissions=JOB_PERMISSIONS
+        )
+        return str(answer.json()["token"])
 
 
 @dataclass

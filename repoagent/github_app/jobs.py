@@ -16,6 +16,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -142,7 +143,7 @@ def run_job(ctx: Context, job_id: int) -> None:
     job = ctx.state.start(job_id)
     if job is None:
         return
-    gh = ctx.github.installation(job.installation)
+    gh = ctx.github.installation(job.installation, job.repo)
     number = job.issue
     why = refusal(ctx, job, gh)  # again: access may have changed since the trigger was accepted
     if why is not None:
@@ -192,7 +193,7 @@ def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dic
 
 def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: dict[str, Any], budget: float) -> float:
     """The job's fix within ``budget`` USD; returns what it spent."""
-    token = ctx.github.token(job.installation)
+    token = ctx.github.token(job.installation, job.repo)
     ctx.redact.add(token)
     work = Path(tempfile.mkdtemp(prefix=f"repoagent-app-{number}-"))
     try:
@@ -217,9 +218,7 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         branch = f"{ctx.settings.branch_prefix}{number}"
         git(clone, "branch", "-D", branch)  # a branch left by the clone; the new commit replaces it
         deliver(outcome, request, Delivery(branch=branch))
-        push = _git_with_token(clone, token, "push", "--force", "--quiet", url, f"{branch}:refs/heads/{branch}")
-        if push.returncode != 0:
-            raise RuntimeError(f"git push failed: {ctx.redact(push.stderr.decode(errors='replace'))[-500:]}")
+        _push(ctx, job, clone, url, branch)
         body = ctx.redact(pull_body(outcome, number, UNSANDBOXED if ctx.settings.allow_unsandboxed else ""))
         existing = gh.open_pull(job.repo, branch)
         if existing is not None:
@@ -234,6 +233,30 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         return spent
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+TRANSIENT_GIT = re.compile(
+    r"\b(?:5\d\d|429)\b|timed? ?out|Could not resolve host|Connection (?:reset|refused|timed out)|"
+    r"remote end hung up|RPC failed|early EOF|TLS|SSL",
+    re.I,
+)
+PUSH_WAITS = (2.0, 5.0)  # seconds before the second and the third try of a push that failed in transit
+
+
+def _push(ctx: Context, job: Job, clone: Path, url: str, branch: str) -> None:
+    """Push ``branch`` with a fresh token (the clone's may have expired during a long fix); a failure in
+    transit (a 5xx, a timeout, a reset connection) is tried again, with a new token each time."""
+    for attempt, wait in enumerate((0.0, *PUSH_WAITS)):
+        time.sleep(wait)
+        token = ctx.github.token(job.installation, job.repo)
+        ctx.redact.add(token)
+        push = _git_with_token(clone, token, "push", "--force", "--quiet", url, f"{branch}:refs/heads/{branch}")
+        if push.returncode == 0:
+            return
+        why = ctx.redact(push.stderr.decode(errors="replace"))[-500:]
+        if not TRANSIENT_GIT.search(why) or attempt == len(PUSH_WAITS):
+            raise RuntimeError(f"git push failed: {why}")
+        log.warning("job %s: git push failed in transit (try %d), trying again: %s", job.id, attempt + 1, why)
 
 
 def _cost_words(outcome: FixOutcome) -> str:

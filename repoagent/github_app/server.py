@@ -76,7 +76,7 @@ def ack(ctx: Context, enqueue: Enqueue, job_id: int) -> None:
     if job is None or job.state != "new":
         return
     try:
-        gh = ctx.github.installation(job.installation)
+        gh = ctx.github.installation(job.installation, job.repo)
         why = refusal(ctx, job, gh)
     except Exception as exc:  # noqa: BLE001 - no installation client, no check: nothing runs
         why = f"the permission check could not be made ({type(exc).__name__}); not run"
@@ -109,7 +109,7 @@ def recover(ctx: Context, enqueue: Enqueue) -> list[int]:
             why = f"the server stopped while this job ran, {job.attempts} time(s); not run again"
             ctx.state.update(job.id, state="failed", reason=why)
             try:
-                gh = ctx.github.installation(job.installation)
+                gh = ctx.github.installation(job.installation, job.repo)
                 gh.comment(job.repo, job.issue, f"repoagent could not finish this fix: {why}.")
             except Exception as exc:
                 log.warning("job %s: cannot comment: %s", job.id, ctx.redact(str(exc)))
