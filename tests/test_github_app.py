@@ -407,7 +407,8 @@ def test_a_permission_check_that_fails_runs_nothing(tmp_path: Path) -> None:
     """Issue #29: a lookup that timed out or errored queued the job anyway (fail open)."""
     world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD], {"api_timeout": 1})
     check = r"/collaborators/maintainer/permission"
-    world.github.faults += [{"path": check, "stall": 3}, {"path": check, "status": 502}]
+    # a timeout, then a server error that lasts past the retries (1, 4 and 9 s apart)
+    world.github.faults += [{"path": check, "stall": 3}] + [{"path": check, "status": 502}] * 4
     with world:
         asker = _payload("comment", 7, body="/repoagent fix", association="NONE")
         assert world.post("issue_comment", asker, "p-1")[0] == 202
