@@ -23,6 +23,10 @@ from urllib.parse import parse_qs, urlparse
 import jwt
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _user(login: str) -> dict[str, Any]:
     return {"login": login, "id": abs(hash(login)) % 10**6, "type": "User", "site_admin": False}
 
@@ -35,6 +39,8 @@ class FakeGitHub:
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)
     comments: list[dict[str, Any]] = field(default_factory=list)
+    review_comments: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "path", "line", "body", "user"}
+    reviews: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "state", "body", "user"}
     reactions: list[dict[str, Any]] = field(default_factory=list)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -236,9 +242,18 @@ class FakeGitHub:
             return (200, self.issues[number]) if number in self.issues else (404, {"message": "Not Found"})
         if (m := re.fullmatch(r"/issues/(\d+)/comments", rest)) and method == "POST":
             comment = {"id": 5000 + len(self.comments), "issue": int(m[1]), "body": body["body"],
-                       "user": _user("repoagent[bot]")}  # fmt: skip
+                       "user": {**_user("repoagent[bot]"), "type": "Bot"}, "created_at": _now()}  # fmt: skip
             self.comments.append(comment)
             return 201, comment
+        if (m := re.fullmatch(r"/issues/(\d+)/comments", rest)) and method == "GET":
+            return 200, [c for c in self.comments if c["issue"] == int(m[1])]
+        if (m := re.fullmatch(r"/pulls/(\d+)/comments", rest)) and method == "GET":
+            return 200, [c for c in self.review_comments if c["pull"] == int(m[1])]
+        if (m := re.fullmatch(r"/pulls/(\d+)/reviews", rest)) and method == "GET":
+            return 200, [r for r in self.reviews if r["pull"] == int(m[1])]
+        if (m := re.fullmatch(r"/pulls/comments/(\d+)/reactions", rest)) and method == "POST":
+            self.reactions.append({"review_comment": int(m[1]), "content": body["content"]})
+            return 201, {"id": len(self.reactions), "content": body["content"]}
         if (m := re.fullmatch(r"/issues/(\d+)/reactions", rest)) and method == "POST":
             self.reactions.append({"issue": int(m[1]), "content": body["content"]})
             return 201, {"id": len(self.reactions), "content": body["content"]}

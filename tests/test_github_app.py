@@ -39,6 +39,7 @@ SECRET = "whsec-" + "q7" * 12
 REPO = "acme/inventory"
 # The scripted model's price, so the App's default caps (max_cost, max_daily_cost) apply to it as to a hosted one.
 PRICES = ["model.input_cost_per_token=0.000001", "model.output_cost_per_token=0.000002"]
+SECOND = GOOD.replace("    for minimum", "    # the largest tier first\n    for minimum", 1)  # a guided rewrite
 
 
 def _free_port() -> int:
@@ -231,7 +232,8 @@ def _backend(request: Any, backend: str) -> str | None:
 def test_a_labelled_issue_becomes_a_pull_request_then_guidance_updates_it(
     tmp_path: Path, backend: str, request
 ) -> None:
-    world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, GOOD])
+    guided = {"when": "keep the loop readable", "answer": SECOND}  # guidance changes the code the fix left
+    world = _world(tmp_path, backend, _backend(request, backend), [FILES, SYMBOLS, guided, GOOD])
     with world:
         assert world.post("issues", _payload("label", 7), "d-1")[0] == 202
         (job,) = world.wait_jobs(1)
@@ -370,7 +372,7 @@ def test_the_manifest_asks_for_what_the_app_uses_and_the_settings_file_has_every
         "pull_requests": "write",
         "metadata": "read",
     }
-    assert sorted(manifest["default_events"]) == ["issue_comment", "issues"]
+    assert sorted(manifest["default_events"]) == ["issue_comment", "issues", "pull_request_review_comment"]
     assert set(yaml.safe_load(DEFAULTS.read_text())) == set(AppSettings.model_fields)
     settings = load_app_settings(env={})
     assert settings.label == "repoagent" and settings.draft and settings.queue == "sqlite"
@@ -669,3 +671,73 @@ def test_rate_limits_and_server_errors_are_tried_again(tmp_path: Path) -> None:
         assert job["state"] == "done" and len(world.github.pulls) == 1, (job, world.log.read_text()[-3000:])
         assert any(c["issue"] == 7 and "opened the pull request" in c["body"] for c in world.github.comments)
         assert world.github.faults == []  # every fault was met, and each call tried again past it
+
+
+def _review_comment(pull: int, body: str, path: str, line: int, comment_id: int = 7100) -> dict[str, Any]:
+    return {
+        "action": "created",
+        "repository": {"full_name": REPO, "name": "inventory", "owner": {"login": "acme"}},
+        "installation": {"id": 77},
+        "sender": {"login": "maintainer", "type": "User"},
+        "pull_request": {"number": pull, "head": {"ref": "repoagent/issue-7"}},
+        "comment": {"id": comment_id, "body": body, "path": path, "line": line, "author_association": "MEMBER"},
+    }
+
+
+def test_guidance_builds_on_the_pull_request_keeping_what_others_pushed(tmp_path: Path) -> None:
+    """Issue #29: guidance started again from the default branch with only the latest comment, then force-pushed
+    over commits that maintainers had added to the pull request."""
+    guided = {"when": "keep the loop readable", "answer": SECOND}
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, guided, GOOD])
+    with world:
+        assert world.post("issues", _payload("label", 7), "g-1")[0] == 202
+        (first,) = world.wait_jobs(1)
+        assert first["state"] == "done", first
+        (pull,) = world.github.pulls.values()
+        app_commit = git(world.remote, "rev-parse", "repoagent/issue-7")
+        work = tmp_path / "maintainer"  # a maintainer adds a commit to the App's branch
+        subprocess.run(["git", "clone", "-q", "-b", "repoagent/issue-7", str(world.remote), str(work)], check=True)
+        (work / "MAINTAINER.md").write_text("notes from a maintainer\n")
+        git(work, "add", "MAINTAINER.md")
+        git(work, "commit", "-qm", "a maintainer's commit")
+        git(work, "push", "-q", "origin", "repoagent/issue-7")
+        theirs = git(work, "rev-parse", "HEAD")
+        world.github.review_comments.append(
+            {"id": 7001, "pull": pull["number"], "path": "inventory/pricing/discounts.py", "line": 12,
+             "body": "please sort the tiers once", "user": {"login": "reviewer", "type": "User"},
+             "created_at": "2026-01-01T10:00:00Z"}
+        )  # fmt: skip
+        world.github.reviews.append(
+            {"pull": pull["number"], "state": "CHANGES_REQUESTED", "body": "Close, but not yet.",
+             "user": {"login": "lead", "type": "User"}, "submitted_at": "2026-01-01T09:00:00Z"}
+        )  # fmt: skip
+        body = "/repoagent fix keep the loop readable"
+        assert (
+            world.post("issue_comment", _payload("comment", pull["number"], body=body, on_pull=True), "g-2")[0] == 202
+        )
+        jobs = world.wait_jobs(2)
+        assert jobs[0]["state"] == "done", (jobs[0], world.log.read_text()[-3000:])
+        head = git(world.remote, "rev-parse", "repoagent/issue-7")
+        history = git(world.remote, "rev-list", "repoagent/issue-7").split()
+        assert history[1] == theirs and app_commit in history  # on top of theirs, nothing overwritten
+        assert git(world.remote, "show", f"{head}:MAINTAINER.md") == "notes from a maintainer"
+        assert "# the largest tier first" in git(world.remote, "show", f"{head}:inventory/pricing/discounts.py")
+        assert len(world.github.pulls) == 1 and pull["updates"] == 1
+        trajectory = next(p for p in sorted((tmp_path / "state" / "runs").rglob("trajectory.jsonl"))[-1:])
+        seen = trajectory.read_text()
+        assert "@lead (review, CHANGES_REQUESTED): Close, but not yet." in seen
+        assert "@reviewer (on inventory/pricing/discounts.py line 12): please sort the tiers once" in seen
+        assert "Guidance from @maintainer on the pull request, to follow now:\\nkeep the loop readable" in seen
+        assert "repoagent[bot]" not in seen.split("The discussion on the pull request")[1][:2000]  # not its own
+        # a review comment "/repoagent fix ..." on a line runs with that line as a hint
+        line_comment = _review_comment(
+            pull["number"], "/repoagent fix name it better", "inventory/pricing/discounts.py", 9
+        )
+        assert world.post("pull_request_review_comment", line_comment, "g-3")[0] == 202
+        jobs = world.wait_jobs(3)
+        assert jobs[0]["kind"] == "review" and jobs[0]["state"] == "done", jobs[0]
+        assert jobs[0]["guidance"] == (
+            "name it better\n(The reviewer points at inventory/pricing/discounts.py, line 9.)"
+        )
+        assert {"review_comment": 7100, "content": "eyes"} in world.github.reactions
+        assert theirs in git(world.remote, "rev-list", "repoagent/issue-7").split()

@@ -95,6 +95,18 @@ class Installation:
     def react_to_comment(self, repo: str, comment_id: int, content: str = "eyes") -> None:
         self.client.rest.reactions.create_for_issue_comment(*_split(repo), comment_id, content=content)
 
+    def react_to_review_comment(self, repo: str, comment_id: int, content: str = "eyes") -> None:
+        self.client.rest.reactions.create_for_pull_request_review_comment(*_split(repo), comment_id, content=content)
+
+    def issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return self.client.rest.issues.list_comments(*_split(repo), number, per_page=100).json()
+
+    def reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return self.client.rest.pulls.list_reviews(*_split(repo), number, per_page=100).json()
+
+    def review_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        return self.client.rest.pulls.list_review_comments(*_split(repo), number, per_page=100).json()
+
     def permission(self, repo: str, user: str, wait_limit: float = RATE_LIMIT_WAIT) -> str:
         """``admin``, ``maintain``, ``write``, ``triage``, ``read`` or ``none`` (404: not a collaborator).
 

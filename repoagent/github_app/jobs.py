@@ -4,8 +4,10 @@ Steps: authenticate as the installation; skip closed or locked issues; clone
 with the installation token passed as an HTTP header for that one command
 (never written into the clone's git config); run ``fix()`` with the configured
 model, budget and sandbox; commit the patch on ``repoagent/issue-<N>`` and
-force-push it; open a pull request (draft by default) or update the one that
-is open for that branch; say what happened in a comment.  Every end leaves a
+push it on top of the branch as it is (a fast-forward: commits others pushed to
+it stay); open a pull request (draft by default) or update the one that is
+open for that branch, the model having seen its discussion; say what
+happened in a comment.  Every end leaves a
 comment, with every secret taken out of it.
 """
 
@@ -35,6 +37,8 @@ from repoagent.pipeline.inputs import Issue
 
 log = logging.getLogger("repoagent.app")
 WRITE = ("admin", "maintain", "write")
+GUIDED = ("guidance", "review")  # a comment on the App's pull request, or a review comment on one of its lines
+DISCUSSION_CHARS = 20_000  # the pull request's discussion shown to the model: its latest part
 
 
 class Redactor:
@@ -151,7 +155,7 @@ def run_job(ctx: Context, job_id: int) -> None:
         _end(ctx, job, "failed", why)
         return
     try:
-        if job.kind == "guidance":
+        if job.kind in GUIDED:
             pull = gh.pull(job.repo, job.issue)
             head = pull["head"]["ref"]
             if not head.startswith(ctx.settings.branch_prefix):
@@ -204,23 +208,31 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
             raise RuntimeError(f"git clone failed: {ctx.redact(proc.stderr.decode(errors='replace'))[-500:]}")
         title = str(issue.get("title") or "")
         text = f"{title}\n\n{issue.get('body') or ''}".strip() + "\n"
+        branch = f"{ctx.settings.branch_prefix}{number}"
+        # The App's branch, when it exists, is built on: commits that others pushed to it stay, and so do the
+        # App's earlier ones; the new commit goes on top, and the push is a fast-forward, never forced.
+        head = git(clone, "rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}^{{commit}}")
+        rev = head.stdout.decode().strip() if head.returncode == 0 else "HEAD"
+        existing = gh.open_pull(job.repo, branch)
+        if existing is not None:
+            talk = discussion(gh, job.repo, int(existing["number"]))
+            if talk:
+                text += f"\nThe discussion on the pull request #{existing['number']} so far:\n{talk}\n"
         if job.guidance:
-            text += f"\nGuidance from @{job.sender} on the pull request:\n{job.guidance}\n"
+            text += f"\nGuidance from @{job.sender} on the pull request, to follow now:\n{job.guidance}\n"
         settings = ctx.fix_settings(budget).model_copy(update={"runs_dir": ctx.state.folder / "runs"})
         url_issue = f"{job.repo}#{number}"
-        request = FixRequest(Issue(text, url_issue, title), clone, settings, repo_label=job.repo)
+        request = FixRequest(Issue(text, url_issue, title), clone, settings, rev=rev, repo_label=job.repo)
         outcome = fix(request)
         spent = float(outcome.budget.get("spent_cost") or 0.0)
         if not (outcome.patch and outcome.ok):
             _say(ctx, gh, job, number, f"{_no_fix(outcome)} {_cost_words(outcome)}")
             _end(ctx, job, "done", f"no pull request: {outcome.status}")
             return spent
-        branch = f"{ctx.settings.branch_prefix}{number}"
-        git(clone, "branch", "-D", branch)  # a branch left by the clone; the new commit replaces it
+        git(clone, "branch", "-D", branch)  # a local branch the clone made; the new commit goes on ``rev``
         deliver(outcome, request, Delivery(branch=branch))
         _push(ctx, job, clone, url, branch)
         body = ctx.redact(pull_body(outcome, number, UNSANDBOXED if ctx.settings.allow_unsandboxed else ""))
-        existing = gh.open_pull(job.repo, branch)
         if existing is not None:
             pull = gh.update_pull(job.repo, existing["number"], body)
             words = f"updated the pull request {pull.get('html_url') or '#' + str(existing['number'])}"
@@ -235,6 +247,33 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         shutil.rmtree(work, ignore_errors=True)
 
 
+def discussion(gh: Installation, repo: str, pull: int, limit: int = DISCUSSION_CHARS) -> str:
+    """The pull request's comments, reviews and review comments (on a line), in time order, with their
+    authors; the App's own and other bots' left out; the latest ``limit`` characters."""
+    items: list[tuple[str, str]] = []
+    for c in gh.issue_comments(repo, pull):
+        items.append((str(c.get("created_at") or ""), f"@{_login(c)}: {c.get('body') or ''}"))
+    for r in gh.reviews(repo, pull):
+        if r.get("body"):
+            items.append((str(r.get("submitted_at") or ""), f"@{_login(r)} (review, {r.get('state')}): {r['body']}"))
+    for c in gh.review_comments(repo, pull):
+        where = f"{c.get('path')} line {c.get('line') or c.get('original_line')}"
+        items.append((str(c.get("created_at") or ""), f"@{_login(c)} (on {where}): {c.get('body') or ''}"))
+    lines = [text.strip() for _, text in sorted(items, key=lambda item: item[0]) if not _by_bot(text)]
+    talk = "\n".join(lines)
+    return talk if len(talk) <= limit else "...\n" + talk[-limit:]
+
+
+def _login(item: dict[str, Any]) -> str:
+    user = item.get("user") or {}
+    login = str(user.get("login") or "someone")
+    return f"{login}[bot]" if user.get("type") == "Bot" and not login.endswith("[bot]") else login
+
+
+def _by_bot(text: str) -> bool:
+    return text.split(":", 1)[0].split(" ", 1)[0].endswith("[bot]")
+
+
 TRANSIENT_GIT = re.compile(
     r"\b(?:5\d\d|429)\b|timed? ?out|Could not resolve host|Connection (?:reset|refused|timed out)|"
     r"remote end hung up|RPC failed|early EOF|TLS|SSL",
@@ -244,16 +283,23 @@ PUSH_WAITS = (2.0, 5.0)  # seconds before the second and the third try of a push
 
 
 def _push(ctx: Context, job: Job, clone: Path, url: str, branch: str) -> None:
-    """Push ``branch`` with a fresh token (the clone's may have expired during a long fix); a failure in
-    transit (a 5xx, a timeout, a reset connection) is tried again, with a new token each time."""
+    """Push ``branch`` with a fresh token (the clone's may have expired during a long fix), as a fast-forward:
+    never forced, so no commit on the remote branch is lost; one pushed there while the fix ran makes the push
+    fail, and the job says so.  A failure in transit (a 5xx, a timeout, a reset connection) is tried again,
+    with a new token each time."""
     for attempt, wait in enumerate((0.0, *PUSH_WAITS)):
         time.sleep(wait)
         token = ctx.github.token(job.installation, job.repo)
         ctx.redact.add(token)
-        push = _git_with_token(clone, token, "push", "--force", "--quiet", url, f"{branch}:refs/heads/{branch}")
+        push = _git_with_token(clone, token, "push", "--quiet", url, f"{branch}:refs/heads/{branch}")
         if push.returncode == 0:
             return
         why = ctx.redact(push.stderr.decode(errors="replace"))[-500:]
+        if "non-fast-forward" in why or "fetch first" in why or "rejected" in why:
+            raise RuntimeError(
+                f"the branch {branch} moved while the fix ran (someone pushed to it); nothing was overwritten: "
+                "comment again to build on the new head"
+            )
         if not TRANSIENT_GIT.search(why) or attempt == len(PUSH_WAITS):
             raise RuntimeError(f"git push failed: {why}")
         log.warning("job %s: git push failed in transit (try %d), trying again: %s", job.id, attempt + 1, why)
@@ -312,10 +358,10 @@ def pull_body(outcome: FixOutcome, number: int, warning: str = "") -> str:
 
 
 def _say(ctx: Context, gh: Installation, job: Job, number: int, text: str) -> None:
-    where = job.issue if job.kind == "guidance" else number
+    where = job.issue if job.kind in GUIDED else number
     try:
         gh.comment(job.repo, where, ctx.redact(text))
-        if job.kind == "guidance" and where != number:
+        if job.kind in GUIDED and where != number:
             gh.comment(job.repo, number, ctx.redact(text))
     except Exception as exc:  # a comment that cannot be written does not hide the job's end
         log.warning("job %s: cannot comment: %s", job.id, ctx.redact(str(exc)))

@@ -45,7 +45,7 @@ def trigger(event: str, payload: dict[str, Any], ctx: Context) -> Job | None:
     repo = str((payload.get("repository") or {}).get("full_name") or "")
     installation = int((payload.get("installation") or {}).get("id") or 0)
     sender = str((payload.get("sender") or {}).get("login") or "")
-    issue = payload.get("issue") or {}
+    issue = payload.get("issue") or payload.get("pull_request") or {}
     if not repo or not installation or not issue:
         return None
     if s.allow_repos and repo not in s.allow_repos:
@@ -56,6 +56,17 @@ def trigger(event: str, payload: dict[str, Any], ctx: Context) -> Job | None:
         if (payload.get("label") or {}).get("name") != s.label or "pull_request" in issue:
             return None
         return Job(kind="label", repo=repo, issue=int(issue["number"]), installation=installation, sender=sender)
+    if event == "pull_request_review_comment" and payload.get("action") == "created":
+        comment = payload.get("comment") or {}
+        guidance = _command(str(comment.get("body") or ""), s.command)
+        if guidance is None:
+            return None
+        line = comment.get("line") or comment.get("original_line")
+        guidance += f"\n(The reviewer points at {comment.get('path')}, line {line}.)"
+        job = Job(kind="review", repo=repo, issue=int(issue["number"]), installation=installation, sender=sender)
+        job.comment_id, job.guidance = int(comment.get("id") or 0), guidance.strip()
+        job.association = str(comment.get("author_association") or "")
+        return job
     if event == "issue_comment" and payload.get("action") == "created":
         comment = payload.get("comment") or {}
         body = str(comment.get("body") or "").strip()
@@ -67,6 +78,14 @@ def trigger(event: str, payload: dict[str, Any], ctx: Context) -> Job | None:
         job.comment_id, job.guidance = int(comment.get("id") or 0), guidance
         job.association = str(comment.get("author_association") or "")
         return job
+    return None
+
+
+def _command(body: str, command: str) -> str | None:
+    """The guidance after ``command`` at the start of ``body`` ("" for the bare command); None: not the command."""
+    body = body.strip()
+    if body == command or body.startswith(command + " ") or body.startswith(command + "\n"):
+        return body[len(command) :].strip()
     return None
 
 
@@ -85,7 +104,9 @@ def ack(ctx: Context, enqueue: Enqueue, job_id: int) -> None:
         ctx.state.update(job_id, state="failed", reason=ctx.redact(why))
         return
     try:
-        if job.comment_id:
+        if job.comment_id and job.kind == "review":
+            gh.react_to_review_comment(job.repo, job.comment_id)
+        elif job.comment_id:
             gh.react_to_comment(job.repo, job.comment_id)
         else:
             gh.react_to_issue(job.repo, job.issue)
