@@ -41,6 +41,7 @@ class FakeGitHub:
     comments: list[dict[str, Any]] = field(default_factory=list)
     review_comments: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "path", "line", "body", "user"}
     reviews: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "state", "body", "user"}
+    labels: list[str] = field(default_factory=list)
     reactions: list[dict[str, Any]] = field(default_factory=list)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -245,6 +246,11 @@ class FakeGitHub:
                        "user": {**_user("repoagent[bot]"), "type": "Bot"}, "created_at": _now()}  # fmt: skip
             self.comments.append(comment)
             return 201, comment
+        if rest == "/labels" and method == "POST":
+            if body["name"] in self.labels:
+                return 422, {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}
+            self.labels.append(body["name"])
+            return 201, {"name": body["name"], "color": body.get("color", "")}
         if (m := re.fullmatch(r"/issues/(\d+)/comments", rest)) and method == "GET":
             return 200, [c for c in self.comments if c["issue"] == int(m[1])]
         if (m := re.fullmatch(r"/pulls/(\d+)/comments", rest)) and method == "GET":

@@ -741,3 +741,43 @@ def test_guidance_builds_on_the_pull_request_keeping_what_others_pushed(tmp_path
         )
         assert {"review_comment": 7100, "content": "eyes"} in world.github.reactions
         assert theirs in git(world.remote, "rev-list", "repoagent/issue-7").split()
+
+
+def _installation(action: str, **repos: list[str]) -> dict[str, Any]:
+    payload: dict[str, Any] = {"action": action, "installation": {"id": 77}, "sender": {"login": "owner"}}
+    for key, names in repos.items():
+        payload[key] = [{"full_name": n, "name": n.split("/")[1]} for n in names]
+    return payload
+
+
+def test_installation_events_keep_the_served_repositories_and_make_the_label(tmp_path: Path) -> None:
+    """Issue #29: the README did not say to create the label, and `installation` events were not kept."""
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    with world:
+        status, body = world.post("installation", _installation("created", repositories=[REPO]), "i-1")
+        assert status == 200 and json.loads(body) == {"served": [REPO]}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and world.github.labels != ["repoagent"]:
+            time.sleep(0.1)
+        assert world.github.labels == ["repoagent"]  # made in the background, once
+        removed = _installation("removed", repositories_removed=[REPO], repositories_added=[])
+        assert world.post("installation_repositories", removed, "i-2")[0] == 200
+        assert world.post("issues", _payload("label", 7), "i-3")[0] == 204  # no longer served: nothing runs
+        added = _installation("added", repositories_added=[REPO], repositories_removed=[])
+        assert world.post("installation_repositories", added, "i-4")[0] == 200
+        assert "label 'repoagent' already there in acme/inventory" in _wait_log(world, "already there")
+        assert world.post("issues", _payload("label", 7), "i-5")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and len(world.github.pulls) == 1
+        assert world.post("installation", _installation("deleted"), "i-6")[0] == 200
+        assert world.post("issues", _payload("label", 7), "i-7")[0] == 204
+
+
+def _wait_log(world: World, text: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = world.log.read_text() if world.log else ""
+        if text in log:
+            return log
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} is not in the log")

@@ -98,6 +98,20 @@ class Installation:
     def react_to_review_comment(self, repo: str, comment_id: int, content: str = "eyes") -> None:
         self.client.rest.reactions.create_for_pull_request_review_comment(*_split(repo), comment_id, content=content)
 
+    def ensure_label(self, repo: str, name: str) -> bool:
+        """Create the trigger label in ``repo``; False when it was there already (GitHub answers 422)."""
+        from githubkit.exception import RequestFailed
+
+        try:
+            self.client.rest.issues.create_label(
+                *_split(repo), name=name, color="5319e7", description="repoagent: fix this issue with a tested PR"
+            )
+        except RequestFailed as exc:
+            if exc.response.status_code == 422:
+                return False
+            raise
+        return True
+
     def issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
         return self.client.rest.issues.list_comments(*_split(repo), number, per_page=100).json()
 

@@ -123,6 +123,8 @@ def refusal(ctx: Context, job: Job, gh: Installation) -> str | None:
     """
     if ctx.settings.allow_repos and job.repo not in ctx.settings.allow_repos:
         return f"{job.repo} is not in allow_repos: ignored"
+    if not ctx.state.serves(job.installation, job.repo):
+        return f"the App is no longer installed on {job.repo}: ignored"
     if job.association in ctx.settings.trusted_associations:
         return None
     try:

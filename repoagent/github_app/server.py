@@ -81,6 +81,44 @@ def trigger(event: str, payload: dict[str, Any], ctx: Context) -> Job | None:
     return None
 
 
+def installation_event(event: str, payload: dict[str, Any], ctx: Context) -> list[str]:
+    """Keep the list of served repositories; return those newly served (their label is to be made)."""
+    installation = int((payload.get("installation") or {}).get("id") or 0)
+    action = str(payload.get("action") or "")
+    allowed = ctx.settings.allow_repos
+
+    def names(key: str) -> list[str]:
+        found = [str(r.get("full_name") or "") for r in payload.get(key) or []]
+        return [n for n in found if n and (not allowed or n in allowed)]
+
+    if not installation:
+        return []
+    if event == "installation" and action in ("deleted", "suspend"):
+        ctx.state.uninstalled(installation)
+        return []
+    if event == "installation" and action in ("created", "unsuspend", "new_permissions_accepted"):
+        repos = names("repositories")
+        ctx.state.installed(installation, repos, replace=action == "created")
+        return repos
+    if event == "installation_repositories":
+        ctx.state.uninstalled(installation, names("repositories_removed"))
+        added = names("repositories_added")
+        ctx.state.installed(installation, added)
+        return added
+    return []
+
+
+def create_labels(ctx: Context, payload: dict[str, Any], repos: list[str]) -> None:
+    """Installing creates the trigger label in each repository served (GitHub sends no event for a missing one)."""
+    installation = int((payload.get("installation") or {}).get("id") or 0)
+    for repo in repos:
+        try:
+            made = ctx.github.installation(installation, repo).ensure_label(repo, ctx.settings.label)
+            log.info("label %r %s in %s", ctx.settings.label, "created" if made else "already there", repo)
+        except Exception as exc:  # noqa: BLE001 - said in the log; the README says how to make it by hand
+            log.warning("cannot create the label %r in %s: %s", ctx.settings.label, repo, ctx.redact(str(exc)))
+
+
 def _command(body: str, command: str) -> str | None:
     """The guidance after ``command`` at the start of ``body`` ("" for the bare command); None: not the command."""
     body = body.strip()
@@ -190,8 +228,13 @@ def create_app(ctx: Context, enqueue: Enqueue) -> FastAPI:
             payload = json.loads(body)
         except ValueError:
             return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+        if event in ("installation", "installation_repositories") and isinstance(payload, dict):
+            served = installation_event(event, payload, ctx)
+            if served:
+                background.add_task(create_labels, ctx, payload, served)
+            return JSONResponse({"served": served}, status_code=200)
         job = trigger(event, payload, ctx) if isinstance(payload, dict) else None
-        if job is None:
+        if job is None or not ctx.state.serves(job.installation, job.repo):
             return Response(status_code=204)
         new, job_id = ctx.state.accept(delivery, event, job)
         if not new:

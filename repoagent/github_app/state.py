@@ -24,6 +24,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     installation INTEGER, sender TEXT, association TEXT, comment_id INTEGER, guidance TEXT, state TEXT,
     attempts INTEGER, reason TEXT, pull_request TEXT, created REAL, updated REAL
 );
+CREATE TABLE IF NOT EXISTS installations (id INTEGER PRIMARY KEY, active INTEGER);
+CREATE TABLE IF NOT EXISTS served (installation INTEGER, repo TEXT, PRIMARY KEY (installation, repo));
 CREATE TABLE IF NOT EXISTS spend (
     installation INTEGER, day TEXT, spent REAL, reserved REAL, PRIMARY KEY (installation, day)
 );
@@ -172,6 +174,38 @@ class State:
                 "SELECT spent FROM spend WHERE installation = ? AND day = ?", (installation, day)
             ).fetchone()
         return float(row["spent"]) if row is not None else 0.0
+
+    def installed(self, installation: int, repos: list[str], replace: bool = False) -> None:
+        """The installation serves ``repos`` too (``replace``: those alone, as when it is created)."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("INSERT OR REPLACE INTO installations VALUES (?, 1)", (installation,))
+            if replace:
+                db.execute("DELETE FROM served WHERE installation = ?", (installation,))
+            db.executemany("INSERT OR IGNORE INTO served VALUES (?, ?)", [(installation, r) for r in repos])
+            db.execute("COMMIT")
+
+    def uninstalled(self, installation: int, repos: list[str] | None = None) -> None:
+        """``repos`` are no longer served (None: the whole installation was removed)."""
+        with self._db() as db:
+            if repos is None:
+                db.execute("INSERT OR REPLACE INTO installations VALUES (?, 0)", (installation,))
+                db.execute("DELETE FROM served WHERE installation = ?", (installation,))
+            else:
+                db.executemany(
+                    "DELETE FROM served WHERE installation = ? AND repo = ?", [(installation, r) for r in repos]
+                )
+
+    def serves(self, installation: int, repo: str) -> bool:
+        """Whether ``repo`` is served; an installation never heard of (made before the App kept the list) is."""
+        with self._db() as db:
+            row = db.execute("SELECT active FROM installations WHERE id = ?", (installation,)).fetchone()
+            if row is None:
+                return True
+            found = db.execute(
+                "SELECT 1 FROM served WHERE installation = ? AND repo = ?", (installation, repo)
+            ).fetchone()
+        return bool(row["active"]) and found is not None
 
     def deliveries(self) -> int:
         with self._db() as db:
