@@ -42,6 +42,7 @@ class FakeGitHub:
     review_comments: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "path", "line", "body", "user"}
     reviews: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "state", "body", "user"}
     labels: list[str] = field(default_factory=list)
+    conversion: dict[str, Any] = field(default_factory=dict)  # the manifest flow: {"code": ..., "pem": ..., ...}
     reactions: list[dict[str, Any]] = field(default_factory=list)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -224,6 +225,15 @@ class FakeGitHub:
             return 201, {"token": token, "expires_at": expires,
                          "permissions": (body or {}).get("permissions") or {"issues": "write"},
                          "repository_selection": "selected" if limited else "all"}  # fmt: skip
+        m = re.fullmatch(r"/app-manifests/([^/]+)/conversions", path)
+        if m and method == "POST":  # no authentication: the code is the credential, once
+            if not self.conversion or m[1] != self.conversion.get("code"):
+                return 404, {"message": "Not Found"}
+            made = self.conversion
+            self.conversion = {}
+            return 201, {"id": int(self.app_id), "slug": "repoagent", "html_url": "https://github.test/apps/repoagent",
+                         "pem": made["pem"], "webhook_secret": made["webhook_secret"], "client_id": "Iv1.x",
+                         "client_secret": "cs", "owner": _user("acme"), "name": "repoagent"}  # fmt: skip
         if not self._token_ok(headers):
             return 401, {"message": "Bad credentials"}
         prefix = f"/repos/{self.repo}"

@@ -83,12 +83,15 @@ class World:
     log: Path | None = None
 
     env: dict[str, str] = field(default_factory=dict)  # more variables for the server (Probot's names)
+    secret_in_env: bool = True  # REPOAGENT_WEBHOOK_SECRET given; False: the server finds it by itself
 
     def start(self) -> None:
         self.port = _free_port()
         exe = Path(sys.executable).with_name("repoagent")
         env = child_env()
-        env.update(REPOAGENT_HOME=str(self.home), REPOAGENT_WEBHOOK_SECRET=SECRET, HF_HUB_OFFLINE="1", **self.env)
+        env.update(REPOAGENT_HOME=str(self.home), HF_HUB_OFFLINE="1", **self.env)
+        if self.secret_in_env:
+            env["REPOAGENT_WEBHOOK_SECRET"] = SECRET
         self.log = self.tmp / f"server-{self.port}.log"
         self.server = subprocess.Popen(
             [str(exe), "serve", "--config", str(self.config), "--port", str(self.port)],
@@ -781,3 +784,55 @@ def _wait_log(world: World, text: str, timeout: float = 30) -> str:
             return log
         time.sleep(0.1)
     raise AssertionError(f"{text!r} is not in the log")
+
+
+def test_the_manifest_flow_from_the_page_to_a_started_server(tmp_path: Path) -> None:
+    """Issue #29: the manifest route had no page, its redirect was a 404 and nothing exchanged the code."""
+    import html as html_module
+    import stat
+
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    settings = json.loads(world.config.read_text())
+    for key in ("app_id", "private_key_file", "api_url"):  # nothing of the App's identity is given
+        settings.pop(key)
+    world.config.write_text(json.dumps(settings))
+    world.github.conversion = {"code": "code-123", "pem": world.key_pem, "webhook_secret": SECRET}
+    port = _free_port()
+    exe = Path(sys.executable).with_name("repoagent")
+    env = {**child_env(), "REPOAGENT_HOME": str(world.home)}
+    create = subprocess.Popen(
+        [str(exe), "app", "create", "--webhook-url", "https://hooks.example/webhook", "--port", str(port),
+         "--github-url", "https://github.test", "--org", "acme", "--config", str(world.config),
+         "-o", f"api_url={world.api}"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    page = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not page:
+        try:
+            page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read().decode()
+        except OSError:
+            assert create.poll() is None, create.stderr.read()
+            time.sleep(0.2)
+    action = html_module.unescape(re.search(r'<form action="([^"]+)" method="post">', page)[1])
+    state = action.split("state=", 1)[1]
+    assert action == f"https://github.test/organizations/acme/settings/apps/new?state={state}"
+    manifest = json.loads(html_module.unescape(re.search(r'name="manifest" value="([^"]+)"', page)[1]))
+    assert manifest["redirect_url"] == f"http://127.0.0.1:{port}/callback"
+    assert manifest["hook_attributes"]["url"] == "https://hooks.example/webhook"
+    assert manifest["default_permissions"]["pull_requests"] == "write"
+    with pytest.raises(urllib.error.HTTPError) as wrong:  # a callback that is not from this page's form
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/callback?code=code-123&state=other", timeout=5)
+    assert wrong.value.code == 400
+    done = urllib.request.urlopen(f"http://127.0.0.1:{port}/callback?code=code-123&state={state}", timeout=30)
+    assert f"App {APP_ID} created" in done.read().decode()
+    assert create.wait(timeout=30) == 0, create.stderr.read()
+    folder = tmp_path / "state"
+    for name in ("app.pem", "webhook-secret", "app.yaml"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600, name
+    assert (folder / "app.pem").read_text() == world.key_pem
+    world.secret_in_env = False  # serve starts with no other setting: the id, key and secret come from the state
+    with world:
+        assert world.post("issues", _payload("label", 7), "mf-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done" and len(world.github.pulls) == 1, (job, world.log.read_text()[-2000:])

@@ -27,6 +27,7 @@ ENV_PREFIX = "REPOAGENT_APP__"
 # Probot's names, read as Probot reads them (between the config file and REPOAGENT_APP__ variables).
 PROBOT_SETTINGS = {"APP_ID": "app_id", "PRIVATE_KEY_PATH": "private_key_file", "GITHUB_API_URL": "api_url"}
 TRUSTABLE = ("OWNER", "MEMBER")
+CREATED_CONFIG = "app.yaml"  # what `repoagent app create` wrote in the state folder: the App's id and files
 
 
 class AppSettings(BaseModel):
@@ -112,7 +113,17 @@ def _read(path: Path) -> dict[str, Any]:
 def load_app_settings(
     config_file: Path | None = None, overrides: Sequence[str] = (), env: Mapping[str, str] | None = None
 ) -> AppSettings:
+    """The layers, lowest first: the defaults, ``app.yaml`` that ``repoagent app create`` wrote in the state
+    folder, ``config_file``, Probot's variables, ``REPOAGENT_APP__KEY`` variables, ``overrides``."""
     env = os.environ if env is None else env
+    settings = _layered(config_file, overrides, env, None)
+    created = settings.resolved_state_dir() / CREATED_CONFIG
+    return _layered(config_file, overrides, env, created) if created.is_file() else settings
+
+
+def _layered(
+    config_file: Path | None, overrides: Sequence[str], env: Mapping[str, str], created: Path | None
+) -> AppSettings:
     tree = _read(DEFAULTS)
     known = set(tree)
 
@@ -121,9 +132,10 @@ def load_app_settings(
             raise ConfigError(f"unknown App setting {key!r} (from {origin}); valid keys: {', '.join(sorted(known))}")
         tree[key] = value
 
-    if config_file is not None:
-        for key, value in _read(config_file).items():
-            put(key, value, str(config_file))
+    for path in (created, config_file):
+        if path is not None:
+            for key, value in _read(path).items():
+                put(key, value, str(path))
     for var, key in PROBOT_SETTINGS.items():
         if env.get(var):
             put(key, env[var].strip(), f"environment variable {var}")
