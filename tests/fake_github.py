@@ -42,6 +42,7 @@ class FakeGitHub:
     review_comments: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "path", "line", "body", "user"}
     reviews: list[dict[str, Any]] = field(default_factory=list)  # {"pull", "state", "body", "user"}
     labels: list[str] = field(default_factory=list)
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> head_sha, status, output, ...
     conversion: dict[str, Any] = field(default_factory=dict)  # the manifest flow: {"code": ..., "pem": ..., ...}
     reactions: list[dict[str, Any]] = field(default_factory=list)
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -256,6 +257,26 @@ class FakeGitHub:
                        "user": {**_user("repoagent[bot]"), "type": "Bot"}, "created_at": _now()}  # fmt: skip
             self.comments.append(comment)
             return 201, comment
+        if rest == "/check-runs" and method == "POST":
+            run = {"id": 3000 + len(self.check_runs), "name": body["name"], "head_sha": body["head_sha"],
+                   "status": body.get("status", "queued"), "conclusion": None, "output": body.get("output") or {},
+                   "titles": [(body.get("output") or {}).get("title", "")]}  # fmt: skip
+            self.check_runs[run["id"]] = run
+            return 201, run
+        if (m := re.fullmatch(r"/check-runs/(\d+)", rest)) and method == "PATCH":
+            run = self.check_runs.get(int(m[1]))
+            if run is None:
+                return 404, {"message": "Not Found"}
+            run.update({k: v for k, v in body.items() if k in ("status", "conclusion", "output")})
+            run["titles"].append((body.get("output") or {}).get("title", ""))
+            return 200, run
+        if (m := re.fullmatch(r"/issues/comments/(\d+)", rest)) and method == "PATCH":
+            comment = next((c for c in self.comments if c["id"] == int(m[1])), None)
+            if comment is None:
+                return 404, {"message": "Not Found"}
+            comment["body"] = body["body"]
+            comment["edits"] = comment.get("edits", 0) + 1
+            return 200, comment
         if rest == "/labels" and method == "POST":
             if body["name"] in self.labels:
                 return 422, {"message": "Validation Failed", "errors": [{"code": "already_exists"}]}

@@ -373,6 +373,7 @@ def test_the_manifest_asks_for_what_the_app_uses_and_the_settings_file_has_every
         "contents": "write",
         "issues": "write",
         "pull_requests": "write",
+        "checks": "write",
         "metadata": "read",
     }
     assert sorted(manifest["default_events"]) == ["issue_comment", "issues", "pull_request_review_comment"]
@@ -836,3 +837,32 @@ def test_the_manifest_flow_from_the_page_to_a_started_server(tmp_path: Path) -> 
         assert world.post("issues", _payload("label", 7), "mf-1")[0] == 202
         (job,) = world.wait_jobs(1)
         assert job["state"] == "done" and len(world.github.pulls) == 1, (job, world.log.read_text()[-2000:])
+
+
+def test_progress_shows_in_one_comment_then_in_check_runs_on_the_pull_request(tmp_path: Path) -> None:
+    """Issue #29: nothing showed a job's stage, tests or cost while it ran."""
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, {"when": "keep the loop readable", "answer": SECOND},
+                                               GOOD], {"public_url": "https://app.example"})  # fmt: skip
+    with world:
+        assert world.post("issues", _payload("label", 7), "pg-1")[0] == 202
+        (job,) = world.wait_jobs(1)
+        assert job["state"] == "done"
+        (comment,) = [c for c in world.github.comments if c["issue"] == 7]  # one comment, edited in place
+        assert comment["edits"] >= 1 and "opened the pull request" in comment["body"], comment
+        assert "**Spent so far**: $" in comment["body"] and "Cost: $" in comment["body"]
+        (pull,) = world.github.pulls.values()
+        run_id = re.search(r"https://app\.example/runs/([\w-]+)/report", comment["body"])[1]
+        page = urllib.request.urlopen(f"http://127.0.0.1:{world.port}/runs/{run_id}/report", timeout=5).read()
+        assert b"<html" in page.lower()  # the link leads to the run's report, read as /jobs is
+        before = git(world.remote, "rev-parse", "repoagent/issue-7")
+        guidance = _payload("comment", pull["number"], body="/repoagent fix keep the loop readable", on_pull=True)
+        assert world.post("issue_comment", guidance, "pg-2")[0] == 202
+        jobs = world.wait_jobs(2)
+        assert jobs[0]["state"] == "done", jobs[0]
+        after = git(world.remote, "rev-parse", "repoagent/issue-7")
+        runs = {r["head_sha"]: r for r in world.github.check_runs.values()}
+        assert set(runs) == {before, after}  # progress on the head it started from, the outcome on the new one
+        started = runs[before]
+        assert started["status"] == "completed" and started["conclusion"] in ("success", "neutral")
+        assert started["titles"][0] == "repoagent: starting" and len(started["titles"]) >= 2
+        assert runs[after]["status"] == "completed" and "Report" in runs[after]["output"]["summary"]

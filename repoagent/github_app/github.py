@@ -14,7 +14,9 @@ from repoagent.github_app.settings import AppSettings, Secrets
 
 RATE_LIMIT_WAIT = 120.0  # seconds a permission check waits, in all, for GitHub's rate limits to pass
 # What a job's token may do, on the one repository it works on: push a branch, comment, open a pull request.
-JOB_PERMISSIONS = {"contents": "write", "issues": "write", "pull_requests": "write", "metadata": "read"}
+JOB_PERMISSIONS = {
+    "contents": "write", "issues": "write", "pull_requests": "write", "checks": "write", "metadata": "read",
+}  # fmt: skip
 RETRIES = 3  # a rate-limited or failing (5xx) call is tried again this many times
 LONGEST_WAIT = 60.0  # seconds: a rate limit that lasts longer is not waited for (the job fails and says so)
 
@@ -86,8 +88,25 @@ class Installation:
     def issue(self, repo: str, number: int) -> dict[str, Any]:
         return self.client.rest.issues.get(*_split(repo), number).json()
 
-    def comment(self, repo: str, number: int, body: str) -> None:
-        self.client.rest.issues.create_comment(*_split(repo), number, body=body)
+    def comment(self, repo: str, number: int, body: str) -> int:
+        return int(self.client.rest.issues.create_comment(*_split(repo), number, body=body).json()["id"])
+
+    def edit_comment(self, repo: str, comment_id: int, body: str) -> None:
+        self.client.rest.issues.update_comment(*_split(repo), comment_id, body=body)
+
+    def create_check(self, repo: str, sha: str, title: str, summary: str) -> int:
+        """A check run named ``repoagent`` on ``sha``, in progress."""
+        answer = self.client.rest.checks.create(
+            *_split(repo), name="repoagent", head_sha=sha, status="in_progress",
+            output={"title": title[:250], "summary": summary[:60000]},
+        )  # fmt: skip
+        return int(answer.json()["id"])
+
+    def update_check(self, repo: str, check_id: int, title: str, summary: str, conclusion: str | None = None) -> None:
+        extra: dict[str, Any] = {"status": "completed", "conclusion": conclusion} if conclusion else {}
+        self.client.rest.checks.update(
+            *_split(repo), check_id, output={"title": title[:250], "summary": summary[:60000]}, **extra
+        )
 
     def react_to_issue(self, repo: str, number: int, content: str = "eyes") -> None:
         self.client.rest.reactions.create_for_issue(*_split(repo), number, content=content)

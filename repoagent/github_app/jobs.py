@@ -29,6 +29,7 @@ from repoagent.config import Settings, load_settings
 from repoagent.core.gitcmd import git
 from repoagent.core.locks import file_lock
 from repoagent.github_app.github import GitHubApp, Installation, PermissionUnknown
+from repoagent.github_app.progress import JobProgress
 from repoagent.github_app.settings import AppSettings, Secrets
 from repoagent.github_app.state import Job, State
 from repoagent.pipeline.deliver import Delivery, deliver
@@ -216,6 +217,10 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         head = git(clone, "rev-parse", "--verify", "-q", f"refs/remotes/origin/{branch}^{{commit}}")
         rev = head.stdout.decode().strip() if head.returncode == 0 else "HEAD"
         existing = gh.open_pull(job.repo, branch)
+        progress = JobProgress(
+            gh, job.repo, number, rev if existing is not None and rev != "HEAD" else None, ctx.redact
+        )
+        progress.start()
         if existing is not None:
             talk = discussion(gh, job.repo, int(existing["number"]))
             if talk:
@@ -225,14 +230,18 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         settings = ctx.fix_settings(budget).model_copy(update={"runs_dir": ctx.state.folder / "runs"})
         url_issue = f"{job.repo}#{number}"
         request = FixRequest(Issue(text, url_issue, title), clone, settings, rev=rev, repo_label=job.repo)
-        outcome = fix(request)
+        outcome = fix(request, events=progress)
         spent = float(outcome.budget.get("spent_cost") or 0.0)
+        report = _report_link(ctx, outcome)
         if not (outcome.patch and outcome.ok):
-            _say(ctx, gh, job, number, f"{_no_fix(outcome)} {_cost_words(outcome)}")
+            message = ctx.redact(f"{_no_fix(outcome)} {_cost_words(outcome)}")
+            if not progress.finish(f"no fix ({outcome.status})", False, report, message=message):
+                _say(ctx, gh, job, number, message)
             _end(ctx, job, "done", f"no pull request: {outcome.status}")
             return spent
         git(clone, "branch", "-D", branch)  # a local branch the clone made; the new commit goes on ``rev``
         deliver(outcome, request, Delivery(branch=branch))
+        progress.say("pushing")
         _push(ctx, job, clone, url, branch)
         body = ctx.redact(pull_body(outcome, number, UNSANDBOXED if ctx.settings.allow_unsandboxed else ""))
         if existing is not None:
@@ -242,7 +251,11 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
             base = gh.default_branch(job.repo)
             pull = gh.create_pull(job.repo, branch, base, f"Fix #{number}: {title}"[:250], body, ctx.settings.draft)
             words = f"opened the pull request {pull.get('html_url') or '#' + str(pull.get('number'))}"
-        _say(ctx, gh, job, number, f"repoagent {words} ({_status_words(outcome)}). {_cost_words(outcome)}")
+        message = ctx.redact(f"repoagent {words} ({_status_words(outcome)}). {_cost_words(outcome)}")
+        if not progress.finish(
+            f"{outcome.status}: {words}", outcome.status == "resolved", report, outcome.commit, message
+        ):
+            _say(ctx, gh, job, number, message)
         _end(ctx, job, "done", words, pull_request=str(pull.get("html_url") or pull.get("number")))
         return spent
     finally:
@@ -305,6 +318,13 @@ def _push(ctx: Context, job: Job, clone: Path, url: str, branch: str) -> None:
         if not TRANSIENT_GIT.search(why) or attempt == len(PUSH_WAITS):
             raise RuntimeError(f"git push failed: {why}")
         log.warning("job %s: git push failed in transit (try %d), trying again: %s", job.id, attempt + 1, why)
+
+
+def _report_link(ctx: Context, outcome: FixOutcome) -> str:
+    """Where the run's report is read: the App's own address when ``public_url`` is set, else the run's id."""
+    if ctx.settings.public_url:
+        return f"{ctx.settings.public_url.rstrip('/')}/runs/{outcome.run_id}/report"
+    return f"run {outcome.run_id} (GET /runs/{outcome.run_id}/report on the App's server)"
 
 
 def _cost_words(outcome: FixOutcome) -> str:

@@ -19,6 +19,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -253,5 +254,15 @@ def create_app(ctx: Context, enqueue: Enqueue) -> FastAPI:
         if refused is not None:
             return refused
         return [j.public() for j in ctx.state.recent(max(1, min(limit, 1000)))]
+
+    @app.get("/runs/{run_id}/report", response_model=None)
+    def report(request: Request, run_id: str) -> Response:
+        refused = _jobs_refusal(request, ctx.secrets.jobs_token)
+        if refused is not None:
+            return refused
+        page = ctx.state.folder / "runs" / run_id / "report.html"
+        if not re.fullmatch(r"[\w-]+", run_id) or not page.is_file():
+            return JSONResponse({"error": "no such run"}, status_code=404)
+        return Response(page.read_bytes(), media_type="text/html; charset=utf-8")
 
     return app

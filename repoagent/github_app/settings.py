@@ -39,6 +39,7 @@ class AppSettings(BaseModel):
     jobs_token_file: Path | None
     api_url: str
     api_timeout: float
+    public_url: str | None
     git_url: str
     label: str
     command: str
