@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -866,3 +867,73 @@ def test_progress_shows_in_one_comment_then_in_check_runs_on_the_pull_request(tm
         assert started["status"] == "completed" and started["conclusion"] in ("success", "neutral")
         assert started["titles"][0] == "repoagent: starting" and len(started["titles"]) >= 2
         assert runs[after]["status"] == "completed" and "Report" in runs[after]["output"]["summary"]
+
+
+class _Smee:
+    """A smee.io channel on loopback: an event stream that sends what the test puts in, as smee keeps it."""
+
+    def __init__(self) -> None:
+        import queue
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.messages: queue.Queue = queue.Queue()
+        self.readers = 0
+        channel = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:  # noqa: N802
+                channel.readers += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b"event: ready\ndata: {}\n\n")
+                self.wfile.flush()
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    try:
+                        message = channel.messages.get(timeout=0.5)
+                    except Exception:  # noqa: BLE001 - queue.Empty: a comment line keeps the stream alive
+                        message = None
+                    try:
+                        self.wfile.write(f"data: {json.dumps(message)}\n\n".encode() if message else b":\n\n")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/channel"
+
+    def send(self, event: str, delivery: str, payload: dict[str, Any]) -> None:
+        raw = json.dumps(payload, separators=(",", ":")).encode()  # GitHub sends compact JSON
+        signature = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+        headers = {"x-github-event": event, "x-github-delivery": delivery, "x-hub-signature-256": signature}
+        self.messages.put({**headers, "content-type": "application/json", "body": payload, "query": {}, "timestamp": 1})
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_webhook_proxy_url_forwards_a_smee_channel(tmp_path: Path) -> None:
+    """Issue #29: WEBHOOK_PROXY_URL (a smee.io channel, for development without a public address) was ignored."""
+    smee = _Smee()
+    world = _world(tmp_path, "sqlite", None, [FILES, SYMBOLS, GOOD])
+    world.env["WEBHOOK_PROXY_URL"] = smee.url
+    try:
+        with world:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not smee.readers:
+                time.sleep(0.1)
+            assert smee.readers, world.log.read_text()
+            smee.send("issues", "sm-1", _payload("label", 7))
+            smee.send("issues", "sm-1", _payload("label", 7))  # smee may deliver twice: it runs once
+            (job,) = world.wait_jobs(1)
+            assert job["state"] == "done" and job["delivery"] == "sm-1" and len(world.github.pulls) == 1
+            assert "webhook proxy: issues sm-1 -> 202" in world.log.read_text()
+    finally:
+        smee.close()

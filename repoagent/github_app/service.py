@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 from repoagent.core.errors import ConfigError
+from repoagent.github_app import proxy
 from repoagent.github_app.github import GitHubApp
 from repoagent.github_app.jobs import UNSANDBOXED, Context, Redactor, isolation_problem, run_job
 from repoagent.github_app.queue import job_queue, make_huey
@@ -53,7 +55,12 @@ def serve(config: Path | None, overrides: list[str], host: str, port: int, worke
     recover(ctx, enqueue)
     consumer = huey.create_consumer(workers=settings.concurrency, worker_type="thread", periodic=False)
     consumer.start()
+    stop = threading.Event()
+    if settings.webhook_proxy_url:
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        proxy.start(settings.webhook_proxy_url, f"http://{local}:{port}/webhook", stop)
     try:
         uvicorn.run(create_app(ctx, enqueue), host=host, port=port, log_level="info", access_log=False)
     finally:
+        stop.set()
         consumer.stop(graceful=False)

@@ -25,7 +25,12 @@ from repoagent.core.errors import ConfigError
 DEFAULTS = Path(str(resources.files("configs") / "github_app.yaml"))
 ENV_PREFIX = "REPOAGENT_APP__"
 # Probot's names, read as Probot reads them (between the config file and REPOAGENT_APP__ variables).
-PROBOT_SETTINGS = {"APP_ID": "app_id", "PRIVATE_KEY_PATH": "private_key_file", "GITHUB_API_URL": "api_url"}
+PROBOT_SETTINGS = {
+    "APP_ID": "app_id",
+    "PRIVATE_KEY_PATH": "private_key_file",
+    "GITHUB_API_URL": "api_url",
+    "WEBHOOK_PROXY_URL": "webhook_proxy_url",
+}
 TRUSTABLE = ("OWNER", "MEMBER")
 CREATED_CONFIG = "app.yaml"  # what `repoagent app create` wrote in the state folder: the App's id and files
 
@@ -40,6 +45,7 @@ class AppSettings(BaseModel):
     api_url: str
     api_timeout: float
     public_url: str | None
+    webhook_proxy_url: str | None
     git_url: str
     label: str
     command: str
