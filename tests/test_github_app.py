@@ -937,3 +937,125 @@ def test_webhook_proxy_url_forwards_a_smee_channel(tmp_path: Path) -> None:
             assert "webhook proxy: issues sm-1 -> 202" in world.log.read_text()
     finally:
         smee.close()
+
+
+@pytest.fixture(scope="module")
+def postgres_server() -> Any:
+    """A PostgreSQL cluster of the tests' own (Debian's postgresql package; as root, run as its user)."""
+    import tempfile
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL must be installed in CI (scripts/test_tools.sh installs Debian's package)")
+        pytest.skip("no PostgreSQL here")
+    initdb, pg_ctl = found[-1], found[-1].with_name("pg_ctl")
+    folder = Path(tempfile.mkdtemp(prefix="repoagent-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(folder, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", _free_port()
+    subprocess.run([*as_user, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust"],
+                   check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, str(pg_ctl), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start"],
+                   check=True, capture_output=True)  # fmt: skip
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, str(pg_ctl), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def postgres_url(postgres_server: str) -> str:
+    """A new database of the cluster, for one test."""
+    import uuid
+
+    import psycopg
+
+    name = f"app_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{postgres_server}/{name}"
+
+
+def test_the_state_in_postgresql_keeps_what_sqlite_keeps(postgres_url: str, tmp_path: Path) -> None:
+    from repoagent.github_app.state import Job, State
+
+    state = State(tmp_path / "a", postgres_url)
+    other = State(tmp_path / "b", postgres_url)  # a second server: the same database
+    job = Job(kind="label", repo=REPO, issue=1, installation=77, sender="maintainer")
+    new, job_id = state.accept("pg-1", "issues", job)
+    assert new and job_id is not None
+    assert other.accept("pg-1", "issues", job) == (False, job_id)  # seen once, across servers
+    assert other.job(job_id).repo == REPO and other.deliveries() == state.deliveries()
+    state.update(job_id, state="queued")
+    assert other.start(job_id) is not None and state.start(job_id) is None  # started once
+    assert [j.id for j in state.unfinished()] == [job_id] and state.recent()[0].state == "running"
+    assert state.reserve(77, 2.0, 3.0, "d") == 2.0 and other.reserve(77, 2.0, 3.0, "d") == 1.0
+    assert state.reserve(77, 2.0, 3.0, "d") is None
+    other.settle(77, "d", 2.0, 0.5)
+    assert abs(state.spent(77, "d") - 0.5) < 1e-9
+    state.installed(77, [REPO], replace=True)
+    assert other.serves(77, REPO) and not other.serves(77, "acme/other")
+    other.uninstalled(77)
+    assert not state.serves(77, REPO)
+    with state.issue_lock(REPO, 1):
+        pass
+
+
+def test_two_servers_sharing_redis_and_postgresql_run_each_delivery_once(
+    tmp_path: Path, redis_url: str, postgres_url: str
+) -> None:
+    """Issue #29: with queue: redis, job ids came from each machine's own SQLite file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from repoagent.github_app.state import State
+
+    world = _world(tmp_path, "redis", redis_url, [FILES, SYMBOLS, GOOD], {"concurrency": 2, "state_url": postgres_url})
+    for n in range(400, 500):
+        world.github.add_issue(n, f"issue {n}", "text", state="closed")  # each job ends at the issue's state
+    second = subprocess.Popen(
+        [str(Path(sys.executable).with_name("repoagent")), "serve", "--config", str(world.config),
+         "--port", str(port := _free_port()), "-o", f"state_dir={tmp_path / 'state-2'}"],
+        env={**child_env(), "REPOAGENT_HOME": str(world.home), "REPOAGENT_WEBHOOK_SECRET": SECRET},
+        stdout=(tmp_path / "second.log").open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        with world:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+                    break
+                except OSError:
+                    assert second.poll() is None, (tmp_path / "second.log").read_text()
+                    time.sleep(0.2)
+            sends = [(p, n) for n in range(400, 500) for p in (world.port, port)]  # each delivery to both servers
+            with ThreadPoolExecutor(8) as pool:
+                codes = list(pool.map(lambda item: _post_to(item[0], item[1]), sends))
+            assert codes.count(202) == 100 and codes.count(200) == 100, codes
+            jobs = world.wait_jobs(100)
+            assert len(jobs) == 100
+            shared = State(tmp_path / "check", postgres_url).recent(1000)
+            assert sorted(j.issue for j in shared) == list(range(400, 500))
+            assert all(j.state == "done" and j.attempts == 1 for j in shared), [(j.id, j.state) for j in shared]
+            gets = [r for r in world.github.requests if r["method"] == "GET" and "/issues/4" in r["path"]]
+            assert len(gets) == 100  # each job ran once, on one server or the other
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+
+def _post_to(port: int, number: int) -> int:
+    payload = json.dumps(_payload("label", number)).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), payload, hashlib.sha256).hexdigest()
+    headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": f"two-{number}", "X-Hub-Signature-256": signature}
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/webhook", payload, headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code

@@ -27,7 +27,6 @@ from typing import Any
 
 from repoagent.config import Settings, load_settings
 from repoagent.core.gitcmd import git
-from repoagent.core.locks import file_lock
 from repoagent.github_app.github import GitHubApp, Installation, PermissionUnknown
 from repoagent.github_app.progress import JobProgress
 from repoagent.github_app.settings import AppSettings, Secrets
@@ -145,8 +144,18 @@ def _git_with_token(folder: Path, token: str, *args: str) -> Any:
     return git(folder, "-c", _auth_header(token), *args)
 
 
-def run_job(ctx: Context, job_id: int) -> None:
-    """Run job ``job_id`` if it has not ended; record how it ended."""
+def run_job(ctx: Context, job_id: int, described: dict[str, Any] | None = None) -> None:
+    """Run job ``job_id`` if it has not ended; record how it ended.  ``described``: the queue message's copy,
+    which must be the job this server's state knows by that id (else servers share a queue, not a state)."""
+    if described:
+        mine = ctx.state.job(job_id)
+        if mine is None or mine.delivery != described.get("delivery"):
+            log.warning(
+                "job %s of the queue (%s#%s, delivery %s) is not in this server's state, so it is not run here: "
+                "servers that share a queue need state_url",
+                job_id, described.get("repo"), described.get("issue"), described.get("delivery"),
+            )  # fmt: skip
+            return
     job = ctx.state.start(job_id)
     if job is None:
         return
@@ -334,7 +343,7 @@ def _cost_words(outcome: FixOutcome) -> str:
 
 
 def _issue_lock(ctx: Context, repo: str, number: int) -> AbstractContextManager[None]:
-    return file_lock(ctx.state.folder / "locks" / f"{repo.replace('/', '+')}-{number}.lock")
+    return ctx.state.issue_lock(repo, number)
 
 
 def _status_words(outcome: FixOutcome) -> str:

@@ -43,7 +43,11 @@ def serve(config: Path | None, overrides: list[str], host: str, port: int, worke
             redact.add(value)
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactingFilter(redact))
-    state = State(settings.resolved_state_dir())
+    state = State(settings.resolved_state_dir(), settings.state_url)
+    if settings.queue == "redis" and not settings.state_url:
+        logging.getLogger("repoagent.app").warning(
+            "queue: redis with the state in this machine's SQLite file: one server only; for several, set state_url"
+        )
     ctx = Context(settings, secrets, state, GitHubApp(settings, secrets), redact)
     problem = isolation_problem(ctx)
     if problem is not None:
@@ -51,7 +55,7 @@ def serve(config: Path | None, overrides: list[str], host: str, port: int, worke
     if settings.allow_unsandboxed:
         logging.getLogger("repoagent.app").warning("allow_unsandboxed: %s", UNSANDBOXED)
     huey = make_huey(settings, state.folder)
-    enqueue = job_queue(huey, lambda job_id: run_job(ctx, job_id))
+    enqueue = job_queue(huey, state, lambda job_id, job: run_job(ctx, job_id, job))
     recover(ctx, enqueue)
     consumer = huey.create_consumer(workers=settings.concurrency, worker_type="thread", periodic=False)
     consumer.start()

@@ -54,6 +54,7 @@ class AppSettings(BaseModel):
     draft: bool
     branch_prefix: str
     state_dir: Path | None
+    state_url: str | None
     queue: Literal["sqlite", "redis"]
     redis_url: str
     concurrency: PositiveInt

@@ -9,6 +9,7 @@ web server's threads and the queue's workers share the file safely (WAL).
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -17,19 +18,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, event TEXT, received REAL, job INTEGER);
+from repoagent.core.locks import file_lock
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, event TEXT, received {real}, job {int});
 CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, delivery TEXT, kind TEXT, repo TEXT, issue INTEGER,
-    installation INTEGER, sender TEXT, association TEXT, comment_id INTEGER, guidance TEXT, state TEXT,
-    attempts INTEGER, reason TEXT, pull_request TEXT, created REAL, updated REAL
+    id {serial}, delivery TEXT, kind TEXT, repo TEXT, issue {int},
+    installation {int}, sender TEXT, association TEXT, comment_id {int}, guidance TEXT, state TEXT,
+    attempts {int}, reason TEXT, pull_request TEXT, created {real}, updated {real}
 );
-CREATE TABLE IF NOT EXISTS installations (id INTEGER PRIMARY KEY, active INTEGER);
-CREATE TABLE IF NOT EXISTS served (installation INTEGER, repo TEXT, PRIMARY KEY (installation, repo));
+CREATE TABLE IF NOT EXISTS installations (id {int} PRIMARY KEY, active {int});
+CREATE TABLE IF NOT EXISTS served (installation {int}, repo TEXT, PRIMARY KEY (installation, repo));
 CREATE TABLE IF NOT EXISTS spend (
-    installation INTEGER, day TEXT, spent REAL, reserved REAL, PRIMARY KEY (installation, day)
+    installation {int}, day TEXT, spent {real}, reserved {real}, PRIMARY KEY (installation, day)
 );
 """
+SQLITE = {"real": "REAL", "int": "INTEGER", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"}
+POSTGRES = {"real": "DOUBLE PRECISION", "int": "BIGINT", "serial": "BIGSERIAL PRIMARY KEY"}
 STATES = ("new", "queued", "running", "done", "failed")  # new: recorded, not yet acknowledged and queued
 
 
@@ -57,26 +62,92 @@ class Job:
         return asdict(self)
 
 
+class _Db:
+    """One connection, in either database, with one way to run SQL (``?`` placeholders) and to lock."""
+
+    def __init__(self, conn: Any, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        return self.conn.execute(sql.replace("?", "%s") if self.postgres else sql, args)
+
+    def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if self.postgres:
+            with self.conn.cursor() as cur:
+                cur.executemany(sql.replace("?", "%s"), rows)
+        else:
+            self.conn.executemany(sql, rows)
+
+    def begin(self) -> None:
+        """A write transaction that waits for any other: SQLite's IMMEDIATE, PostgreSQL's advisory lock."""
+        if self.postgres:
+            self.conn.execute("BEGIN")
+            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        else:
+            self.conn.execute("BEGIN IMMEDIATE")
+
+
+ACTIVE = "INSERT INTO installations VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET active = excluded.active"
+WRITE_LOCK = 7_141_400  # PostgreSQL advisory lock key of the App's write transactions
+
+
 class State:
-    def __init__(self, folder: Path) -> None:
+    """The state: SQLite in ``folder`` (one machine), or the PostgreSQL database at ``url``, which every server
+    of the App reaches (``state_url``): deliveries are then recorded once, and jobs run once, across servers."""
+
+    def __init__(self, folder: Path, url: str | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.url = url
+        self.postgres = bool(url)
         self.path = self.folder / "app.sqlite3"
         with self._db() as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            if self.postgres:
+                db.execute("SELECT pg_advisory_lock(?)", (WRITE_LOCK,))  # servers starting at once make it once
+                try:
+                    for statement in TABLES.format(**POSTGRES).split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                finally:
+                    db.execute("SELECT pg_advisory_unlock(?)", (WRITE_LOCK,))
+            else:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.conn.executescript(TABLES.format(**SQLITE))
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as db:
-            db.row_factory = sqlite3.Row
-            yield db
+    def _db(self) -> Iterator[_Db]:
+        if self.postgres:
+            import psycopg
+            from psycopg.rows import dict_row
+
+            with psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as conn:
+                yield _Db(conn, True)
+            return
+        with closing(sqlite3.connect(self.path, timeout=60, isolation_level=None)) as conn:
+            conn.row_factory = sqlite3.Row
+            yield _Db(conn, False)
+
+    @contextmanager
+    def issue_lock(self, repo: str, number: int) -> Iterator[None]:
+        """One job at a time per issue, across this machine's workers (a file lock) or every server (PostgreSQL)."""
+        if not self.postgres:
+            with file_lock(self.folder / "locks" / f"{repo.replace('/', '+')}-{number}.lock"):
+                yield
+            return
+        key = int.from_bytes(hashlib.sha256(f"{repo}#{number}".encode()).digest()[:8], "big", signed=True)
+        with self._db() as db:
+            db.execute("SELECT pg_advisory_lock(?)", (key,))
+            try:
+                yield
+            finally:
+                db.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     def accept(self, delivery: str, event: str, job: Job | None) -> tuple[bool, int | None]:
         """Record a delivery (and its job) once: (False, its job) when it was seen before."""
         now = time.time()
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
+            db.begin()
             try:
                 row = db.execute("SELECT job FROM deliveries WHERE id = ?", (delivery,)).fetchone()
                 if row is not None:
@@ -87,10 +158,10 @@ class State:
                     fields = {**asdict(job), "delivery": delivery, "created": now, "updated": now}
                     fields.pop("id")
                     cur = db.execute(
-                        f"INSERT INTO jobs ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+                        f"INSERT INTO jobs ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))}) RETURNING id",
                         tuple(fields.values()),
                     )
-                    job_id = cur.lastrowid
+                    job_id = cur.fetchone()["id"]
                 db.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?)", (delivery, event, now, job_id))
                 db.execute("COMMIT")
                 return True, job_id
@@ -113,7 +184,7 @@ class State:
     def start(self, job_id: int) -> Job | None:
         """Mark a queued job running and count the attempt; None when it is not queued (running or ended)."""
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
+            db.begin()
             row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None or row["state"] != "queued":
                 db.execute("COMMIT")
@@ -141,7 +212,7 @@ class State:
         the installation's daily ``cap`` (None: none), counting what running jobs set aside.  None: nothing is
         left.  ``settle`` turns the reservation into what was spent."""
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
+            db.begin()
             row = db.execute(
                 "SELECT spent, reserved FROM spend WHERE installation = ? AND day = ?", (installation, day)
             ).fetchone()
@@ -153,7 +224,7 @@ class State:
             allowed = left if wanted is None else wanted if left is None else min(wanted, left)
             db.execute(
                 "INSERT INTO spend VALUES (?, ?, 0, ?) ON CONFLICT (installation, day) "
-                "DO UPDATE SET reserved = reserved + excluded.reserved",
+                "DO UPDATE SET reserved = spend.reserved + excluded.reserved",
                 (installation, day, allowed or 0.0),
             )
             db.execute("COMMIT")
@@ -164,8 +235,9 @@ class State:
         with self._db() as db:
             db.execute(
                 "INSERT INTO spend VALUES (?, ?, ?, 0) ON CONFLICT (installation, day) "
-                "DO UPDATE SET spent = spent + excluded.spent, reserved = MAX(0, reserved - ?)",
-                (installation, day, spent, reserved),
+                "DO UPDATE SET spent = spend.spent + excluded.spent, "
+                "reserved = CASE WHEN spend.reserved > ? THEN spend.reserved - ? ELSE 0 END",
+                (installation, day, spent, reserved, reserved),
             )
 
     def spent(self, installation: int, day: str) -> float:
@@ -178,18 +250,20 @@ class State:
     def installed(self, installation: int, repos: list[str], replace: bool = False) -> None:
         """The installation serves ``repos`` too (``replace``: those alone, as when it is created)."""
         with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT OR REPLACE INTO installations VALUES (?, 1)", (installation,))
+            db.begin()
+            db.execute(ACTIVE, (installation, 1))
             if replace:
                 db.execute("DELETE FROM served WHERE installation = ?", (installation,))
-            db.executemany("INSERT OR IGNORE INTO served VALUES (?, ?)", [(installation, r) for r in repos])
+            db.executemany(
+                "INSERT INTO served VALUES (?, ?) ON CONFLICT DO NOTHING", [(installation, r) for r in repos]
+            )
             db.execute("COMMIT")
 
     def uninstalled(self, installation: int, repos: list[str] | None = None) -> None:
         """``repos`` are no longer served (None: the whole installation was removed)."""
         with self._db() as db:
             if repos is None:
-                db.execute("INSERT OR REPLACE INTO installations VALUES (?, 0)", (installation,))
+                db.execute(ACTIVE, (installation, 0))
                 db.execute("DELETE FROM served WHERE installation = ?", (installation,))
             else:
                 db.executemany(
@@ -209,4 +283,4 @@ class State:
 
     def deliveries(self) -> int:
         with self._db() as db:
-            return int(db.execute("SELECT COUNT(*) FROM deliveries").fetchone()[0])
+            return int(db.execute("SELECT COUNT(*) AS n FROM deliveries").fetchone()["n"])
