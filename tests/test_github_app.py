@@ -70,6 +70,19 @@ def redis_url() -> Any:
     proc.wait()
 
 
+def _wait_healthy(port: int, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Until the server on ``port`` answers /healthz; it must not exit meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
+            return
+        except OSError:
+            assert server.poll() is None, log.read_text()
+            time.sleep(0.2)
+    raise AssertionError("the server did not start: " + log.read_text())
+
+
 @dataclass
 class World:
     tmp: Path
@@ -100,15 +113,7 @@ class World:
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).read()
-                return
-            except OSError:
-                assert self.server.poll() is None, self.log.read_text()
-                time.sleep(0.2)
-        raise AssertionError("the server did not start: " + self.log.read_text())
+        _wait_healthy(self.port, self.server, self.log)
 
     def __enter__(self) -> World:
         self.start()
@@ -1025,14 +1030,7 @@ def test_two_servers_sharing_redis_and_postgresql_run_each_delivery_once(
     )  # fmt: skip
     try:
         with world:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                    break
-                except OSError:
-                    assert second.poll() is None, (tmp_path / "second.log").read_text()
-                    time.sleep(0.2)
+            _wait_healthy(port, second, tmp_path / "second.log")
             sends = [(p, n) for n in range(400, 500) for p in (world.port, port)]  # each delivery to both servers
             with ThreadPoolExecutor(8) as pool:
                 codes = list(pool.map(lambda item: _post_to(item[0], item[1]), sends))

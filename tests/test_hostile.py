@@ -64,15 +64,21 @@ def docker_client():
     assert leftover_containers(client) == []
 
 
+def _calc(tmp_path: Path, sandbox: str, request: pytest.FixtureRequest) -> Path:
+    """The calculator's repository, and Docker (with its no-leftover check) when the case runs there."""
+    if sandbox == "docker":
+        request.getfixturevalue("docker_client")
+    repo = tmp_path / "calc"
+    make_repo(repo, CALC)
+    return repo
+
+
 @pytest.mark.parametrize("sandbox", ["docker", "local"])
 def test_a_pytest_style_project_without_configuration_is_judged_by_pytest(
     sandbox: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Seen: `unittest discover` ran 0 tests, and `return 42` was 'resolved' with exit 0 and the diff on stdout."""
-    if sandbox == "docker":
-        request.getfixturevalue("docker_client")
-    repo = tmp_path / "calc"
-    make_repo(repo, CALC)
+    repo = _calc(tmp_path, sandbox, request)
     proc = _fix(repo, tmp_path, "--sandbox", sandbox)
     assert proc.returncode == 1, proc.stderr
     assert proc.stdout == ""  # only a verified patch goes to stdout
@@ -88,10 +94,7 @@ def test_a_pytest_style_project_without_configuration_is_judged_by_pytest(
 def test_a_test_command_that_finds_nothing_is_a_broken_environment(
     sandbox: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if sandbox == "docker":
-        request.getfixturevalue("docker_client")
-    repo = tmp_path / "calc"
-    make_repo(repo, CALC)
+    repo = _calc(tmp_path, sandbox, request)
     command = "python3 -m unittest discover -v"
     proc = _fix(repo, tmp_path, "--sandbox", sandbox, "--test-cmd", command, "--json")
     assert proc.returncode == 1, proc.stderr
@@ -181,10 +184,7 @@ def test_a_test_that_fills_the_disk_is_stopped_at_the_limit(
     sandbox: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """Seen: a test writing 20 GB grew the host's disk by 5.7 GB in 20 s before it was stopped by hand."""
-    if sandbox == "docker":
-        request.getfixturevalue("docker_client")
-    repo = tmp_path / "calc"
-    make_repo(repo, CALC)
+    repo = _calc(tmp_path, sandbox, request)
     fill = "dd if=/dev/zero of=filler bs=1M count=20000 2>/dev/null; echo 'ok 1 - wrote it all'"
     started = time.monotonic()
     proc = run_cli(
