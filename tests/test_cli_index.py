@@ -15,12 +15,15 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     out = run_cli("--help", home=tmp_path)
     assert out.returncode == 0
     listed = set(re.findall(r"^│ (\w[\w-]*) ", out.stdout, re.M))
-    expected = {"fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench", "swebench", "serve"}
+    expected = {
+        "fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench", "swebench", "serve", "app"
+    }  # fmt: skip
     assert listed == expected, listed
     groups = (
         ("sandbox", {"build-base", "doctor"}),
         ("bench", {"localize", "features", "train-ranker", "speed", "mine", "edit"}),
         ("swebench", {"run", "evaluate", "validate"}),
+        ("app", {"create"}),
     )
     for group, commands in groups:
         sub = run_cli(group, "--help", home=tmp_path)
