@@ -13,7 +13,9 @@ from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
-from repoagent.sandbox.outcomes import OUTCOME_HINT, OUTCOME_LINE
+from repoagent.sandbox.limits import Limits, output_reason
+from repoagent.sandbox.outcomes import OUTCOME_HINT, OUTCOME_LINE, nothing_ran, parse_lines
+from repoagent.sandbox.testrun import TRIM, TestRun, trim
 
 HEAD_TAIL = 1_000_000  # bytes kept at each end of a stream
 KEPT_LINES = 4_000_000  # bytes of outcome lines kept
@@ -115,3 +117,20 @@ def capture_chunks(chunks: Iterable[bytes], keep: int = HEAD_TAIL) -> Capture:
     for chunk in chunks:
         cap.feed(chunk)
     return cap
+
+
+def settle(
+    run: TestRun, out: Capture, err: Capture, limits: Limits, keep: int | None = TRIM, read_lines: bool = True
+) -> None:
+    """What both sandboxes record of a finished run's output: its size (past ``limits.output_mb``, printed
+    faster than it was measured, an ``output`` limit), the text kept (``keep`` characters of each stream;
+    None: all that was captured), the outcomes from its lines when no JUnit report gave any (``read_lines``),
+    and how the runner said it ran nothing."""
+    run.output_bytes = out.total + err.total
+    if run.output_bytes > limits.output_bytes:
+        run.hit("output", output_reason(limits))
+    run.stdout = trim(out.text(), keep) if keep else out.text()
+    run.stderr = trim(err.text(), keep) if keep else err.text()
+    if not run.tests and read_lines:
+        run.tests = parse_lines(out.lines() + err.lines())
+    run.no_tests = "" if run.tests else nothing_ran(run.stdout + "\n" + run.stderr)

@@ -30,12 +30,11 @@ from typing import Any
 
 from repoagent.core.cancel import CancelToken
 from repoagent.core.errors import UserError
-from repoagent.sandbox.capture import Capture
+from repoagent.sandbox.capture import Capture, settle
 from repoagent.sandbox.environment import VENV, EnvPlan, Step
-from repoagent.sandbox.limits import MB, Limits, disk_reason, output_reason
-from repoagent.sandbox.outcomes import nothing_ran, parse_lines
+from repoagent.sandbox.limits import MB, Limits, disk_reason, junit_reason, memory_reason, output_reason, time_reason
 from repoagent.sandbox.protocol import EnvironmentBuildError
-from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TRIM, TestRun, parse_junit, trim, with_junit
+from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TRIM, TestRun, parse_junit, with_junit
 from repoagent.sandbox.tree import WorkTree, alive
 
 LABEL = "repoagent.sandbox"
@@ -314,19 +313,12 @@ class DockerSandbox:
             run.seconds = time.perf_counter() - started
             container.reload()
             if container.attrs.get("State", {}).get("OOMKilled"):
-                run.hit("memory", f"the tests used more than {self.limits.memory_mb} MB of memory (sandbox.memory_mb)")
+                run.hit("memory", memory_reason(self.limits))
             if junit:
                 run.tests = self._junit(container, run)
         finally:
             self._remove(name)
-        run.output_bytes = out.total + err.total
-        if run.output_bytes > self.limits.output_bytes:  # printed faster than measured, before it ended
-            run.hit("output", output_reason(self.limits))
-        run.stdout = trim(out.text(), limit) if limit else out.text()
-        run.stderr = trim(err.text(), limit) if limit else err.text()
-        if not run.tests and junit:
-            run.tests = parse_lines(out.lines() + err.lines())
-        run.no_tests = "" if run.tests else nothing_ran(run.stdout + "\n" + run.stderr)
+        settle(run, out, err, self.limits, limit, read_lines=junit)
         run.killed = bool(run.limit == "memory") or (run.exit_code is not None and run.exit_code >= 128)
         return run
 
@@ -362,7 +354,7 @@ class DockerSandbox:
             self.cancel.check()
             now = time.monotonic()
             if now >= deadline:
-                run.hit("time", f"the tests did not finish within {timeout:g} s (sandbox.timeout)")
+                run.hit("time", time_reason(timeout))
                 return None
             if out.total + err.total > self.limits.output_bytes:
                 run.hit("output", output_reason(self.limits))
@@ -395,7 +387,7 @@ class DockerSandbox:
         except NotFound:
             return []
         if int(stat.get("size") or 0) > JUNIT_LIMIT:
-            run.hit("output", f"the JUnit report is larger than {JUNIT_LIMIT // MB} MB; not read")
+            run.hit("output", junit_reason(JUNIT_LIMIT))
             return []
         with tarfile.open(fileobj=_ChunkReader(stream), mode="r|") as tar:
             member = tar.next()

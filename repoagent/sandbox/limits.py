@@ -45,3 +45,15 @@ def output_reason(limits: Limits) -> str:
 
 def disk_reason(limits: Limits) -> str:
     return f"the tests wrote more than {limits.disk_mb} MB (sandbox.disk_limit)"
+
+
+def memory_reason(limits: Limits) -> str:
+    return f"the tests used more than {limits.memory_mb} MB of memory (sandbox.memory_mb)"
+
+
+def time_reason(timeout: float) -> str:
+    return f"the tests did not finish within {timeout:g} s (sandbox.timeout)"
+
+
+def junit_reason(cap: int) -> str:
+    return f"the JUnit report is larger than {cap // MB} MB; not read"

@@ -32,11 +32,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from repoagent.core.cancel import CancelToken
-from repoagent.sandbox.capture import HEAD_TAIL, capture_file
+from repoagent.sandbox.capture import HEAD_TAIL, capture_file, settle
 from repoagent.sandbox.cgroups import TreeGroup
-from repoagent.sandbox.limits import Limits, disk_reason, output_reason
-from repoagent.sandbox.outcomes import nothing_ran, parse_lines
-from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TestRun, parse_junit, trim, with_junit
+from repoagent.sandbox.limits import Limits, disk_reason, junit_reason, memory_reason, output_reason, time_reason
+from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TestRun, parse_junit, with_junit
 from repoagent.sandbox.tree import WorkTree
 
 WARNING = "local sandbox: the tests run on this machine without isolation (no container engine in use)"
@@ -207,7 +206,7 @@ class LocalSandbox:
             if proc.returncode in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ):
                 run.hit("disk", disk_reason(self.limits))
             if group is not None and group.out_of_memory():
-                run.hit("memory", f"the tests used more than {self.limits.memory_mb} MB of memory (sandbox.memory_mb)")
+                run.hit("memory", memory_reason(self.limits))
             if group is not None and group.out_of_processes():
                 run.hit("processes", f"the tests started more than {self.limits.pids} processes (sandbox.pids)")
             self._read(run, tree, out_path, err_path)
@@ -234,7 +233,7 @@ class LocalSandbox:
             self.cancel.check()
             now = time.perf_counter()
             if now >= deadline:
-                run.hit("time", f"the tests did not finish within {timeout:g} s (sandbox.timeout)")
+                run.hit("time", time_reason(timeout))
                 return
             printed = _size(out_path) + _size(err_path)
             if printed > self.limits.output_bytes:
@@ -263,20 +262,13 @@ class LocalSandbox:
 
     def _read(self, run: TestRun, tree: Path, out_path: Path, err_path: Path) -> None:
         """Outcomes and output from the files, each read within its cap."""
-        out, err = capture_file(out_path), capture_file(err_path)
-        run.output_bytes = out.total + err.total
-        if run.output_bytes > self.limits.output_bytes:  # printed faster than measured, before it ended
-            run.hit("output", output_reason(self.limits))
-        run.stdout, run.stderr = trim(out.text()), trim(err.text())
         junit = tree / JUNIT_PATH
         if junit.is_file() and junit.stat().st_size > JUNIT_LIMIT:
-            run.hit("output", f"the JUnit report is larger than {JUNIT_LIMIT // 2**20} MB; not read")
+            run.hit("output", junit_reason(JUNIT_LIMIT))
         elif junit.is_file():
             with junit.open("rb") as f:
                 run.tests = parse_junit(f)
-        if not run.tests:
-            run.tests = parse_lines(out.lines() + err.lines())
-        run.no_tests = "" if run.tests else nothing_ran(run.stdout + "\n" + run.stderr)
+        settle(run, capture_file(out_path), capture_file(err_path), self.limits)
 
 
 def _size(path: Path) -> int:
