@@ -49,6 +49,7 @@ class Mirrors:
 
     def ensure(self, repo: str, commit: str) -> Path:
         """A mirror of ``repo`` that holds ``commit``: found, cloned or fetched."""
+        lacking = ""  # a mirror given that has not the commit: said when the clone fails too
         if self.finder is not None:
             try:
                 found = self.finder.find(repo)
@@ -56,6 +57,7 @@ class Mirrors:
                 found = None
             if found is not None and _has_commit(found, commit):
                 return found
+            lacking = f"{repo}: commit {commit} is not in {found}; " if found is not None else ""
         dest = self.path(repo)
         url = self.remote_url.format(repo=repo)
         with file_lock(dest.parent / "lock"):
@@ -63,7 +65,8 @@ class Mirrors:
                 shutil.rmtree(dest, ignore_errors=True)  # a clone cut short
                 proc = git(dest.parent, "clone", "--bare", "--quiet", url, str(dest))
                 if proc.returncode != 0:
-                    raise UserError(f"cannot clone {url}: {proc.stderr.decode(errors='replace').strip()[-300:]}")
+                    said = proc.stderr.decode(errors="replace").strip()[-300:]
+                    raise UserError(f"{lacking}cannot clone {url} for commit {commit}: {said}")
             if not _has_commit(dest, commit):
                 git(dest, "fetch", "--quiet", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
                 if not _has_commit(dest, commit):

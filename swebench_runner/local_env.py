@@ -47,6 +47,7 @@ class EnvRecord:
     changes: list[dict[str, str]] = field(default_factory=list)  # pins moved: requirement, installed, why
     missing_files: list[str] = field(default_factory=list)  # files the mirror could not give at the env commit
     install_digest: str = ""  # of the files its install read: an instance with the same ones needs no layer
+    system_packages: list[str] = field(default_factory=list)  # Debian packages the build added to the base image
     seconds: float = 0.0
 
     @property
@@ -94,12 +95,13 @@ class Environments:
 
     def get(self, repo: str, version: str, env_commit: str) -> tuple[EnvRecord, LocalEnvironment | None]:
         """The environment of ``repo`` at ``version``: built now, found, or failed (with the reason)."""
-        memo = f"{repo}@{version}"
+        memo = f"{repo}@{version}@{env_commit}"
         if memo in self._seen:
             return self._seen[memo]
         env = self.environment(repo, version, env_commit)
         if env is None:
-            record = EnvRecord(f"{repo}@{version}", repo, str(version), "no spec", f"no official spec for {memo}")
+            why = f"no official spec for {repo}@{version}"
+            record = EnvRecord(f"{repo}@{version}", repo, str(version), "no spec", why)
             self._seen[memo] = (record, None)
             return record, None
         path = self.root / f"{env.key}.json"
@@ -129,6 +131,7 @@ class Environments:
     def _build(self, env: LocalEnvironment, env_commit: str) -> EnvRecord:
         record = EnvRecord(env.key, env.repo, env.version, "failed", python=env.python, python_why=env.python_why)
         record.uploaded_before = env.uploaded_before
+        record.system_packages = env.system_packages
         why = env.unsupported()
         if why:
             record.status, record.reason = "unsupported", why

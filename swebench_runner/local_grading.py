@@ -1,42 +1,51 @@
 """Local grading: an instance's tests run in an environment built here, judged by the official code.
 
 For each prediction: a copy of the repository at ``base_commit`` (sealed: no
-later commit), the prediction applied (``git apply``, else ``patch --fuzz=5``,
-as the official eval script does), the test files reset and the test patch
-applied; then the test command on the files the test patch touches, in the
-environment image of the instance's repository and version, with no network.
-The output is written as the official harness writes its ``test_output.txt``
-(start and end markers, the exit code), test names are normalised (Python
-3.11's unittest prints ``test_x (mod.Class.test_x)`` where the datasets say
-``test_x (mod.Class)``), and the verdict comes from ``swebench.harness.grading``
-with the dataset's log parser.  Reports land where the official grader puts
-them (``logs/run_evaluation/<run_id>/<model>/<instance_id>/report.json``), with
-``"grader": "local"`` and the environment beside the official fields.
+later commit), the spec's edits of the tree (``runners.tree_edits``), the
+prediction applied as the official harness applies it (``apply.apply_patch``:
+``git apply``, ``git apply --reject``, ``patch --fuzz=5``; the report names the
+one that applied), the test files reset and the test patch applied; then the
+test command on the files the test patch touches (tox ``--current-env`` as the
+commands tox would run), in the environment image of the instance's repository
+and version, with no network.  The output is written as the official harness
+writes its ``test_output.txt`` (start and end markers, the exit code), as the
+tests printed it.  Test names are compared in a form both Python versions print
+(3.11's unittest prints ``test_x (mod.Class.test_x)``, earlier ones ``test_x
+(mod.Class)``): the expected names and the seen ones alike, counted as
+``tests_renamed``.  The verdict comes from ``swebench.harness.grading`` with the
+dataset's log parser.  Reports land where the official grader puts them
+(``logs/run_evaluation/<run_id>/<model>/<instance_id>/report.json``), with
+``"grader": "local"`` and the environment beside the official fields.  An
+instance that cannot be graded (no mirror, commit, spec or environment) gets a
+report that says why, and the others go on.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from swebench.harness.constants import APPLY_PATCH_FAIL as APPLY_FAILED
+from swebench.harness.constants import APPLY_PATCH_PASS as APPLY_PASSED
 from swebench.harness.constants import END_TEST_OUTPUT as END
 from swebench.harness.constants import START_TEST_OUTPUT as START
 from swebench.harness.constants import TEST_EXIT_CODE as EXIT_CODE
 from swebench.harness.constants import TESTS_TIMEOUT
 
+from repoagent.core.cancel import Cancelled
+from repoagent.core.errors import UserError
 from repoagent.core.gitcmd import git
 from repoagent.sandbox.protocol import EnvironmentBuildError
+from swebench_runner.apply import apply_patch
 from swebench_runner.checkout import sealed_copy
 from swebench_runner.local_env import Environments, EnvRecord
 from swebench_runner.official import LOG_ROOT, official_version
+from swebench_runner.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
 from swebench_runner.specs import TESTBED, directives_of, instance_test_command
 
 _UNITTEST_311 = re.compile(r"^(\w+) \(([\w.]+)\.\1\)", re.M)
@@ -54,9 +63,10 @@ def grader_name() -> str:
     return f"local grading (environments built here; swebench {official_version() or '?'} parsers and grading)"
 
 
-def normalise_names(log: str) -> str:
-    """``test_x (mod.Class.test_x)`` (Python 3.11's unittest) as ``test_x (mod.Class)`` (the datasets' form)."""
-    return _UNITTEST_311.sub(r"\1 (\2)", log)
+def normalise_names(text: str) -> str:
+    """``test_x (mod.Class.test_x)`` (Python 3.11's unittest) as ``test_x (mod.Class)``: the form both print, for
+    the seen names and the expected ones alike."""
+    return _UNITTEST_311.sub(r"\1 (\2)", text)
 
 
 def expected_ids(names: list[str], parser: str) -> list[str]:
@@ -65,14 +75,14 @@ def expected_ids(names: list[str], parser: str) -> list[str]:
     An id that holds the checkout path of the machine that made the dataset (``/n/fs/.../owner__name__1.2/...``)
     is the one pytest prints at /testbed here; and a parser that rewrites ids (pydicom's shortens a path
     parameter to its last part) rewrites the expected ids alike: each id goes through the parser as the line
-    ``PASSED <id>`` would.  Ids with spaces (unittest's ``test_x (mod.Class)``) are left as they are.
+    ``PASSED <id>`` would.  Unittest's ids (with spaces) take the form every Python prints (``normalise_names``).
     """
     from swebench.harness.log_parsers import PARSER_REGISTRY
 
     parse = PARSER_REGISTRY.get(parser)
     out = []
     for name in names:
-        name = _FOREIGN_CHECKOUT.sub(f"{TESTBED}/", name)
+        name = normalise_names(_FOREIGN_CHECKOUT.sub(f"{TESTBED}/", name))
         if parse is not None and not any(c.isspace() for c in name):
             try:
                 keys = list(parse(f"PASSED {name}\n", None))
@@ -103,19 +113,22 @@ def parser_name(row: dict[str, Any]) -> str:
     return "parse_log_pytest"
 
 
-def _apply(tree: Path, patch: str) -> str | None:
-    """Apply ``patch`` in ``tree`` as the official eval script does; None, or why it did not apply."""
-    if not patch.strip():
-        return None
-    data = patch.encode() if patch.endswith("\n") else (patch + "\n").encode()
-    first = git(tree, "apply", "--whitespace=nowarn", "-", input=data)
-    if first.returncode == 0:
-        return None
-    if shutil.which("patch"):
-        fuzzy = subprocess.run(["patch", "--batch", "--fuzz=5", "-p1"], cwd=tree, input=data, capture_output=True)
-        if fuzzy.returncode == 0:
-            return None
-    return first.stderr.decode(errors="replace").strip()[-500:]
+def _apply_test_patch(tree: Path, patch: str) -> str | None:
+    """The test patch, as the official eval script applies it (``git apply -v``), with the same fallbacks as a
+    prediction; None, or why it did not apply."""
+    applied = apply_patch(tree, patch)
+    return None if applied.ok else applied.output[-800:]
+
+
+@dataclass
+class _Run:
+    """What one grading run did: the log, the command that ran, how the prediction applied."""
+
+    log: str
+    missing: list[str] = field(default_factory=list)
+    command: str = ""
+    applied_by: str | None = None
+    tree_edits: list[str] = field(default_factory=list)
 
 
 class LocalGrader:
@@ -131,7 +144,9 @@ class LocalGrader:
         return self.out / LOG_ROOT / self.run_id / model.replace("/", "__") / instance_id
 
     def grade(self, row: dict[str, Any], prediction: dict[str, Any]) -> dict[str, Any]:
-        """Grade one prediction (``model_patch``) of the dataset ``row``; the report, also written to disk."""
+        """Grade one prediction (``model_patch``) of the dataset ``row``; the report, also written to disk.  An
+        instance that cannot be graded here (no mirror or commit, no spec, no environment) is reported ``not
+        graded`` with the reason; nothing it lacks stops the caller."""
         iid = row["instance_id"]
         model = str(prediction.get("model_name_or_path") or "model")
         folder = self.folder(model, iid)
@@ -139,16 +154,23 @@ class LocalGrader:
         patch = prediction.get("model_patch")
         (folder / "patch.diff").write_text(patch or "")
         started = time.monotonic()
-        record, env = self.envs.get(row["repo"], str(row.get("version", "")), _env_commit(row))
+        record: EnvRecord | None = None
         report: dict[str, Any]
-        if not record.built or env is None:
-            report = _not_graded(iid, patch, record.reason or record.status)
-        else:
-            try:
+        try:
+            record, env = self.envs.get(row["repo"], str(row.get("version", "")), _env_commit(row))
+            if not record.built or env is None:
+                report = _not_graded(iid, patch, record.reason or record.status)
+            else:
                 report = self._run(row, patch, env, record, folder)
-            except EnvironmentBuildError as exc:  # the install at the instance's commit: not graded either
-                report = _not_graded(iid, patch, f"the install at the instance's commit failed: {str(exc)[-1500:]}")
-        report[iid].update(grader="local", environment=_environment_fields(record))
+        except EnvironmentBuildError as exc:  # the install at the instance's commit: not graded either
+            report = _not_graded(iid, patch, f"the install at the instance's commit failed: {str(exc)[-1500:]}")
+        except (UserError, OSError) as exc:  # a mirror without the commit, a clone that failed: this one only
+            report = _not_graded(iid, patch, str(exc)[-1500:])
+        except Cancelled:
+            raise
+        except Exception as exc:  # the engine's error, say: this instance is not graded, the others go on
+            report = _not_graded(iid, patch, f"{type(exc).__name__}: {str(exc)[-1500:]}")
+        report[iid].update(grader="local", environment=_environment_fields(record) if record else {})
         report[iid]["seconds"] = round(time.monotonic() - started, 1)
         (folder / "report.json").write_text(json.dumps(report, indent=2))
         return report
@@ -158,10 +180,14 @@ class LocalGrader:
         from swebench.types import TestSpec
 
         iid = row["instance_id"]
-        command = instance_test_command(env.spec, row)
         parser = parser_name(row)
-        log, missing = self._test_log(row, patch or "", env, record, command)
-        (folder / "test_output.txt").write_text(log)
+        run = self._test_log(row, patch or "", env, record, instance_test_command(env.spec, row))
+        (folder / "test_output.txt").write_text(run.log)
+        compared = normalise_names(run.log)
+        graded_log = folder / "test_output.txt"
+        if compared != run.log:  # the names in the form both Pythons print: the grader reads that copy
+            graded_log = folder / "test_output.compared.txt"
+            graded_log.write_text(compared)
         fail, passing = _tests(row.get("FAIL_TO_PASS")), _tests(row.get("PASS_TO_PASS"))
         expected = expected_ids(fail + passing, parser)
         spec = TestSpec(
@@ -176,23 +202,34 @@ class LocalGrader:
             eval_type=str(row.get("eval_type") or "pass_and_fail"),
         )
         prediction = {"instance_id": iid, "model_patch": patch, "model_name_or_path": "local"}
-        report = get_eval_report(spec, prediction, str(folder / "test_output.txt"), include_tests_status=True)
-        report[iid]["graded"] = True
-        report[iid]["test_command"] = command
+        report = get_eval_report(spec, prediction, str(graded_log), include_tests_status=True)
+        fields = report[iid]
+        fields["graded"] = True
+        fields["test_command"] = run.command
+        official = instance_test_command(env.spec, row)
+        if run.command != official:
+            fields["official_test_command"] = official
+        if run.tree_edits:
+            fields["tree_edits"] = run.tree_edits  # the spec's sed steps, made on the instance's tree
+        if run.applied_by is not None and patch:
+            fields["patch_applied_by"] = run.applied_by
+        tests_ran = START in run.log and END in run.log
+        if run.applied_by and tests_ran:
+            # the tests ran on the patched tree: applied, whatever the grader made of the output
+            fields["patch_successfully_applied"] = True
         if renamed := sum(a != b for a, b in zip(fail + passing, expected, strict=True)):
-            report[iid]["tests_renamed"] = renamed  # ids compared as the parser writes them (see expected_ids)
-        if not report[iid]["resolved"] and not self.envs.sandbox.network and (seen := network_evidence(log)):
+            fields["tests_renamed"] = renamed  # ids compared as the parser writes them (see expected_ids)
+        if not fields["resolved"] and not self.envs.sandbox.network and (seen := network_evidence(run.log)):
             # a test that wanted the network, which this grading has off: the failure may be the workplace's
-            report[iid]["network_wanted"] = seen
-        if missing:  # a partial mirror: a failure may be the copy's, not the patch's
-            report[iid]["missing_files"] = missing
+            fields["network_wanted"] = seen
+        if run.missing:  # a partial mirror: a failure may be the copy's, not the patch's
+            fields["missing_files"] = run.missing
             # the ones the tests asked for, by name: then a failure is the copy's, and the report says so
-            report[iid]["missing_files_used"] = [f for f in missing if f.rsplit("/", 1)[-1] in log.split(START, 1)[-1]]
+            output = run.log.split(START, 1)[-1]
+            fields["missing_files_used"] = [f for f in run.missing if f.rsplit("/", 1)[-1] in output]
         return report
 
-    def _test_log(
-        self, row: dict[str, Any], patch: str, env: Any, record: EnvRecord, command: str
-    ) -> tuple[str, list[str]]:
+    def _test_log(self, row: dict[str, Any], patch: str, env: Any, record: EnvRecord, command: str) -> _Run:
         """The log as the official harness writes it: apply, test between the markers, the exit code."""
         mirror = self.envs.mirrors.ensure(row["repo"], row["base_commit"])
         with tempfile.TemporaryDirectory(prefix="repoagent-grade-") as tmp:
@@ -202,31 +239,44 @@ class LocalGrader:
             lines = [f"instance {row['instance_id']} at {sealed.commit}"]
             if sealed.missing:
                 lines.append(f"note: the mirror lacks {len(sealed.missing)} file(s): {', '.join(sealed.missing)}")
-            missing = sealed.missing
-            why = _apply(tree, patch)
-            if why is not None:
-                return "\n".join([*lines, f"{APPLY_FAILED}: the prediction: {why}"]) + "\n", missing
+            run = _Run("", sealed.missing, command)
+            run.tree_edits = apply_tree_edits(tree, tree_edits(env.spec))  # as the official image's pre_install
+            applied = apply_patch(tree, patch)
+            if not applied.ok:
+                run.log = "\n".join([*lines, f"{APPLY_FAILED}: the prediction:", applied.output]) + "\n"
+                return run
+            run.applied_by = applied.by
+            if applied.by:
+                lines.append(f"{APPLY_PASSED} ({applied.by})")
             tests = [f for f in directives_of(row.get("test_patch", ""), "") if (tree / f).exists()]
             if tests:  # the official script resets the test files before the test patch
                 git(tree, "checkout", sealed.commit, "--", *tests)
-            why = _apply(tree, row.get("test_patch", ""))
+            why = _apply_test_patch(tree, row.get("test_patch", ""))
             if why is not None:
-                return "\n".join([*lines, f"{APPLY_FAILED}: the test patch: {why}"]) + "\n", missing
+                run.log = "\n".join([*lines, f"{APPLY_FAILED}: the test patch:", why]) + "\n"
+                return run
+            if is_tox_current_env(command):  # what tox would run, in this environment (see runners)
+                tox_ini = tree / "tox.ini"
+                as_run = tox_as_run(command, tox_ini.read_text(errors="replace")) if tox_ini.is_file() else None
+                if as_run:
+                    run.command = as_run
+                    lines.append(f"tox --current-env, as tox would run it here: {as_run}")
             from repoagent.sandbox.docker_box import tar_tree
 
-            box = self.envs.instance_box(env, record, row["base_commit"], command)
+            box = self.envs.instance_box(env, record, row["base_commit"], run.command)
             image = box.env_image(tree, box.plan) if box.plan.steps else box.base
             if image != record.image:
                 lines.append(f"installed at {row['base_commit'][:12]} over the environment: {image}")
             script = "\n".join(
-                [*[str(s) for s in env.spec.get("pre_test") or []], f"echo '{START}'", f"{{ {command} ; }} 2>&1",
+                [*[str(s) for s in env.spec.get("pre_test") or []], f"echo '{START}'", f"{{ {run.command} ; }} 2>&1",
                  "rc=$?", f"echo '{END}'", f"echo '{EXIT_CODE}: '$rc"]
             )  # fmt: skip
-            run = box.run_archive(tar_tree(tree, TESTBED), script, self.timeout, image, junit=False, limit=None)
-        lines.append(f"$ {command}")
-        if run.timed_out:
+            result = box.run_archive(tar_tree(tree, TESTBED), script, self.timeout, image, junit=False, limit=None)
+        lines.append(f"$ {run.command}")
+        if result.timed_out:
             lines.append(f"{TESTS_TIMEOUT} after {self.timeout:g} s")
-        return "\n".join([*lines, normalise_names(run.stdout), run.stderr]) + "\n", missing
+        run.log = "\n".join([*lines, result.stdout, result.stderr]) + "\n"
+        return run
 
 
 def _not_graded(iid: str, patch: str | None, why: str) -> dict[str, Any]:
@@ -234,6 +284,11 @@ def _not_graded(iid: str, patch: str | None, why: str) -> dict[str, Any]:
     fields = {"patch_is_None": patch is None, "patch_exists": patch is not None}
     fields.update(patch_successfully_applied=False, resolved=False, graded=False, environment_failed=why)
     return {iid: fields}
+
+
+def not_graded(iid: str, why: str) -> dict[str, Any]:
+    """The report fields of an instance that could not be graded at all, and why."""
+    return {**_not_graded(iid, None, why)[iid], "grader": "local"}
 
 
 def _env_commit(row: dict[str, Any]) -> str:
@@ -251,5 +306,5 @@ def _tests(value: Any) -> list[str]:
 
 def _environment_fields(record: EnvRecord) -> dict[str, Any]:
     fields = asdict(record)
-    keys = ("key", "status", "python", "python_why", "uploaded_before", "image", "changes", "reason")
+    keys = ("key", "status", "python", "python_why", "uploaded_before", "image", "system_packages", "changes", "reason")
     return {k: fields[k] for k in keys if fields[k]}

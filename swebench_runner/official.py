@@ -109,7 +109,8 @@ def evaluation_record(reports: dict[str, dict[str, Any]], grader: str, run_id: s
                 "resolved": bool(r.get("resolved")),
                 "patch_applied": bool(r.get("patch_successfully_applied", r.get("patch_exists", False))),
                 "tests_status": r.get("tests_status", {}),
-                "graded": bool(r.get("graded", True)),  # False: the local grader's environment failed
+                "graded": bool(r.get("graded", True)),  # False: the local grader could not run its tests
+                **({"not_graded_reason": str(r.get("environment_failed", ""))} if r.get("graded") is False else {}),
             }
             for i, r in sorted(reports.items())
         },

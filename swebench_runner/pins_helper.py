@@ -107,7 +107,8 @@ def install_one(requirement: str, record: list[dict[str, str]], tries: int = 3) 
     python = sys.version.split()[0]
     why = f"{requirement} does not install on Python {python} as of the environment's date: {last_error(first)}"
     if os.environ.get("PIP_UPLOADED_PRIOR_TO") and pip(requirement, dated=False).returncode == 0:
-        record.append({"requirement": requirement, "installed": f"{requirement} (a later release)", "why": why})
+        later = "published after the environment's date" if PIN.match(requirement) else "a later release"
+        record.append({"requirement": requirement, "installed": f"{requirement} ({later})", "why": why})
         return True
     m = PIN.match(requirement)
     if m:

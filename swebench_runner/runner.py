@@ -16,6 +16,7 @@ from repoagent.models.litellm_model import check_model
 from swebench_runner.batch import BatchOptions, Tally, refresh_summary, run_batch
 from swebench_runner.dataset import load_dataset
 from swebench_runner.executors import Executor, LocalPool, RayPool
+from swebench_runner.journal import Journal
 from swebench_runner.official import (
     collect_reports,
     eval_command,
@@ -23,7 +24,7 @@ from swebench_runner.official import (
     not_ready,
     official_version,
 )
-from swebench_runner.summary import EVALUATION
+from swebench_runner.summary import EVALUATION, write_summary
 from swebench_runner.worker import ORACLE, RunConfig
 
 
@@ -156,11 +157,25 @@ def evaluate_run(
 
 
 def merge_reports(
-    out: Path, dataset: str, split: str, reports: dict[str, dict[str, Any]], grader: str, run_id: str
+    out: Path,
+    dataset: str,
+    split: str,
+    reports: dict[str, dict[str, Any]],
+    grader: str,
+    run_id: str,
+    predictions: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Write ``evaluation.json`` and the summary again with the verdicts in it."""
+    """Write ``evaluation.json`` and the summary again with the verdicts in it.  Predictions that no ``swebench
+    run`` in ``out`` made (another system's) get a summary of their own instances, under their model's name."""
     (out / EVALUATION).write_text(json.dumps(evaluation_record(reports, grader, run_id), indent=2) + "\n")
-    return refresh_summary(out, load_dataset(dataset, split))
+    done = Journal(out).read()
+    if predictions is None or any(p["instance_id"] in done for p in predictions):
+        return refresh_summary(out, load_dataset(dataset, split))
+    wanted = {p["instance_id"]: p for p in predictions}
+    instances = [i for i in load_dataset(dataset, split) if i.instance_id in wanted]
+    rows = [{"instance_id": i, "status": "external", "patch": p.get("model_patch") or ""} for i, p in wanted.items()]
+    models = sorted({str(p.get("model_name_or_path") or "") for p in predictions} - {""})
+    return write_summary(out, instances, rows, "", ", ".join(models) or "unnamed", dataset)
 
 
 @dataclass(frozen=True)
@@ -179,16 +194,23 @@ def _evaluate_locally(
     predictions: Path, dataset: str, split: str, run_id: str | None, workers: int, local: LocalGrading
 ) -> dict[str, Any]:
     from repoagent.cli.console import progress_bar
-    from swebench_runner.local_grading import grader_name
+    from swebench_runner.local_grading import grader_name, not_graded
     from swebench_runner.local_runs import environments, grade_locally
 
     if official_version() is None:
         raise UserError("local grading uses the official parsers and grading: pip install 'repoagent[swebench]'")
     wanted = read_predictions(predictions)
-    instances = load_dataset(dataset, split, sorted({p["instance_id"] for p in wanted}))
+    ids = {p["instance_id"] for p in wanted}
+    instances = [i for i in load_dataset(dataset, split) if i.instance_id in ids]
     run_id = run_id or f"repoagent-local-{time.strftime('%Y%m%d-%H%M%S')}"
     out = predictions.resolve().parent
     envs = environments(local.settings, local.specs, local.repos, local.repo_map, local.cancel)
     with progress_bar() as progress:
         reports = grade_locally(envs, out, run_id, instances, wanted, workers, progress, local.timeout)
-    return merge_reports(out, dataset, split, reports, grader_name(), run_id)
+    for iid in sorted(ids - set(reports)):  # a prediction of an instance the dataset has not: said, not graded
+        reports[iid] = not_graded(iid, f"{iid} is not in --dataset {dataset}")
+    summary = merge_reports(out, dataset, split, reports, grader_name(), run_id, wanted)
+    if not any(r.get("graded") for r in reports.values()):
+        reasons = sorted({str(r.get("environment_failed", ""))[:300] for r in reports.values()})
+        raise UserError("nothing could be graded: " + "; ".join(reasons[:3]))
+    return summary

@@ -123,6 +123,19 @@ def debian_python(wanted: str, requires_python: str = "") -> tuple[str, str]:
     return chosen, why
 
 
+# The tree goes after an install: a few tries (a process of the install may still be writing in it), and a tree
+# that will not go leaves a line in the log, never a failed install.
+CLEAN_TESTBED = (
+    f"cd / && for try in 1 2 3; do rm -rf {TESTBED} 2>/dev/null && break; sleep 2; done; "
+    f"[ ! -e {TESTBED} ] || echo 'note: {TESTBED} was not removed whole after the install' >&2; mkdir -p {TESTBED}"
+)
+# The compilers and headers, from Debian, that a repository's C and C++ extensions build with at each commit (the
+# base image has gcc, libc6-dev and python3-dev).
+SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
+    "scikit-learn/scikit-learn": ("g++", "make"),
+    "astropy/astropy": ("g++", "make"),
+    "matplotlib/matplotlib": ("g++", "make", "pkg-config", "libfreetype-dev", "libpng-dev", "libqhull-dev"),
+}
 NO_ENV_INSTALL = "the install did not complete at the environment commit: each instance installs its own"
 # The files an install reads: when an instance's are the environment commit's, the environment image serves as is.
 INSTALL_FILES = re.compile(r"^(setup\.py|setup\.cfg|pyproject\.toml|[\w.-]*requirements[\w.-]*\.txt)$")
@@ -209,6 +222,9 @@ class LocalEnvironment:
         helper = base64.b64encode((Path(__file__).parent / "pins_helper.py").read_bytes()).decode()
         pins = f"python {HELPER} {RECORD}"
         lines = ["set -ex", *[str(s) for s in self.spec.get("pre_install") or []]]
+        added = SYSTEM_PACKAGES.get(self.repo, ())
+        if added:  # the compilers and headers its C extensions build with, from Debian
+            lines.append(f"apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q {' '.join(added)}")
         lines += [
             f"python3 -m venv {VENV}",
             f"export PATH={VENV}/bin:$PATH",
@@ -234,14 +250,25 @@ class LocalEnvironment:
             note = json.dumps({"requirement": self.spec.get("install"), "installed": "", "why": NO_ENV_INSTALL})
             lines.append(f"{install} || echo {shlex.quote(note)} >> {RECORD}")
         lines.append("python -c 'import pytest' 2>/dev/null || python -m pip install -q pytest")
-        # the code goes again: each run brings its own (no later commit's files in the image)
-        lines.append(f"cd / && rm -rf {TESTBED} && mkdir -p {TESTBED}")
+        lines.append(CLEAN_TESTBED)  # the code goes again: each run brings its own (no later commit's files)
         return "\n".join(lines)
 
     def git_version(self) -> str:
-        """A repository whose tag is the spec's version: versioneer and setuptools-scm read it as at release."""
+        """A repository whose tag is the spec's version: versioneer and setuptools-scm read it as at release.  No
+        automatic gc: one left running in the background would still write in .git while the tree is removed."""
         commit = "git -c user.name=env -c user.email=env@localhost commit -qm env --no-verify"
-        return f"git init -q && git add -A && {commit} && git tag v{self.release} && git tag {self.release}"
+        init = "git init -q && git config gc.auto 0 && git config maintenance.auto false"
+        return f"{init} && git add -A && {commit} && git tag v{self.release} && git tag {self.release}"
+
+    @property
+    def system_packages(self) -> list[str]:
+        """The Debian packages the build adds: those the spec's steps install, and the compilers and headers a
+        repository's C extensions want (``SYSTEM_PACKAGES``)."""
+        named: list[str] = []
+        for step in self.spec.get("pre_install") or []:
+            for m in re.finditer(r"apt-get\s+(?:-\S+\s+)*install\s+([^&|;]+)", str(step)):
+                named += [w for w in m.group(1).split() if not w.startswith("-")]
+        return list(dict.fromkeys([*named, *SYSTEM_PACKAGES.get(self.repo, ())]))
 
     def install_line(self) -> str:
         """The spec's install command; a pip install again without build isolation (an old pin of the build
@@ -258,7 +285,7 @@ class LocalEnvironment:
             return ""
         return "\n".join(
             ["set -ex", f"cd {TESTBED}", self.git_version(), self.install_line(),
-             f"cd / && rm -rf {TESTBED} && mkdir -p {TESTBED}"]
+             CLEAN_TESTBED]
         )  # fmt: skip
 
     def layer_plan(self, command: str, files: list[str]) -> EnvPlan:

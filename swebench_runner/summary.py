@@ -31,6 +31,7 @@ STATUS_COLOURS = {
     "error": "#c62828",
     "interrupted": "#ad1457",
     "not run": "#e0e0e0",
+    "external": "#5c6bc0",  # a prediction another system made, graded here
 }
 RANK_BINS = [("1", 1, 1), ("2-3", 2, 3), ("4-5", 4, 5), ("6-10", 6, 10), (">10 or absent", 11, None)]
 
@@ -75,7 +76,8 @@ def _instance_row(inst: Instance, row: dict[str, Any] | None, verdicts: dict[str
         verdict = verdicts.get(inst.instance_id, {})
         out["resolved"] = bool(verdict.get("resolved"))
         if verdict and not verdict.get("graded", True):
-            out["not_graded"] = True  # its environment could not be built: counted unresolved, and said
+            out["not_graded"] = True  # its tests could not run here: counted unresolved, and said why
+            out["not_graded_reason"] = verdict.get("not_graded_reason", "")
     return out
 
 

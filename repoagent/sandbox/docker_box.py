@@ -62,6 +62,12 @@ def _labels() -> dict[str, str]:
 BASE_REPOSITORY = "repoagent-base"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 WORKDIR = "/work"
+# What a failure that may pass on a second try looks like in an install's output: the network's, the mirror's.
+TRANSIENT = re.compile(
+    r"Temporary failure in name resolution|Connection reset by peer|Read timed out|ConnectTimeoutError"
+    r"|Connection timed out|RemoteDisconnected|IncompleteRead|HTTP error 50[234]|50[234] Server Error"
+    r"|Hash Sum mismatch|Could not connect to|Failed to fetch http"
+)
 _FAILED_BUILDS: dict[str, str] = {}  # environment tag -> why its install failed (per process: a batch worker)
 
 
@@ -228,22 +234,28 @@ class DockerSandbox:
         if tag in _FAILED_BUILDS:  # the same install failed in this process: not again for every instance
             raise EnvironmentBuildError(_FAILED_BUILDS[tag])
         script = plan.install_script() or "true"
-        name = f"repoagent-install-{uuid.uuid4().hex[:12]}"
-        try:
-            container = self._create(self.base, f"set -e; {script}", network=True, name=name, env=plan.env)
-            container.put_archive("/", tar_tree(tree, self.workdir))
-            container.start()
-            if self._wait(container, 3600) != 0:
+        first = ""
+        for attempt in (1, 2):  # a failure that looks like the network's is tried once more
+            name = f"repoagent-install-{uuid.uuid4().hex[:12]}"
+            try:
+                container = self._create(self.base, f"set -e; {script}", network=True, name=name, env=plan.env)
+                container.put_archive("/", tar_tree(tree, self.workdir))
+                container.start()
+                if self._wait(container, 3600) == 0:
+                    changes = [f"ENV PATH={VENV}/bin:{SYSTEM_PATH}", f"ENV VIRTUAL_ENV={VENV}"] if plan.venv else []
+                    container.commit(repository="repoagent-env", tag=tag.split(":", 1)[1], changes=changes)
+                    return tag
                 logs = container.logs().decode(errors="replace")[-3000:]
-                why = f"the install step failed in {self.base} (pass --install CMD to give your own):\n"
-                why += f"$ {script}\n{logs}"
-                _FAILED_BUILDS[tag] = why
-                raise EnvironmentBuildError(why)
-            changes = [f"ENV PATH={VENV}/bin:{SYSTEM_PATH}", f"ENV VIRTUAL_ENV={VENV}"] if plan.venv else []
-            container.commit(repository="repoagent-env", tag=tag.split(":", 1)[1], changes=changes)
-        finally:
-            self._remove(name)
-        return tag
+            finally:
+                self._remove(name)
+            if attempt == 1 and TRANSIENT.search(logs):
+                first = f"(tried again: the first try failed as the network does: {TRANSIENT.search(logs)[0]})\n"
+                continue
+            why = f"the install step failed in {self.base} (pass --install CMD to give your own):\n{first}"
+            why += f"$ {script}\n{logs}"
+            _FAILED_BUILDS[tag] = why
+            raise EnvironmentBuildError(why)
+        raise AssertionError("unreachable")
 
     def _create(
         self,
