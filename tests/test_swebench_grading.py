@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swebench_runner.apply import GIT_APPLY, PATCH_FUZZ, apply_patch
-from swebench_runner.local_grading import expected_ids, normalise_names
-from swebench_runner.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
-from swebench_runner.specs import SYSTEM_PACKAGES, LocalEnvironment
+from swebench_runner.envs.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
+from swebench_runner.envs.specs import SYSTEM_PACKAGES, LocalEnvironment
+from swebench_runner.grading.apply import GIT_APPLY, PATCH_FUZZ, apply_patch
+from swebench_runner.grading.local import expected_ids, normalise_names
 from tests.cli_helpers import run_cli
 from tests.gitrepo import git, make_repo
 from tests.sandbox_fixtures import require_docker

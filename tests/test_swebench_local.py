@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from swebench_runner.local_grading import expected_ids, network_evidence, normalise_names
-from swebench_runner.local_runs import validation_figures
-from swebench_runner.specs import (
+from swebench_runner.envs.specs import (
     WHEELS_FROM,
     LocalEnvironment,
     debian_python,
@@ -15,6 +13,8 @@ from swebench_runner.specs import (
     instance_test_command,
     uploaded_before,
 )
+from swebench_runner.grading.local import expected_ids, network_evidence, normalise_names
+from swebench_runner.grading.runs import validation_figures
 from tests.cli_helpers import run_cli
 from tests.fix_fixtures import script
 from tests.sandbox_fixtures import require_docker
@@ -106,7 +106,7 @@ def test_packages_are_taken_as_of_the_environment_commit_but_not_before_wheels_f
 
 
 def test_requirement_files_are_read_as_the_official_harness_reads_them(tmp_path: Path) -> None:
-    from swebench_runner.pins_helper import nearest, requirement_lines
+    from swebench_runner.envs.pins_helper import nearest, requirement_lines
 
     (tmp_path / "reqs").mkdir()
     (tmp_path / "reqs" / "base.txt").write_text("numpy<1.26  # core\n--index-url https://example.invalid\n")

@@ -16,9 +16,9 @@ import pytest
 
 from retrieval.history import change_counts
 from retrieval.source import RepoSource
-from swebench_runner.checkout import HISTORY_ANCESTORS, Mirrors, reachable_commits, sealed_copy
-from swebench_runner.dataset import load_instances
-from swebench_runner.repos import RepoFinder
+from swebench_runner.data.checkout import HISTORY_ANCESTORS, Mirrors, reachable_commits, sealed_copy
+from swebench_runner.data.dataset import load_instances
+from swebench_runner.data.repos import RepoFinder
 from tests.cli_helpers import child_env, run_cli
 from tests.fix_fixtures import script
 from tests.gitrepo import git
@@ -70,7 +70,7 @@ def test_oracle_run_writes_official_predictions_instance_folders_and_a_summary(b
 
 
 def test_predictions_are_read_by_the_official_package(bench, tmp_path: Path) -> None:
-    from swebench_runner.official import load_predictions
+    from swebench_runner.grading.official import load_predictions
 
     out = tmp_path / "out"
     assert _run(bench, out, tmp_path / "home", "--sandbox", "none", "--instances", "demo__words-1").returncode == 0
@@ -269,8 +269,8 @@ def test_a_run_on_a_local_ray(bench, tmp_path: Path) -> None:
 
 
 def test_merging_an_official_report_puts_verdicts_in_the_summary(bench, tmp_path: Path) -> None:
-    from swebench_runner.official import collect_reports
-    from swebench_runner.runner import merge_reports
+    from swebench_runner.grading.evaluate import merge_reports
+    from swebench_runner.grading.official import collect_reports
 
     out = tmp_path / "out"
     assert _run(bench, out, tmp_path / "home", "--sandbox", "none").returncode == 0

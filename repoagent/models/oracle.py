@@ -1,6 +1,6 @@
 """The ``oracle`` provider: answers every stage of a run from an answer sheet made from a gold patch.
 
-``oracle/<file>`` names a JSON answer sheet (``swebench_runner.oracle`` makes
+``oracle/<file>`` names a JSON answer sheet (``swebench_runner.oracle.sheet`` makes
 one per SWE-bench instance from its gold patch)::
 
     {"files": [...], "symbols": [{"path": ..., "name": ...}], "code": "...", "reproduction": ""}

@@ -15,10 +15,10 @@ from editing.errors import EditError
 from editing.ops import EditOp
 from retrieval.languages import language_for_path
 from retrieval.source import RepoSource
-from swebench_runner.dataset import Instance
-from swebench_runner.gold import ast_equal, parse_patch, patched_files
-from swebench_runner.gold_ops import gold_ops
-from swebench_runner.repos import RepoFinder
+from swebench_runner.data.dataset import Instance
+from swebench_runner.data.gold import ast_equal, parse_patch, patched_files
+from swebench_runner.data.gold_ops import gold_ops
+from swebench_runner.data.repos import RepoFinder
 
 
 def bench_edit_one(inst: Instance, finder: RepoFinder) -> dict[str, Any]:

@@ -14,10 +14,10 @@ from editing.patches import changed_definitions
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
 from retrieval.source import RepoSource
-from swebench_runner.dataset import Instance
-from swebench_runner.gold import gold_files
-from swebench_runner.repos import RepoFinder
-from swebench_runner.resumable import run_resumable
+from swebench_runner.data.dataset import Instance
+from swebench_runner.data.gold import gold_files
+from swebench_runner.data.repos import RepoFinder
+from swebench_runner.run.resumable import run_resumable
 
 Localize = Callable[[RepoIndex, Instance], dict[str, Any]]
 

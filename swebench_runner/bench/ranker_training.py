@@ -26,7 +26,7 @@ from retrieval.features import FILE_FEATURES, HISTORY_COLUMNS, SYMBOL_FEATURES
 from retrieval.ranker import spread
 from retrieval.retriever import RankingFeatures
 from retrieval.trees import TreeModel
-from swebench_runner.journal import read_rows
+from swebench_runner.run.journal import read_rows
 
 Stage = Literal["files", "symbols"]
 ROWS = "rows.jsonl"

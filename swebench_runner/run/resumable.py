@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from swebench_runner.dataset import Instance
-from swebench_runner.journal import read_rows
+from swebench_runner.data.dataset import Instance
+from swebench_runner.run.journal import read_rows
 
 Progress = Callable[[str, int, int], None]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from swebench_runner.worker import official_image_names, present_image
+from swebench_runner.run.worker import official_image_names, present_image
 
 LOG_ROOT = Path("logs") / "run_evaluation"
 

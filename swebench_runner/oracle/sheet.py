@@ -26,8 +26,8 @@ from retrieval.parser import parse_source
 from retrieval.source import RepoSource
 from retrieval.symbols import ParsedFile, Symbol
 from retrieval.testpaths import is_test_path
-from swebench_runner.gold import ast_equal, patched_files
-from swebench_runner.gold_ops import gold_ops
+from swebench_runner.data.gold import ast_equal, patched_files
+from swebench_runner.data.gold_ops import gold_ops
 
 
 def _fenced(code: str) -> str:

@@ -24,12 +24,12 @@ from typing import Any
 
 from repoagent.config import Settings
 from repoagent.core.cancel import CancelToken
-from swebench_runner.checkout import Mirrors
-from swebench_runner.dataset import Instance
-from swebench_runner.journal import read_rows
-from swebench_runner.local_env import Environments
-from swebench_runner.repos import RepoFinder
-from swebench_runner.specs import load_specs
+from swebench_runner.data.checkout import Mirrors
+from swebench_runner.data.dataset import Instance
+from swebench_runner.data.repos import RepoFinder
+from swebench_runner.envs.images import Environments
+from swebench_runner.envs.spec_source import load_specs
+from swebench_runner.run.journal import read_rows
 
 Progress = Callable[[str, int, int], None]
 
@@ -90,7 +90,7 @@ def grade_locally(
     timeout: float = 1800,
 ) -> dict[str, dict[str, Any]]:
     """Each prediction's report (by instance id), graded in environments built here."""
-    from swebench_runner.local_grading import LocalGrader
+    from swebench_runner.grading.local import LocalGrader
 
     grader = LocalGrader(envs, out, run_id, timeout)
     rows = {i.instance_id: row_of(i) for i in instances}
@@ -113,7 +113,7 @@ def validate(
     timeout: float = 1800,
 ) -> dict[str, Any]:
     """Grade the gold and the empty patch of each instance; the figures per repository (also written)."""
-    from swebench_runner.local_grading import LocalGrader
+    from swebench_runner.grading.local import LocalGrader
 
     out.mkdir(parents=True, exist_ok=True)
     journal = out / "validation.jsonl"

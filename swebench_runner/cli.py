@@ -18,8 +18,8 @@ from repoagent.core.errors import UserError
 
 if TYPE_CHECKING:
     from retrieval.index import RepoIndex
-    from swebench_runner.dataset import Instance
-    from swebench_runner.repos import RepoFinder
+    from swebench_runner.data.dataset import Instance
+    from swebench_runner.data.repos import RepoFinder
 
 bench_app = typer.Typer(help="Benchmarks on SWE-bench data.", no_args_is_help=True)
 
@@ -42,8 +42,8 @@ def bench_inputs(
     dataset: Path, repos: Path | None, repo_map: Path | None, instances: str | None, limit: int | None
 ) -> tuple[list[Instance], RepoFinder]:
     """The chosen instances and where their repositories are."""
-    from swebench_runner.dataset import load_instances
-    from swebench_runner.repos import RepoFinder
+    from swebench_runner.data.dataset import load_instances
+    from swebench_runner.data.repos import RepoFinder
 
     if repos is None and repo_map is None:
         raise UserError("pass --repos DIR (and/or --repo-map FILE) so the repositories can be found")
@@ -243,7 +243,7 @@ def bench_edit_command(
     """Express each gold patch as whole-definition edits and compare with the gold files."""
     from repoagent.cli.console import progress_bar
     from swebench_runner.bench.edit import bench_edit_one
-    from swebench_runner.resumable import run_resumable
+    from swebench_runner.run.resumable import run_resumable
 
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
     with progress_bar() as progress:
@@ -295,7 +295,7 @@ def swebench_run_command(
     override: OverrideOpt = None,
 ) -> None:
     """Run the agent on SWE-bench instances; the last stdout line is the summary (JSON)."""
-    from swebench_runner.runner import start_run
+    from swebench_runner.run.driver import start_run
 
     if sandbox not in ("auto", "docker", "local", "none"):
         raise UserError(f"--sandbox {sandbox}: choose auto, docker, local or none")
@@ -360,7 +360,7 @@ def swebench_evaluate_command(
     override: OverrideOpt = None,
 ) -> None:
     """Score a run's predictions and merge the verdicts into its summary; the last stdout line is the total."""
-    from swebench_runner.runner import LocalGrading, evaluate_run
+    from swebench_runner.grading.evaluate import LocalGrading, evaluate_run
 
     if grader not in ("official", "local"):
         raise UserError(f"--grader {grader}: choose official or local")
@@ -390,8 +390,8 @@ def swebench_validate_command(
 ) -> None:
     """Check local grading: the gold patch resolved, the empty patch not; figures per repository (JSON, last line)."""
     from repoagent.cli.console import progress_bar
-    from swebench_runner.dataset import load_dataset
-    from swebench_runner.local_runs import environments, validate
+    from swebench_runner.data.dataset import load_dataset
+    from swebench_runner.grading.runs import environments, validate
 
     settings = settings_from(config, override)
     ids = [i.strip() for i in instances.split(",") if i.strip()] if instances else None

@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
-from swebench_runner.worker import Job, JobResult, RunConfig, Worker, init_process, run_in_process
+from swebench_runner.run.worker import Job, JobResult, RunConfig, Worker, init_process, run_in_process
 
 
 class Executor(Protocol):

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.core.cancel import CancelToken
-from swebench_runner.dataset import Instance
-from swebench_runner.executors import Executor
-from swebench_runner.gold import gold_files
-from swebench_runner.journal import Journal, is_error, write_predictions
-from swebench_runner.summary import write_summary
-from swebench_runner.worker import ORACLE, Job, untar
+from swebench_runner.data.dataset import Instance
+from swebench_runner.data.gold import gold_files
+from swebench_runner.run.executors import Executor
+from swebench_runner.run.journal import Journal, is_error, write_predictions
+from swebench_runner.run.summary import write_summary
+from swebench_runner.run.worker import ORACLE, Job, untar
 
 INSTANCES = "instances"
 

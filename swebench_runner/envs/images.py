@@ -25,8 +25,8 @@ from repoagent.core.errors import UserError
 from repoagent.core.gitcmd import git
 from repoagent.core.locks import file_lock
 from repoagent.sandbox.protocol import EnvironmentBuildError
-from swebench_runner.checkout import Mirrors, sealed_copy
-from swebench_runner.specs import INSTALL_FILES, RECORD, TESTBED, LocalEnvironment, spec_for
+from swebench_runner.data.checkout import Mirrors, sealed_copy
+from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, LocalEnvironment, spec_for
 
 BASE = "repoagent-base:bookworm"
 

@@ -1,12 +1,13 @@
-"""The official install specs per repository and version, and the environment an instance is graded in.
+"""The environment an instance is graded in, made from its official install spec: pure builders of scripts and
+commands (nothing here downloads, runs or builds; ``spec_source`` fetches the specs, ``images`` builds).
 
 The SWE-bench harness keeps, for each repository and version, the Python to use,
 the packages to install (a conda list, or ``requirements.txt`` of the version's
 environment commit), extra pip packages with their pins, the install command,
 steps before the install and the test command (``MAP_REPO_VERSION_TO_SPECS``).
 Version 5 of ``swebench`` moved them out of the package; the last release that
-ships them is 4.1.0, so ``load_specs`` takes them from that wheel on PyPI (once,
-cached as JSON), or from a JSON file given with ``--specs``.
+ships them is 4.1.0, so ``spec_source.load_specs`` takes them from that wheel on
+PyPI (once, cached as JSON), or from a JSON file given with ``--specs``.
 
 ``LocalEnvironment`` turns one spec into what the Docker sandbox builds: the
 Debian release whose Python is nearest the spec's and not older (3.9 bullseye,
@@ -24,22 +25,14 @@ import hashlib
 import json
 import re
 import shlex
-import subprocess
-import sys
-import tempfile
 import tomllib
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repoagent.core.errors import UserError
 from repoagent.sandbox.environment import INSTALL_ENV, PYTHONS, VENV, EnvPlan, Step
 
 SPECS_RELEASE = "4.1.0"
-SPECS_MEMBER = "swebench/harness/constants/python.py"
-SPECS_TABLE = "MAP_REPO_VERSION_TO_SPECS_PY"
-REQS_TABLE = "MAP_REPO_TO_REQS_PATHS"
 TESTBED = "/testbed"
 RECORD = "/opt/repoagent/env-changes.jsonl"
 HELPER = "/opt/repoagent/pins_helper.py"
@@ -52,50 +45,6 @@ DEV_INSTALL = (
     "> /tmp/repoagent-dev-install.log 2>&1 ) || { echo 'the project did not install in place:'; "
     "tail -n 20 /tmp/repoagent-dev-install.log; } >&2"
 )
-
-
-def load_specs(cache_dir: Path, path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
-    """repository -> version -> spec: from ``path`` (JSON), else swebench 4.1.0's table (downloaded once)."""
-    if path is not None:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as exc:
-            raise UserError(f"--specs {path}: not a readable JSON file ({exc})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"--specs {path}: want an object of repository -> version -> spec")
-        return data
-    cached = Path(cache_dir) / f"swebench-{SPECS_RELEASE}-specs-v2.json"
-    if cached.is_file():
-        return json.loads(cached.read_text())
-    specs = _specs_from_wheel()
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
-    tmp.write_text(json.dumps(specs, indent=1, sort_keys=True))
-    tmp.replace(cached)
-    return specs
-
-
-def _specs_from_wheel() -> dict[str, dict[str, dict[str, Any]]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "-d", tmp]
-        got = subprocess.run([*pip, f"swebench=={SPECS_RELEASE}"], capture_output=True, text=True, check=False)
-        wheels = list(Path(tmp).glob("swebench-*.whl"))
-        if got.returncode != 0 or not wheels:
-            raise UserError(
-                f"could not download swebench {SPECS_RELEASE} from PyPI for its install specs "
-                f"({got.stderr.strip().splitlines()[-1:] or 'no wheel'}); pass --specs FILE (JSON: repository -> "
-                "version -> spec)"
-            )
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            source = wheel.read(SPECS_MEMBER).decode()
-    namespace: dict[str, Any] = {}
-    exec(compile(source, SPECS_MEMBER, "exec"), namespace)  # constants only: the module imports nothing
-    table = json.loads(json.dumps(namespace[SPECS_TABLE]))  # plain JSON values, keys as strings
-    # "packages": "requirements.txt" means the first of the repository's requirement files that exists
-    for repo, paths in namespace.get(REQS_TABLE, {}).items():
-        for spec in table.get(repo, {}).values():
-            spec.setdefault("requirements_paths", list(paths))
-    return table
 
 
 def spec_for(specs: dict[str, dict[str, dict[str, Any]]], repo: str, version: str) -> dict[str, Any] | None:

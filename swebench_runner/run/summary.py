@@ -17,8 +17,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from swebench_runner.dataset import Instance
-from swebench_runner.journal import is_error
+from swebench_runner.data.dataset import Instance
+from swebench_runner.run.journal import is_error
 
 EVALUATION = "evaluation.json"
 STATUS_COLOURS = {

@@ -36,11 +36,11 @@ from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, configured_sa
 from repoagent.pipeline.inputs import Issue, issue_title
 from repoagent.sandbox.environment import EnvPlan
 from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
-from swebench_runner.checkout import HISTORY_ANCESTORS, Mirrors, sealed_copy
-from swebench_runner.journal import ERROR_STATUSES
-from swebench_runner.local_env import Environments
-from swebench_runner.repos import RepoFinder
-from swebench_runner.specs import load_specs
+from swebench_runner.data.checkout import HISTORY_ANCESTORS, Mirrors, sealed_copy
+from swebench_runner.data.repos import RepoFinder
+from swebench_runner.envs.images import Environments
+from swebench_runner.envs.spec_source import load_specs
+from swebench_runner.run.journal import ERROR_STATUSES
 
 ORACLE = "oracle"
 # The prelude of SWE-bench's own images: their project is installed in the conda env "testbed" at /testbed.
@@ -226,7 +226,7 @@ class Worker:
             row.update(_from_outcome(outcome))
             if self.config.model == ORACLE:
                 from retrieval.source import RepoSource
-                from swebench_runner.oracle import check_against_gold
+                from swebench_runner.oracle.sheet import check_against_gold
 
                 source = RepoSource(repo, sealed.commit)
                 row["oracle_check"] = check_against_gold(source, outcome.patch, job.gold_patch)
@@ -255,7 +255,7 @@ class Worker:
         model = self.config.model
         if model == ORACLE:
             from retrieval.source import RepoSource
-            from swebench_runner.oracle import answer_sheet
+            from swebench_runner.oracle.sheet import answer_sheet
 
             sheet = answer_sheet(RepoSource(repo, commit), job.gold_patch)
             path = scratch / "oracle.json"  # beside the sealed copy, never inside it

@@ -24,7 +24,7 @@ from repoagent.core.errors import UserError
 from repoagent.core.gitcmd import git
 from repoagent.core.locks import file_lock
 from retrieval.history import WINDOWS
-from swebench_runner.repos import RepoFinder
+from swebench_runner.data.repos import RepoFinder
 
 SEALED_BRANCH = "refs/heads/base"
 # Commits before the base that the agent's sealed copy keeps: the window of the history columns.

@@ -41,12 +41,12 @@ from repoagent.core.cancel import Cancelled
 from repoagent.core.errors import UserError
 from repoagent.core.gitcmd import git
 from repoagent.sandbox.protocol import EnvironmentBuildError
-from swebench_runner.apply import apply_patch
-from swebench_runner.checkout import sealed_copy
-from swebench_runner.local_env import Environments, EnvRecord
-from swebench_runner.official import LOG_ROOT, official_version
-from swebench_runner.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
-from swebench_runner.specs import TESTBED, directives_of, instance_test_command
+from swebench_runner.data.checkout import sealed_copy
+from swebench_runner.envs.images import Environments, EnvRecord
+from swebench_runner.envs.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
+from swebench_runner.envs.specs import TESTBED, directives_of, instance_test_command
+from swebench_runner.grading.apply import apply_patch
+from swebench_runner.grading.official import LOG_ROOT, official_version
 
 _UNITTEST_311 = re.compile(r"^(\w+) \(([\w.]+)\.\1\)", re.M)
 # a test id holding the checkout path of the machine that made the dataset (``/n/fs/.../owner__name__1.2/...``):
