@@ -102,6 +102,47 @@ def test_the_system_packages_a_build_adds_are_named() -> None:
     assert LocalEnvironment.of("demo/calc", "1.0", {"python": "3.11"}).system_packages == []
 
 
+def test_the_build_backends_plugins_are_kept_and_only_setuptools_and_wheel_left_to_the_image() -> None:
+    """setuptools-scm (pytest's, xarray's) writes the version file the package imports: the image must have it."""
+    requires = '["setuptools>=40.0", "setuptools-scm", "wheel", "setuptools_scm_git_archive"]'
+    pyproject = f"[build-system]\nrequires = {requires}\n"
+    env = LocalEnvironment.of("pytest-dev/pytest", "4.4", {"python": "3.9"}, pyproject)
+    assert env.build_requires == ["setuptools-scm", "setuptools_scm_git_archive"]
+
+
+def test_a_conda_environment_file_is_installed_from_pypi_as_near_as_it_goes() -> None:
+    """xarray's and matplotlib's specs install a conda environment file: its packages from PyPI (conda's names as
+    PyPI's, ``name=1.2`` as the 1.2 series), what PyPI has not left out and recorded, none of them fatal."""
+    text = (
+        "name: t\nchannels: [conda-forge]\ndependencies:\n  - numpy=1.17\n  - conda-forge::scipy 1.5.2\n"
+        "  - matplotlib-base>=3.1\n  - hdf5\n  - python=3.8\n  - pip\n  - pip:\n    - -e .\n    - numbagg\n"
+    )
+    spec = {"python": "3.10", "packages": "environment.yml", "environment_paths": ["ci/environment.yml"]}
+    env = LocalEnvironment.of("pydata/xarray", "0.12", spec, conda_file=("ci/environment.yml", text))
+    assert env.conda_requirements == ["numpy==1.17.*", "scipy==1.5.2", "matplotlib>=3.1", "numbagg"]
+    assert [d["requirement"] for d in env.conda_dropped] == ["hdf5"] and env.unsupported() is None
+    script = env.script()
+    assert "pins_helper.py /opt/repoagent/env-changes.jsonl --optional 'numpy==1.17.*' scipy==1.5.2" in script
+    assert '"requirement": "hdf5"' in script  # recorded in the image's list of changes
+    missing = LocalEnvironment.of("pydata/xarray", "0.12", spec).unsupported() or ""
+    assert "ci/environment.yml" in missing and "has not" in missing
+
+
+def test_an_optional_requirement_that_installs_in_no_way_is_left_out_and_recorded(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    helper = Path(__file__).parents[1] / "swebench_runner/envs/pins_helper.py"
+    record = tmp_path / "record.jsonl"
+    argv = [sys.executable, str(helper), str(record), "--optional", "repoagent-no-such-package-zz==1.0"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = [json.loads(x) for x in record.read_text().splitlines()]
+    assert line["requirement"] == "repoagent-no-such-package-zz==1.0" and "left out" in line["why"]
+    required = subprocess.run(argv[:3] + argv[4:], capture_output=True, text=True, timeout=300)
+    assert required.returncode == 1 and "cannot install repoagent-no-such-package-zz" in required.stderr
+
+
 def test_patches_apply_as_the_official_harness_applies_them(tmp_path: Path) -> None:
     """git apply first; a patch whose context has moved on only ``patch --fuzz=5`` applies; one that applies in no
     way says what each command said."""

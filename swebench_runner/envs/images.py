@@ -91,7 +91,11 @@ class Environments:
 
         date = git(mirror, "show", "-s", "--format=%cI", env_commit).stdout.decode().strip()
         setup = show("setup.cfg") + show("setup.py")
-        return LocalEnvironment.of(repo, version, spec, show("pyproject.toml"), setup, date)
+        conda = ("", "")
+        if spec.get("packages") == "environment.yml":  # the first of the official paths the commit has
+            found = [(p, show(p)) for p in spec.get("environment_paths") or ["environment.yml"]]
+            conda = next(((p, text) for p, text in found if text.strip()), ("", ""))
+        return LocalEnvironment.of(repo, version, spec, show("pyproject.toml"), setup, date, conda)
 
     def get(self, repo: str, version: str, env_commit: str) -> tuple[EnvRecord, LocalEnvironment | None]:
         """The environment of ``repo`` at ``version``: built now, found, or failed (with the reason)."""

@@ -4,7 +4,7 @@ This file runs *inside* an environment image's build, with the environment's
 own Python (3.9 or newer, standard library and pip only); it is copied in, never
 imported by repoagent.
 
-    python pins_helper.py RECORD [-r FILE | REQUIREMENT ...]
+    python pins_helper.py RECORD [--optional] [-r FILE | REQUIREMENT ...]
 
 All requirements go to pip at once first.  When pip refuses, they go one at a
 time; one that will not install as of the environment's date takes a later
@@ -13,7 +13,9 @@ release with a wheel for this interpreter (the first at or above X, else the
 last below it); one whose every release was yanked since takes a yanked one,
 pinned exactly.  Each such change is appended to RECORD as a JSON line
 ``{"requirement", "installed", "why"}``.  Exit status 1 (and a line on stderr)
-when a requirement installs in no way: the environment is failed, not graded.
+when a requirement installs in no way: the environment is failed, not graded;
+with ``--optional`` (a conda environment file's packages, from PyPI) such a
+requirement is left out and recorded instead.
 """
 
 from __future__ import annotations
@@ -136,17 +138,25 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(__doc__ or "")
         return 2
     record_path, args = argv[0], argv[1:]
-    requirements = requirement_lines(args[1]) if args[0] == "-r" else args
+    optional = bool(args) and args[0] == "--optional"  # a requirement that installs in no way is left out, said
+    args = args[1:] if optional else args
+    requirements = requirement_lines(args[1]) if args and args[0] == "-r" else args
     if not requirements:
         return 0
     if pip(*requirements).returncode == 0:
         return 0
     record: list[dict[str, str]] = []
-    ok = all([install_one(r, record) for r in requirements])  # every one is tried, and reported
+    results = []
+    for requirement in requirements:  # every one is tried, and reported
+        ok = install_one(requirement, record)
+        if not ok and optional:
+            why = f"{requirement} installs in no way here (a package of the conda environment file): left out"
+            record.append({"requirement": requirement, "installed": "", "why": why})
+        results.append(ok or optional)
     with open(record_path, "a", encoding="utf-8") as f:
         for change in record:
             f.write(json.dumps(change) + "\n")
-    return 0 if ok else 1
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

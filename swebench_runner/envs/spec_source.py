@@ -18,6 +18,7 @@ from swebench_runner.envs.specs import SPECS_RELEASE
 SPECS_MEMBER = "swebench/harness/constants/python.py"
 SPECS_TABLE = "MAP_REPO_VERSION_TO_SPECS_PY"
 REQS_TABLE = "MAP_REPO_TO_REQS_PATHS"
+ENV_YML_TABLE = "MAP_REPO_TO_ENV_YML_PATHS"
 
 
 def load_specs(cache_dir: Path, path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
@@ -30,7 +31,7 @@ def load_specs(cache_dir: Path, path: Path | None = None) -> dict[str, dict[str,
         if not isinstance(data, dict):
             raise UserError(f"--specs {path}: want an object of repository -> version -> spec")
         return data
-    cached = Path(cache_dir) / f"swebench-{SPECS_RELEASE}-specs-v2.json"
+    cached = Path(cache_dir) / f"swebench-{SPECS_RELEASE}-specs-v3.json"
     if cached.is_file():
         return json.loads(cached.read_text())
     specs = _specs_from_wheel()
@@ -61,4 +62,8 @@ def _specs_from_wheel() -> dict[str, dict[str, dict[str, Any]]]:
     for repo, paths in namespace.get(REQS_TABLE, {}).items():
         for spec in table.get(repo, {}).values():
             spec.setdefault("requirements_paths", list(paths))
+    # "packages": "environment.yml" means the first of these conda environment files that exists
+    for repo, paths in namespace.get(ENV_YML_TABLE, {}).items():
+        for spec in table.get(repo, {}).values():
+            spec.setdefault("environment_paths", list(paths))
     return table

@@ -121,6 +121,53 @@ def instance_test_command(spec: dict[str, Any], row: dict[str, Any]) -> str:
     return " ".join([command, *(shlex.quote(d) for d in directives_of(row.get("test_patch", ""), row["repo"]))])
 
 
+# conda packages by another name on PyPI, and those PyPI has not (libraries, tools, compilers: conda-only)
+CONDA_TO_PYPI = {
+    "matplotlib-base": "matplotlib", "pytorch": "torch", "iris": "scitools-iris", "pyqt": "PyQt5",
+    "wxpython": "wxPython", "pytables": "tables", "python-graphviz": "graphviz", "msgpack-python": "msgpack",
+    "numpy-base": "numpy",
+    **dict.fromkeys(
+        ["cdms2", "pynio", "hdf5", "libnetcdf", "nodejs", "pkg-config", "c-compiler", "cxx-compiler", "compilers",
+         "graphviz", "ffmpeg", "imagemagick", "ghostscript", "inkscape", "tk", "cairo", "pygobject", "gtk3",
+         "libgdal", "proj", "geos", "openblas", "mkl", "blas", "libblas", "liblapack", "make", "cmake",
+         "texlive-core", "pandoc", "python", "pip"],
+        "",
+    ),
+}  # fmt: skip
+
+
+def conda_as_pip(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    """A conda environment file's packages as pip requirements (``name=1.2`` as ``name==1.2.*``, conda's names as
+    PyPI's, its ``pip:`` list as it is); and the packages left out, each with why (records of ``RECORD``'s shape)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        return [], [{"requirement": "(the conda environment file)", "installed": "", "why": "not YAML"}]
+    wanted: list[str] = []
+    dropped: list[dict[str, str]] = []
+    for dep in data.get("dependencies") or [] if isinstance(data, dict) else []:
+        if isinstance(dep, dict):
+            wanted += [str(r) for r in dep.get("pip") or [] if not str(r).startswith(("-", "."))]
+            continue
+        m = re.match(r"^\s*([A-Za-z0-9_.-]+)(?:::)?\s*(.*)$", str(dep).split("::")[-1])
+        if not m:
+            continue
+        name, version = m.group(1), m.group(2).strip()
+        pypi = CONDA_TO_PYPI.get(name.lower(), name)
+        if not pypi:
+            if name.lower() not in ("python", "pip"):
+                why = "a conda package PyPI has not (a library or tool, not a Python package): left out"
+                dropped.append({"requirement": str(dep), "installed": "", "why": why})
+            continue
+        version = version.split("=", 2)[1] if version.startswith("=") and not version.startswith("==") else version
+        if version and version[0].isdigit():  # conda's name=1.2 (and name 1.2): the 1.2 series
+            version = f"=={version.split('=')[0]}{'' if version.count('.') > 1 else '.*'}"
+        wanted.append(f"{pypi}{version.replace(' ', '')}")
+    return list(dict.fromkeys(wanted)), dropped
+
+
 @dataclass
 class LocalEnvironment:
     """The environment image of one repository and version, built here from its official spec."""
@@ -132,6 +179,9 @@ class LocalEnvironment:
     python_why: str
     build_requires: list[str] = field(default_factory=list)
     uploaded_before: str = ""  # packages as PyPI had them then (ISO date): the spec's unpinned ones included
+    conda_file: str = ""  # the conda environment file a spec of "environment.yml" names, as the commit has it
+    conda_requirements: list[str] = field(default_factory=list)  # its packages, as pip requirements
+    conda_dropped: list[dict[str, str]] = field(default_factory=list)  # those pip cannot have, and why
 
     @classmethod
     def of(
@@ -142,8 +192,10 @@ class LocalEnvironment:
         pyproject: str = "",
         setup_text: str = "",
         committed: str = "",
+        conda_file: tuple[str, str] = ("", ""),
     ) -> LocalEnvironment:
-        """``pyproject``, ``setup_text`` (setup.cfg, setup.py) of the environment commit: Python bounds, build tools."""
+        """``pyproject``, ``setup_text`` (setup.cfg, setup.py) of the environment commit: Python bounds, build tools;
+        ``conda_file``: (path, text) of the conda environment file a spec of ``environment.yml`` installs."""
         try:
             project = tomllib.loads(pyproject) if pyproject else {}
         except tomllib.TOMLDecodeError:
@@ -156,14 +208,19 @@ class LocalEnvironment:
         # the build backend, for the offline install in place; setuptools and wheel are the image's own
         # (an old pin of setuptools has no PEP 660 hook, so no editable install)
         build = [str(r) for r in project.get("build-system", {}).get("requires", [])]
-        build = [r for r in build if not re.match(r"^\s*(setuptools|wheel)\b", r)]
-        return cls(repo, str(version), spec, python, why, build, uploaded_before(committed, python))
+        build = [r for r in build if not re.match(r"^\s*(setuptools|wheel)\s*([<>=!~;\[]|$)", r)]
+        env = cls(repo, str(version), spec, python, why, build, uploaded_before(committed, python))
+        if conda_file[0]:
+            env.conda_file = conda_file[0]
+            env.conda_requirements, env.conda_dropped = conda_as_pip(conda_file[1])
+        return env
 
     def unsupported(self) -> str | None:
         """Why this spec cannot be built here (a conda environment file), or None."""
         packages = str(self.spec.get("packages") or "")
-        if packages == "environment.yml":
-            return "the spec installs a conda environment.yml, which needs conda; not built here"
+        if packages == "environment.yml" and not self.conda_file:
+            paths = ", ".join(self.spec.get("environment_paths") or ["environment.yml"])
+            return f"the spec installs a conda environment file ({paths}) that the environment commit has not"
         return None
 
     def script(self) -> str:
@@ -189,6 +246,11 @@ class LocalEnvironment:
             paths = [str(p) for p in self.spec.get("requirements_paths") or ["requirements.txt"]]
             tests = " elif ".join(f"[ -f {shlex.quote(p)} ]; then {pins} -r {shlex.quote(p)};" for p in paths)
             lines.append(f"if {tests} fi")
+        elif packages == "environment.yml":  # conda's packages from PyPI, each as near as it installs; none fatal
+            for dropped in self.conda_dropped:
+                lines.append(f"echo {shlex.quote(json.dumps(dropped))} >> {RECORD}")
+            if self.conda_requirements:
+                lines.append(f"{pins} --optional {' '.join(shlex.quote(r) for r in self.conda_requirements)}")
         elif packages:
             lines.append(f"{pins} {' '.join(shlex.quote(p) for p in shlex.split(packages))}")
         wanted = [*self.build_requires, *(str(p) for p in self.spec.get("pip_packages") or [])]
