@@ -7,7 +7,7 @@ from the model folder with ``safetensors`` and ``tokenizers``, the forward pass
 is a few matrix products.  Importing torch and sentence-transformers costs
 seconds before any work; this encoder is ready in a fraction of one, so a
 warm ``localize`` (every file's vectors cached, only the issue to embed) never
-loads torch.  ``tests/test_dense.py`` holds it to sentence-transformers' vectors.
+loads torch.  ``tests/retrieval/test_retrieval.py`` holds it to sentence-transformers' vectors.
 """
 
 from __future__ import annotations

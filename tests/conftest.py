@@ -11,7 +11,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 # This session's containers carry its own label, so its no-leftover checks ignore other runs on the machine.
 os.environ.setdefault("REPOAGENT_SANDBOX_OWNER", f"tests-{os.getpid()}")
 
-from tests.gitrepo import make_repo  # noqa: E402
+from tests.support.gitrepo import make_repo  # noqa: E402
 
 SHOP = {
     "shop/__init__.py": '"""A small shop."""\n',

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from retrieval.cache import IndexCache
+from retrieval.errors import SourceError
+from retrieval.index import RepoIndex
+from retrieval.source import RepoSource, git_blob_id
+from tests.support.gitrepo import git, make_repo
+
+FIXTURES = Path(__file__).parents[1] / "support" / "fixtures"
+
+
+def _project() -> dict[str, str | bytes]:
+    return {
+        "pkg/__init__.py": "",
+        "pkg/core.py": (FIXTURES / "sample.py").read_text(),
+        "pkg/util.py": "def add(a, b):\n    return a + b\n",
+        "web/app.js": (FIXTURES / "sample.js").read_text(),
+        "tests/test_core.py": "from pkg.core import helper\n\ndef test_helper():\n    assert helper(2) == 4\n",
+        "README.md": "# demo\n",
+        "data.bin": b"\x00\x01\x02binary",
+        "pkg/blob.py": b"\x00\x00not really python",
+        "pkg/huge.py": "X = 1\n" * 50_000,
+    }
+
+
+def test_commit_index_and_cache_reuse(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    first = make_repo(repo, _project())
+    cache = IndexCache(tmp_path / "cache" / "index.sqlite3")
+    idx = RepoIndex.build(RepoSource(repo, first), cache=cache, max_file_bytes=100_000)
+    assert idx.stats.parsed == 5 and idx.stats.reused == 0
+    assert idx.stats.skipped_reasons == {"binary": 1, "too_large": 1}
+    assert idx.files["tests/test_core.py"].is_test and not idx.files["pkg/core.py"].is_test
+    assert idx.symbol("pkg/core.py", "Point.moved") is not None
+    assert idx.read("pkg/util.py") == b"def add(a, b):\n    return a + b\n"
+    # Change one file in a new commit: only that blob is parsed again.
+    (repo / "pkg/util.py").write_text("def add(a, b):\n    return b + a\n\ndef sub(a, b):\n    return a - b\n")
+    git(repo, "commit", "-qam", "change util")
+    second = git(repo, "rev-parse", "HEAD")
+    idx2 = RepoIndex.build(RepoSource(repo, second), cache=cache, max_file_bytes=100_000)
+    assert idx2.stats.parsed == 1 and idx2.stats.reused == 4
+    assert idx2.symbol("pkg/util.py", "sub") is not None
+    # The first commit is still readable from git objects although the work tree moved on.
+    idx1 = RepoIndex.build(RepoSource(repo, first), cache=cache, max_file_bytes=100_000)
+    assert idx1.stats.parsed == 0 and idx1.symbol("pkg/util.py", "sub") is None
+
+
+def test_working_tree_and_plain_folder_use_content_ids(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"a.py": "def f():\n    pass\n"})
+    (repo / "b.py").write_text("def g():\n    pass\n")  # untracked, not ignored
+    (repo / "a.py").write_text("def f():\n    return 2\n")  # modified
+    idx = RepoIndex.build(RepoSource(repo))
+    assert set(idx.files) == {"a.py", "b.py"}
+    assert idx.files["a.py"].blob_id == git_blob_id(b"def f():\n    return 2\n")
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "m.py").write_text("class C:\n    pass\n")
+    idx = RepoIndex.build(RepoSource(folder))
+    assert idx.symbol("m.py", "C") is not None and not idx.source.is_git
+
+
+def test_symlinks_submodules_and_empty_repo(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    make_repo(sub, {"s.py": "x = 1\n"})
+    repo = tmp_path / "repo"
+    make_repo(repo, {"real.py": "def f():\n    pass\n"})
+    os.symlink("real.py", repo / "link.py")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "vendored")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "link and submodule")
+    idx = RepoIndex.build(RepoSource(repo, "HEAD"))
+    assert idx.stats.skipped_reasons == {"submodule": 1, "symlink": 1}
+    assert "real.py" in idx.files and "link.py" not in idx.files
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    assert RepoIndex.build(RepoSource(empty)).stats.files == 0
+
+
+def test_bad_inputs_name_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no such folder"):
+        RepoSource(tmp_path / "missing")
+    make_repo(tmp_path / "r", {"a.py": "x = 1\n"})
+    with pytest.raises(SourceError, match="no commit named 'nope'"):
+        RepoSource(tmp_path / "r", "nope")
+    with pytest.raises(SourceError, match="not a git repository"):
+        RepoSource(tmp_path, "HEAD")
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"a.py": "def f():\n    pass\n"})
+    db = tmp_path / "cache" / "index.sqlite3"
+    db.parent.mkdir()
+    db.write_bytes(b"this is not a database" * 100)
+    cache = IndexCache(db)
+    idx = RepoIndex.build(RepoSource(repo, "HEAD"), cache=cache)
+    assert idx.stats.parsed == 1
+    assert list(db.parent.glob("index.sqlite3.corrupt-*"))
+    again = RepoIndex.build(RepoSource(repo, "HEAD"), cache=cache)
+    assert again.stats.reused == 1
+
+
+def test_two_processes_index_at_once(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    files: dict[str, str | bytes] = {f"m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(60)}
+    make_repo(repo, files)
+    db = tmp_path / "cache" / "index.sqlite3"
+    code = (
+        "import json, sys; from pathlib import Path\n"
+        "from retrieval.cache import IndexCache; from retrieval.index import RepoIndex\n"
+        "from retrieval.source import RepoSource\n"
+        "idx = RepoIndex.build(RepoSource(Path(sys.argv[1]), 'HEAD'), cache=IndexCache(Path(sys.argv[2])), workers=1)\n"
+        "print(json.dumps(idx.stats.to_dict()))\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(repo), str(db)], stdout=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert all(o["symbols"] == 60 for o in outs)
+    final = RepoIndex.build(RepoSource(repo, "HEAD"), cache=IndexCache(db))
+    assert final.stats.reused == 60
+
+
+def test_parallel_parse_matches_serial(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    files: dict[str, str | bytes] = {
+        f"p/m{i}.py": (FIXTURES / "sample.py").read_text() + f"\nV{i} = {i}\n" for i in range(450)
+    }
+    make_repo(repo, files)
+    serial = RepoIndex.build(RepoSource(repo, "HEAD"), workers=1)
+    parallel = RepoIndex.build(RepoSource(repo, "HEAD"), workers=2)
+    assert serial.stats.symbols == parallel.stats.symbols
+    assert serial.files["p/m7.py"].parsed == parallel.files["p/m7.py"].parsed

@@ -1,0 +1,293 @@
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import pytest
+
+from retrieval.cache import IndexCache
+from retrieval.dense import DenseIndex, ShortlistDense, document_id, load_model, model_key
+from retrieval.documents import lexical_file_text, symbol_text
+from retrieval.index import RepoIndex
+from retrieval.issue_signals import extract_signals
+from retrieval.lexical import BM25Model, FileBM25, TermCounts, TokenCache, file_counts, symbol_counts
+from retrieval.retriever import FusionWeights, Retriever
+from retrieval.source import RepoSource
+from retrieval.testpaths import is_auxiliary_path
+from retrieval.tokenize import split_identifier, stem_tokens, tokenize
+from tests.conftest import SHOP_ISSUE
+from tests.support.gitrepo import git, make_repo
+
+
+def test_identifier_tokens() -> None:
+    assert split_identifier("getHTTPResponseCode") == ["get", "http", "response", "code"]
+    assert split_identifier("apply_discount") == ["apply", "discount"]
+    toks = tokenize("Cart.total calls apply_discount(self)")
+    assert {"cart", "total", "apply_discount", "apply", "discount"} <= set(toks)
+    assert "self" not in toks
+
+
+def test_stems_join_inflections() -> None:
+    assert stem_tokens(["deprecated", "deprecation", "deprecating"]) == ["deprec"] * 3
+    assert stem_tokens(tokenize("Rounding fails")) == stem_tokens(tokenize("rounded failed"))
+
+
+def test_auxiliary_paths() -> None:
+    for path in ("docs/conf.py", "examples/plot.py", "setup.py", "benchmarks/bench_io.py", ".github/x.py"):
+        assert is_auxiliary_path(path), path
+    for path in ("pkg/docs.py", "pkg/examples/base.py", "src/pkg/setup.py", "pkg/tools/util.py"):
+        assert not is_auxiliary_path(path), path
+
+
+def test_title_stems_and_auxiliary_files_in_the_ranking(tmp_path: Path) -> None:
+    """A title's inflection finds its file through the stems; a docs/ copy of the same words ranks below."""
+    files = {
+        "pkg/money.py": 'def round_price(price):\n    """Rounded prices."""\n    return round(price, 2)\n',
+        "docs/money_example.py": 'def round_example(price):\n    """Rounded prices."""\n    return round(price)\n',
+        "pkg/other.py": "def other(value):\n    return value\n",
+        "pkg/more.py": "def more(value):\n    return value\n",
+    }
+    make_repo(tmp_path / "r", files)
+    index = RepoIndex.build(RepoSource(tmp_path / "r", "HEAD"))
+    retriever = Retriever(index)
+    stems = retriever._code_bm25.scores(tokenize("Rounding is wrong"), stems=True)
+    assert set(stems) == {"pkg/money.py", "docs/money_example.py"}
+    assert retriever._code_bm25.scores(tokenize("Rounding is wrong")) == {}
+    ranked = retriever.retrieve("Rounding is wrong\nprices come out rounded the wrong way")
+    assert [f.path for f in ranked.files[:2]] == ["pkg/money.py", "docs/money_example.py"]
+    assert "auxiliary x0.5" in ranked.files[1].reasons
+    flat = Retriever(index, weights=FusionWeights(auxiliary=1.0)).retrieve("Rounding is wrong")
+    assert all(not r.startswith("auxiliary") for f in flat.files for r in f.reasons)
+
+
+@pytest.fixture()
+def shop_index(shop_repo: Path) -> RepoIndex:
+    return RepoIndex.build(RepoSource(shop_repo, "HEAD"))
+
+
+def test_issue_signals_find_frames_paths_names_and_messages(shop_index: RepoIndex) -> None:
+    sig = extract_signals(shop_index, SHOP_ISSUE)
+    kinds = {(s.kind, s.path, s.qualname) for s in sig.signals}
+    assert ("frame", "shop/pricing.py", "apply_discount") in kinds
+    assert ("frame", "shop/cart.py", "Cart.total") in kinds
+    assert ("identifier", "shop/cart.py", "Cart") in kinds
+    message = extract_signals(shop_index, "I get 'not enough stock to reserve the item' when ordering")
+    assert [s.path for s in message.signals if s.kind == "message"] == ["shop/inventory.py"]
+    module = extract_signals(shop_index, "the shop.users module has no logout")
+    assert any(s.kind == "module" and s.path == "shop/users.py" for s in module.signals)
+
+
+def test_paths_of_an_installed_copy_name_the_repository_files(shop_index: RepoIndex) -> None:
+    text = (
+        'File "/usr/lib/python3.11/site-packages/shop/pricing.py", line 3, in apply_discount\n'
+        "/home/me/env/lib/python3.11/site-packages/shop/cart.py:12: DeprecationWarning: old\n"
+        "see /usr/lib/python3.11/logging/__init__.py too\n"
+    )
+    sig = extract_signals(shop_index, text)
+    frames = {(s.path, s.qualname) for s in sig.signals if s.kind == "frame"}
+    assert ("shop/pricing.py", "apply_discount") in frames and ("shop/cart.py", None) in frames
+    assert {s.path for s in sig.signals if s.kind == "path"} == {"shop/pricing.py", "shop/cart.py"}
+
+
+def test_fused_ranking_puts_the_traceback_files_first_the_titles_file_leading(shop_index: RepoIndex) -> None:
+    """The title names Cart.total, so cart.py leads on the lexical lists; the crash site, pricing.py, leads the
+    frames. Fusion puts cart.py first, pricing.py second: the faulty file is not first here (an open weakness)."""
+    result = Retriever(shop_index).retrieve(SHOP_ISSUE)
+    assert [f.path for f in result.files[:2]] == ["shop/cart.py", "shop/pricing.py"]
+    frames = [r for r in result.files[1].reasons if r.startswith("frame #")]
+    assert frames == ["frame #1"]  # the innermost frame ranks the crash site first among the frames
+    assert all(not f.path.startswith("tests/") for f in result.files)
+    assert [f.path for f in result.test_files] == ["tests/test_cart.py"]
+    top = [s.id for s in result.symbols[:3]]
+    assert "shop/pricing.py::apply_discount" in top
+    assert any(r.startswith("frame: shop/pricing.py") for f in result.files[:2] for r in f.reasons)
+
+
+def test_dense_embeddings_with_the_bundled_model_are_cached(shop_repo: Path, tmp_path: Path) -> None:
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    index = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    dense = DenseIndex.build(index, "bundled", cache)
+    hits = dense.search("customer login with email and password")
+    assert max(hits, key=hits.get) == "shop/users.py"
+    stored = cache.get_embeddings([document_id(index.files["shop/users.py"])], model_key("bundled"))
+    vec = next(iter(stored.values()))
+    assert vec.shape[1] == 384 and np.isclose(np.linalg.norm(vec[0]), 1.0, atol=1e-3)
+    # A new commit that changes one file's signatures embeds only that file; one
+    # that changes only a body embeds nothing.
+    (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return None\n')
+    git(shop_repo, "commit", "-qam", "logout")
+    index2 = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    calls: list[int] = []
+    DenseIndex.build(index2, "bundled", cache, progress=lambda stage, done, total: calls.append(total))
+    assert calls and calls[-1] == 1
+    (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return user\n')
+    git(shop_repo, "commit", "-qam", "body only")
+    index3 = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    assert index3.files["shop/users.py"].blob_id != index2.files["shop/users.py"].blob_id
+    calls.clear()
+    DenseIndex.build(index3, "bundled", cache, progress=lambda stage, done, total: calls.append(total))
+    assert calls == []
+
+
+def test_dense_signal_changes_ranking_when_words_differ(shop_index: RepoIndex) -> None:
+    dense = DenseIndex.build(shop_index, "bundled")
+    issue = "Signing in to my profile fails"
+    plain = Retriever(shop_index, None).retrieve(issue)
+    fused = Retriever(shop_index, dense, FusionWeights(dense=2.0)).retrieve(issue)
+    assert fused.files[0].path == "shop/users.py"
+    assert plain.files[0].score == 0.0  # no word of the issue is in the code
+    assert any("dense" in r for r in fused.files[0].reasons)
+
+
+def test_shortlist_dense_embeds_only_what_the_other_lists_rank_first(shop_repo: Path, tmp_path: Path) -> None:
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    index = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    shortlist = ShortlistDense(index, "bundled", cache, size=2)
+    fused = Retriever(index, shortlist).retrieve(SHOP_ISSUE)
+    first_two = [f.path for f in Retriever(index).retrieve(SHOP_ISSUE).files[:2]]
+    key = model_key("bundled")
+    code = index.code_files(tests=False)
+    embedded = {e.path for e in code if cache.get_embeddings([document_id(e)], key)}
+    assert embedded == set(first_two) and len(code) > 2  # the rest were never embedded
+    dense_ranked = [f.path for f in fused.files if any(r.startswith("dense") for r in f.reasons)]
+    assert set(dense_ranked) <= set(first_two) and dense_ranked
+    # Its similarities are those of the full index, for the files it scored.
+    full = DenseIndex.build(index, "bundled", cache).search(SHOP_ISSUE[:2000])
+    scored = shortlist.search(SHOP_ISSUE[:2000], first_two)
+    assert all(abs(scored[p] - full[p]) < 1e-5 for p in scored)
+
+
+def test_the_numpy_minilm_gives_sentence_transformers_vectors() -> None:
+    """The torch-free encoder of the bundled model: the same vectors (a batch padded to its longest text, a
+    text cut at 128 word pieces, accents and CJK, an empty text), so either may embed what the other searches."""
+    from retrieval.dense import MAX_SEQ_LENGTH, _numpy_minilm
+
+    texts = [
+        "Cart.total ignores the discount",
+        "def apply_discount(price, rate):\n    return price * (1 - rate)\n" * 30,
+        "réseau ünïcode 日本語",
+        "",
+    ]
+    ours = _numpy_minilm().encode(texts)
+    theirs = load_model("bundled").encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.dtype == np.float32 and ours.shape == (4, 384)
+    assert np.abs(ours - theirs).max() < 1e-5
+    assert load_model("bundled").max_seq_length == MAX_SEQ_LENGTH == _numpy_minilm().max_seq_length
+
+
+def test_a_warm_search_never_imports_torch(shop_repo: Path, tmp_path: Path) -> None:
+    """A few files to embed, then (cached) none: the query and the files are embedded in NumPy, and torch and
+    sentence-transformers (seconds to import) stay out of the process; the second search finds what the first
+    found."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from retrieval.cache import IndexCache\n"
+        "from retrieval.dense import DenseIndex\n"
+        "from retrieval.index import RepoIndex\n"
+        "from retrieval.source import RepoSource\n"
+        f"cache = IndexCache({str(tmp_path / 'cache.db')!r})\n"
+        f"index = RepoIndex.build(RepoSource({str(shop_repo)!r}, 'HEAD'))\n"
+        "hits = DenseIndex.build(index, 'bundled', cache).search('the discount is wrong')\n"
+        "print(max(hits, key=hits.get), 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    run = [sys.executable, "-c", code]
+    first = subprocess.run(run, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+    second = subprocess.run(run, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[2])
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout and second.stdout.split()[1:] == ["False", "False"], second.stdout
+
+
+def test_embedding_in_threads_while_another_thread_forks_never_hangs() -> None:
+    """OpenBLAS's pool and fork: three threads embed batches while a fourth starts processes the way the
+    sandbox does (``preexec_fn``: a real fork); without one BLAS thread per call this hung within seconds."""
+    import subprocess
+    import sys
+
+    code = (
+        "import subprocess, threading, time\n"
+        "from retrieval.dense import _numpy_minilm\n"
+        "model = _numpy_minilm()\n"
+        "texts = ['def total(items):  return sum(item.price for item in items) ' * 8] * 32\n"
+        "stop = time.monotonic() + 8\n"
+        "def embed():\n"
+        "    while time.monotonic() < stop:\n"
+        "        model.encode(texts)\n"
+        "def fork():\n"
+        "    while time.monotonic() < stop:\n"
+        "        subprocess.run(['true'], preexec_fn=lambda: None)\n"
+        "threads = [threading.Thread(target=embed) for _ in range(3)] + [threading.Thread(target=fork)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print('done')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2]
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
+
+
+def test_unknown_embedding_model_is_a_clear_error() -> None:
+    from retrieval.errors import RetrievalError
+
+    with pytest.raises(RetrievalError, match="retrieval.embedding_model"):
+        load_model("/nonexistent/model/folder")
+
+
+def test_file_tokens_are_kept_by_blob_across_commits(shop_repo: Path) -> None:
+    first = RepoIndex.build(RepoSource(shop_repo, "HEAD"))
+    (shop_repo / "shop/users.py").write_text('"""Accounts."""\n\ndef logout(user):\n    return None\n')
+    git(shop_repo, "commit", "-qam", "logout")
+    second = RepoIndex.build(RepoSource(shop_repo, "HEAD"))
+    cache = TokenCache(100)
+    entries = first.code_files(tests=False)
+    docs = file_counts(first, entries, cache)
+    assert [d.tokens for d in docs] == [
+        Counter(tokenize(lexical_file_text(e, first.read(e.path).decode()))) for e in entries
+    ]
+    read: list[list[str]] = []
+    real = second.read_many
+    second.read_many = lambda paths: read.append(paths) or real(paths)  # type: ignore[method-assign]
+    new_entries = second.code_files(tests=False)
+    again = file_counts(second, new_entries, cache)
+    assert read == [["shop/users.py"]]
+    assert again[[e.path for e in new_entries].index("shop/users.py")].tokens["logout"] == 1
+    scores = FileBM25(second, new_entries, cache).scores(tokenize("logout the user"))
+    assert max(scores, key=scores.get) == "shop/users.py"
+    small = TokenCache(max_documents=2)
+    file_counts(first, entries[:3], small)
+    file_counts(first, entries[3:4], small)
+    assert len(small._docs) == 2  # least recently used dropped
+    symbols = [(e, sym) for e in new_entries for sym in e.symbols if sym.is_definition]
+    sym_cache = TokenCache(1000)
+    counted = symbol_counts(second, symbols, sym_cache)
+    assert counted[0].tokens == Counter(tokenize(symbol_text(*symbols[0], second.read(symbols[0][0].path))))
+    read.clear()
+    assert symbol_counts(second, symbols, sym_cache) == counted and read == []
+
+
+def test_bm25_scores_are_those_of_bm25s() -> None:
+    """The counted BM25 ranks as bm25s's Lucene variant does, with repeated query terms counting again."""
+    texts = [
+        "parse the config file and merge defaults",
+        "config loader reads yaml config files config",
+        "render html report with colours",
+        "",
+        "merge sort of lists merge merge",
+    ]
+    corpus = [tokenize(t) for t in texts]
+    reference = bm25s.BM25()
+    reference.index([doc or ["_empty_"] for doc in corpus], show_progress=False)
+    keys = [f"d{i}" for i in range(len(texts))]
+    model = BM25Model([TermCounts.of(doc) for doc in corpus], keys)
+    for query in (["config", "merge"], ["merge", "merge", "report"], ["html"], ["absent"]):
+        known = [t for t in query if t in reference.vocab_dict]
+        expected = np.asarray(reference.get_scores(known)) if known else np.zeros(len(texts))
+        got = model.scores(query)
+        assert np.allclose([got.get(k, 0.0) for k in keys], expected, atol=1e-5), query
+    stems = BM25Model([TermCounts.of(tokenize("merging configs")), TermCounts.of(["other"])], ["a", "b"], stems=True)
+    assert set(stems.scores(tokenize("merged config"))) == {"a"}
