@@ -132,7 +132,7 @@ def test_an_optional_requirement_that_installs_in_no_way_is_left_out_and_recorde
     import subprocess
     import sys
 
-    helper = Path(__file__).parents[1] / "swebench_runner/envs/pins_helper.py"
+    helper = Path(__file__).parents[2] / "swebench_runner/envs/pins_helper.py"
     record = tmp_path / "record.jsonl"
     argv = [sys.executable, str(helper), str(record), "--optional", "repoagent-no-such-package-zz==1.0"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
