@@ -14,6 +14,7 @@ import posixpath
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -114,6 +115,17 @@ def _list_values(scores: dict[str, float], order: dict[str, int], keys: Sequence
     return out
 
 
+def feature_matrix(names: list[str], values: dict[str, Any], rows: int) -> np.ndarray:
+    """The rows of ``values`` (a column of ``rows`` numbers by feature name) with the columns in ``names``' order:
+    a column is placed by its name, never by its position, and one missing or unknown is an error."""
+    if set(values) != set(names):
+        missing, unknown = sorted(set(names) - set(values)), sorted(set(values) - set(names))
+        raise ValueError(f"feature columns differ from the declared ones: missing {missing}, unknown {unknown}")
+    if not rows:
+        return np.empty((0, len(names)))
+    return np.column_stack([np.asarray(values[name], dtype=np.float64).reshape(rows) for name in names])
+
+
 @dataclass
 class FileRows:
     """The candidate files of one issue (fused order) and their feature rows."""
@@ -148,31 +160,28 @@ def file_rows(
     fused_rank = {p: i + 1 for i, p in enumerate(order)}
     words = set(issue_tokens)
     n_frames = sum(1 for s in signals.signals if s.kind == "frame")
-    extra = np.empty((len(paths), 12))
     per_list = np.stack([c[:, 0] for c in columns], axis=1) if paths else np.empty((0, len(FILE_LISTS)))
-    for i, path in enumerate(paths):
-        entry = index.files[path]
-        stem = posixpath.splitext(posixpath.basename(path))[0].lower()
-        folders = [f.lower() for f in path.split("/")[:-1] if len(f) >= 3]
-        extra[i] = (
-            fused_rank.get(path, ABSENT),
-            fused_score.get(path, 0.0),
-            float(np.count_nonzero(per_list[i] <= CANDIDATES_PER_LIST)),
-            float(is_auxiliary_path(path)),
-            entry.size / 1000.0,
-            float(path.count("/")),
-            float(path.endswith("__init__.py")),
-            float(len(entry.visible_definitions)),
-            float(len(stem) >= 3 and stem in words),
-            float(any(f in words for f in folders)),
-            math.log1p(len(issue_tokens)),
-            float(n_frames),
-        )
-    x = (
-        np.concatenate([*columns, extra, _changes(index, paths)], axis=1)
-        if paths
-        else np.empty((0, len(FILE_FEATURES)))
+    values: dict[str, Any] = {}
+    for name, column in zip(FILE_LISTS, columns, strict=True):
+        values.update(zip(_list_columns(name), column.T, strict=True))
+    stems = [posixpath.splitext(posixpath.basename(p))[0].lower() for p in paths]
+    folders = [[f.lower() for f in p.split("/")[:-1] if len(f) >= 3] for p in paths]
+    values.update(
+        rrf_rank=[fused_rank.get(p, ABSENT) for p in paths],
+        rrf_score=[fused_score.get(p, 0.0) for p in paths],
+        lists_hit=[float(np.count_nonzero(per_list[i] <= CANDIDATES_PER_LIST)) for i in range(len(paths))],
+        auxiliary=[float(is_auxiliary_path(p)) for p in paths],
+        size_kb=[index.files[p].size / 1000.0 for p in paths],
+        depth=[float(p.count("/")) for p in paths],
+        is_init=[float(p.endswith("__init__.py")) for p in paths],
+        definitions=[float(len(index.files[p].visible_definitions)) for p in paths],
+        stem_in_issue=[float(len(stem) >= 3 and stem in words) for stem in stems],
+        folder_in_issue=[float(any(f in words for f in fs)) for fs in folders],
+        issue_tokens=[math.log1p(len(issue_tokens))] * len(paths),
+        issue_frames=[float(n_frames)] * len(paths),
     )
+    values.update(zip(HISTORY_COLUMNS, _changes(index, paths).T, strict=True))
+    x = feature_matrix(FILE_FEATURES, values, len(paths))
     return FileRows(paths, x)
 
 
@@ -231,36 +240,40 @@ def symbol_rows(
                 span = s.end_line - s.start_line
                 innermost[(e.path, line)] = min(innermost.get((e.path, line), span), span)
     lowered = issue.lower()
-    extra = np.empty((len(items), len(SYMBOL_FEATURES) - 3 - 3 * len(SYMBOL_LISTS)))
-    for i, (e, s) in enumerate(items):
-        kinds = named.get((e.path, s.qualname), set())
-        parent = s.parent.rsplit(".", 1)[-1] if s.parent else ""
-        inside = [ln for ln in frame_lines.get(e.path, ()) if s.start_line <= ln <= s.end_line]
-        span = s.end_line - s.start_line
-        extra[i] = (
-            float("frame" in kinds),
-            float("identifier" in kinds),
-            float(s.name in identifiers),
-            float("." in s.qualname and s.qualname.lower() in lowered),
-            float(s.kind == "method" and parent in identifiers),
-            float(s.name in called),
-            _KIND_CODE.get(s.kind, 1.0),
-            float(s.kind == "class"),
-            float(methods.get((e.path, s.qualname), 0)),
-            float(span + 1),
-            float(s.qualname.count(".")),
-            float(s.name.startswith("_") and not s.name.startswith("__")),
-            float(s.name.startswith("__") and s.name.endswith("__")),
-            float(bool(inside)),
-            float(any(innermost.get((e.path, ln)) == span for ln in inside)),
-            float(per_file[e.path]),
-            math.log1p(len(issue_tokens)),
-        )
-    head = np.array(
-        [
-            (file_rank.get(e.path, ABSENT), file_score.get(e.path, 0.0), file_rrf_rank.get(e.path, ABSENT))
-            for e, _ in items
-        ]
-    ).reshape(len(items), 3)
-    x = np.concatenate([head, *columns, extra], axis=1) if items else np.empty((0, len(SYMBOL_FEATURES)))
+    kinds = [named.get((e.path, s.qualname), set()) for e, s in items]
+    spans = [s.end_line - s.start_line for _, s in items]
+    inside = [[ln for ln in frame_lines.get(e.path, ()) if s.start_line <= ln <= s.end_line] for e, s in items]
+    values: dict[str, Any] = {
+        "file_rank": [file_rank.get(e.path, ABSENT) for e, _ in items],
+        "file_score": [file_score.get(e.path, 0.0) for e, _ in items],
+        "file_rrf_rank": [file_rrf_rank.get(e.path, ABSENT) for e, _ in items],
+    }
+    for name, column in zip(SYMBOL_LISTS, columns, strict=True):
+        values.update(zip(_list_columns(name), column.T, strict=True))
+    values.update(
+        frame_named=[float("frame" in k) for k in kinds],
+        identifier_named=[float("identifier" in k) for k in kinds],
+        name_in_issue=[float(s.name in identifiers) for _, s in items],
+        qualname_in_issue=[float("." in s.qualname and s.qualname.lower() in lowered) for _, s in items],
+        class_in_issue=[
+            float(s.kind == "method" and (s.parent.rsplit(".", 1)[-1] if s.parent else "") in identifiers)
+            for _, s in items
+        ],
+        called_by_named=[float(s.name in called) for _, s in items],
+        kind=[_KIND_CODE.get(s.kind, 1.0) for _, s in items],
+        is_class=[float(s.kind == "class") for _, s in items],
+        methods=[float(methods.get((e.path, s.qualname), 0)) for e, s in items],
+        lines=[float(span + 1) for span in spans],
+        nesting=[float(s.qualname.count(".")) for _, s in items],
+        private=[float(s.name.startswith("_") and not s.name.startswith("__")) for _, s in items],
+        dunder=[float(s.name.startswith("__") and s.name.endswith("__")) for _, s in items],
+        frame_line_inside=[float(bool(lines)) for lines in inside],
+        frame_line_innermost=[
+            float(any(innermost.get((e.path, ln)) == span for ln in lines))
+            for (e, _), lines, span in zip(items, inside, spans, strict=True)
+        ],
+        file_definitions=[float(per_file[e.path]) for e, _ in items],
+        issue_tokens=[math.log1p(len(issue_tokens))] * len(items),
+    )
+    x = feature_matrix(SYMBOL_FEATURES, values, len(items))
     return SymbolRows(keys, x)

@@ -315,3 +315,14 @@ def test_an_unsure_file_order_hands_on_definitions_of_more_files(tmp_path: Path)
     assert len({s.path for s in precise.symbols}) == 30
     fused = Retriever(index).retrieve("Saving records loses data\n\nWhen I save a record and load it again.")
     assert len({s.path for s in fused.symbols}) == 30  # fusion has no learned score to be unsure of
+
+
+def test_feature_columns_are_placed_by_name_and_a_missing_or_unknown_one_is_an_error() -> None:
+    from retrieval.features import feature_matrix
+
+    values = {name: [float(i)] * 2 for i, name in enumerate(reversed(FILE_FEATURES))}  # given in another order
+    x = feature_matrix(FILE_FEATURES, values, 2)
+    assert [x[0, FILE_FEATURES.index(n)] for n in FILE_FEATURES] == [values[n][0] for n in FILE_FEATURES]
+    with pytest.raises(ValueError, match=r"missing \['rrf_rank'\], unknown \['rrf_rnak'\]"):
+        feature_matrix(FILE_FEATURES, {**{k: v for k, v in values.items() if k != "rrf_rank"}, "rrf_rnak": [0, 0]}, 2)
+    assert feature_matrix(SYMBOL_FEATURES, dict.fromkeys(SYMBOL_FEATURES, []), 0).shape == (0, len(SYMBOL_FEATURES))
