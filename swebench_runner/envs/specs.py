@@ -84,6 +84,8 @@ SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
     "scikit-learn/scikit-learn": ("g++", "make"),
     "astropy/astropy": ("g++", "make"),
     "matplotlib/matplotlib": ("g++", "make", "pkg-config", "libfreetype-dev", "libpng-dev", "libqhull-dev"),
+    # the libraries conda's packages bring along, for their PyPI releases: cfgrib's ecCodes
+    "pydata/xarray": ("libeccodes0",),
 }
 NO_ENV_INSTALL = "the install did not complete at the environment commit: each instance installs its own"
 # The files an install reads: when an instance's are the environment commit's, the environment image serves as is.
