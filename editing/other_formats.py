@@ -20,8 +20,8 @@ from editing.apply import FileEdit
 from editing.elision import elision
 from editing.gates import check_gates
 from editing.ops import repo_path_problem
-from repoagent.core.gitcmd import git
 from retrieval.errors import SourceError
+from retrieval.git import git
 
 Reader = Callable[[str], bytes]
 EXPECTED = "or answer in the expected format: '### REPLACE path::Qualified.name' and the whole definition"

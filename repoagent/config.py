@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from repoagent.core.errors import ConfigError
+from repoagent.errors import ConfigError
 
 DEFAULT_CONFIG = Path(str(resources.files("configs") / "default.yaml"))
 ENV_PREFIX = "REPOAGENT_"

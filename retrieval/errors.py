@@ -1,10 +1,14 @@
-"""Errors of the retrieval layer; each message names the input and what to do."""
+"""Errors of the retrieval library; each message names the input and what to do.
 
-from repoagent.core.errors import UserError
+The library's own base: it imports nothing of ``repoagent``, whose CLI maps a
+``RetrievalError`` to exit 2 (bad input), as its own ``UserError``.
+"""
 
 
-class RetrievalError(UserError):
+class RetrievalError(Exception):
     """Base of the errors a user can act on."""
+
+    exit_code = 2
 
 
 class SourceError(RetrievalError):

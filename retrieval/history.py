@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from repoagent.core.gitcmd import git
+from retrieval.git import git
 from retrieval.source import RepoSource
 
 # Commits looked at (the second is how deep ``git log`` goes: 0.2 s for 1,000 of ansible's).

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from repoagent.core.gitcmd import git, git_process
 from retrieval.errors import SourceError
+from retrieval.git import git, git_process
 
 _SKIP_DIRS = {
     ".git",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from repoagent.cli.app import ConfigOpt, OverrideOpt, cancel_token, err, settings_from
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 
 if TYPE_CHECKING:
     from retrieval.index import RepoIndex
@@ -212,7 +212,7 @@ def bench_mine_command(
     """Issue-and-fix pairs from a repository's history (bug-report messages, 1 to 3 non-test Python files);
     the repositories of the SWE-bench test splits are refused.  The last stdout line is the JSON summary."""
     from repoagent.cli.console import progress_bar
-    from repoagent.core.gitcmd import git_out
+    from retrieval.git import git_out
     from swebench_runner.bench.mining import mine, read_commits, write_rows
 
     if split not in ("train", "validation"):

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from repoagent.cancel import CancelToken
 from repoagent.config import Settings, load_settings
-from repoagent.core.cancel import CancelToken
 
 app = typer.Typer(
     name="repoagent",

@@ -17,7 +17,7 @@ from rich.progress import Progress as Bars
 from rich.status import Status
 
 from repoagent.cli.terminal import printable
-from repoagent.core.events import (
+from repoagent.events import (
     Event,
     ModelCalled,
     ModelCallStarted,

@@ -13,7 +13,7 @@ from editing.diff import patch_bytes
 from editing.errors import EditError
 from editing.ops import EditOp, repo_path_problem
 from repoagent.cli.app import app, err
-from repoagent.core.errors import JobFailed, UserError
+from repoagent.errors import JobFailed, UserError
 from repoagent.pipeline.inputs import text_or_file
 
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, app, cancel_token, err, print_json, settings_from
 from repoagent.cli.terminal import printable
-from repoagent.core.errors import JobFailed, UserError
+from repoagent.errors import JobFailed, UserError
 
 SandboxKind = Literal["auto", "docker", "local", "none"]
 
@@ -92,8 +92,8 @@ def fix_command(
     override: OverrideOpt = None,
 ) -> None:
     """Fix an issue: localize, rewrite, test in a sandbox; print the patch and write a run report."""
+    from repoagent.cancel import Cancelled
     from repoagent.cli.console import ConsoleEvents
-    from repoagent.core.cancel import Cancelled
     from repoagent.pipeline.deliver import Delivery, deliver
     from repoagent.pipeline.fix import FixRequest, fix
     from repoagent.pipeline.inputs import clone_or_update, is_git_url, read_issue

@@ -9,7 +9,7 @@ import typer
 
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, print_json, settings_from
 from repoagent.cli.console import progress_bar
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from repoagent.pipeline.wiring import open_cache, open_index
 from retrieval.maps import file_map, schematic_map
 

@@ -15,11 +15,13 @@ from importlib.metadata import entry_points
 
 from rich.markup import escape
 
+from editing.errors import EditError
+from repoagent.cancel import Cancelled, CancelToken
 from repoagent.cli import edit, fix, index, localize, sandbox  # noqa: F401  (commands register on import)
 from repoagent.cli.app import app, err
 from repoagent.cli.terminal import printable
-from repoagent.core.cancel import Cancelled, CancelToken
-from repoagent.core.errors import RepoagentError
+from repoagent.errors import RepoagentError
+from retrieval.errors import RetrievalError
 
 CLEANUP_SECONDS = 20.0  # after the first Ctrl-C, how long cleanup may take before we quit anyway
 EXIT_INTERRUPTED = 130
@@ -65,11 +67,11 @@ def main() -> None:
     _register_plugins()
     try:
         app(obj=cancel)
-    except RepoagentError as exc:
+    except (RepoagentError, RetrievalError, EditError) as exc:  # the libraries' errors are bad input: exit 2
         if cancel.cancelled:
             raise SystemExit(_interrupted()) from None
         err.print(f"[bold red]repoagent:[/] {escape(printable(str(exc)))}", highlight=False)
-        raise SystemExit(exc.exit_code) from None
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
     except (Cancelled, KeyboardInterrupt):
         raise SystemExit(_interrupted()) from None
 

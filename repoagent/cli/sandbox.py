@@ -12,7 +12,7 @@ from rich.markup import escape
 from editing.patches import changed_definitions
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, cancel_token, err, settings_from
 from repoagent.cli.terminal import printable
-from repoagent.core.errors import JobFailed, UserError
+from repoagent.errors import JobFailed, UserError
 from repoagent.sandbox.base_image import build_base
 from repoagent.sandbox.docker_box import BASE_REPOSITORY
 from repoagent.sandbox.environment import PYTHONS, Project, plan_environment

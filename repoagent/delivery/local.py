@@ -10,8 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from repoagent.core.errors import JobFailed, UserError
-from repoagent.core.gitcmd import git
+from repoagent.errors import JobFailed, UserError
+from retrieval.git import git
 from retrieval.source import is_git_repo
 
 AUTHOR = ["-c", "user.name=repoagent", "-c", "user.email=repoagent@localhost"]

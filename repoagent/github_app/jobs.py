@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.config import Settings, load_settings
-from repoagent.core.gitcmd import git
 from repoagent.github_app.github import GitHubApp, Installation, PermissionUnknown
 from repoagent.github_app.progress import JobProgress
 from repoagent.github_app.settings import AppSettings, Secrets
@@ -34,6 +33,7 @@ from repoagent.github_app.state import Job, State
 from repoagent.pipeline.deliver import Delivery, deliver
 from repoagent.pipeline.fix import FixOutcome, FixRequest, fix
 from repoagent.pipeline.inputs import Issue
+from retrieval.git import git
 
 log = logging.getLogger("repoagent.app")
 WRITE = ("admin", "maintain", "write")
@@ -97,7 +97,7 @@ def isolation_problem(ctx: Context) -> str | None:
             f"sandbox: {s.sandbox} would run the tests of untrusted issues beside the App's key and secrets; "
             "use sandbox: docker, or set allow_unsandboxed: true to run anyway"
         )
-    from repoagent.core.errors import UserError
+    from repoagent.errors import UserError
     from repoagent.sandbox.docker_box import docker_client
 
     image = ctx.fix_settings().sandbox.image

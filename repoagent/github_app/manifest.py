@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlparse
 
 import yaml
 
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from repoagent.github_app.settings import CREATED_CONFIG
 
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from repoagent.core.events import CandidateTested, Event, ModelCalled, SandboxRun, StageStarted
+from repoagent.events import CandidateTested, Event, ModelCalled, SandboxRun, StageStarted
 from repoagent.github_app.github import Installation
 
 log = logging.getLogger("repoagent.app")

@@ -7,7 +7,7 @@ import os
 import threading
 from pathlib import Path
 
-from repoagent.core.errors import ConfigError
+from repoagent.errors import ConfigError
 from repoagent.github_app import proxy
 from repoagent.github_app.github import GitHubApp
 from repoagent.github_app.jobs import UNSANDBOXED, Context, Redactor, isolation_problem, run_job

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, PositiveInt, ValidationError, field_validator
 
-from repoagent.core.errors import ConfigError
+from repoagent.errors import ConfigError
 
 DEFAULTS = Path(str(resources.files("configs") / "github_app.yaml"))
 ENV_PREFIX = "REPOAGENT_APP__"

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from repoagent.core.locks import file_lock
+from repoagent.locks import file_lock
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, event TEXT, received {real}, job {int});

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from repoagent.core.chat import ModelStopped
+from repoagent.chat import ModelStopped
 
 MIN_ANSWER_TOKENS = 256
 PROMPT_MARGIN = 1.15  # tokenizers differ between our count and the provider's

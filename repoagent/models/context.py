@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from repoagent.core.chat import Message
+from repoagent.chat import Message
 
 Counter = Callable[[list[Message]], int]
 MARKER = "[... {n} lines cut here to fit the model's context window ...]"

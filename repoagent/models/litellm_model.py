@@ -16,11 +16,11 @@ from typing import Any
 
 import litellm
 
+from repoagent.cancel import CancelToken
+from repoagent.chat import Completion, Message, ModelStopped
 from repoagent.config import BudgetSettings, ModelSettings
-from repoagent.core.cancel import CancelToken
-from repoagent.core.chat import Completion, Message, ModelStopped
-from repoagent.core.errors import UserError
-from repoagent.core.events import EventSink, ModelCalled, ModelCallStarted, NoEvents
+from repoagent.errors import UserError
+from repoagent.events import EventSink, ModelCalled, ModelCallStarted, NoEvents
 from repoagent.models.budget import Budget, Prices
 from repoagent.models.context import fit_messages
 from repoagent.models.oracle import ORACLE

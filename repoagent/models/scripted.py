@@ -18,7 +18,7 @@ from typing import Any
 import litellm
 from litellm import CustomLLM
 
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from repoagent.models.custom import model_response, register
 
 SCRIPTED = "scripted"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from repoagent.core.events import EventSink, NoEvents, Note
 from repoagent.delivery import local
+from repoagent.events import EventSink, NoEvents, Note
 from repoagent.pipeline.fix import FixOutcome, FixRequest, write_outcome
 
 

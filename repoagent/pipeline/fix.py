@@ -25,12 +25,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from repoagent.cancel import Cancelled, CancelToken
+from repoagent.chat import ChatModel
 from repoagent.config import Settings
-from repoagent.core.cancel import Cancelled, CancelToken
-from repoagent.core.chat import ChatModel
-from repoagent.core.events import EventSink, Fanout, NoEvents, Note, Progress, RunStarted, StageEnded, StageStarted
-from repoagent.core.gitcmd import git_out
-from repoagent.core.localization import Localization
+from repoagent.events import EventSink, Fanout, NoEvents, Note, Progress, RunStarted, StageEnded, StageStarted
 from repoagent.models.litellm_model import LiteLLMModel, check_model
 from repoagent.pipeline.inputs import Issue
 from repoagent.pipeline.loop import FixLoop, LoopResult
@@ -41,6 +39,8 @@ from repoagent.sandbox.environment import EnvPlan, Project, plan_environment
 from repoagent.sandbox.factory import open_sandbox
 from repoagent.sandbox.protocol import Sandbox
 from retrieval.cache import IndexCache
+from retrieval.git import git_out
+from retrieval.localization import Localization
 
 Status = Literal[
     "resolved",

@@ -12,7 +12,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from retrieval.index import Progress
 
 ISSUE_URL = re.compile(r"^https?://[^/\s]+/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+)/issues/(?P<number>\d+)/?(?:[#?].*)?$")

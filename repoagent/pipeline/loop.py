@@ -26,19 +26,19 @@ from editing.answer_format import FENCE
 from editing.apply import FileEdit
 from editing.candidates import Candidate
 from editing.diff import file_diff
-from editing.generate import Sampler, first_messages, numbered
-from repoagent.core.cancel import CancelToken
-from repoagent.core.chat import ChatModel, Message, ModelStopped
-from repoagent.core.events import AnswerRejected, CandidateTested, EventSink, NoEvents, Note, SandboxRun, StageStarted
-from repoagent.core.localization import Localization
-from repoagent.core.prompts import Prompts
+from repoagent.cancel import CancelToken
+from repoagent.chat import ChatModel, Message, ModelStopped
+from repoagent.events import AnswerRejected, CandidateTested, EventSink, NoEvents, Note, SandboxRun, StageStarted
 from repoagent.pipeline.baseline import environment_problem, own_modules
 from repoagent.pipeline.choice import TestedCandidate, choose, judge, missing_evidence
+from repoagent.pipeline.generate import Sampler, first_messages, numbered
 from repoagent.pipeline.test_selection import select_tests
+from repoagent.prompts import Prompts
 from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
 from repoagent.sandbox.testrun import TestRun, is_pytest
 from repoagent.sandbox.tree import PatchRejected
 from retrieval.index import RepoIndex
+from retrieval.localization import Localization
 from retrieval.maps import schematic_map
 
 _prompt = Prompts(Path(__file__).parent / "prompts")

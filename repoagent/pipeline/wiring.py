@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from repoagent.chat import ChatModel
 from repoagent.config import INDEX_CACHE_FILE, Settings
-from repoagent.core.chat import ChatModel
-from repoagent.core.events import EventSink, NoEvents
+from repoagent.events import EventSink, NoEvents
+from repoagent.pipeline.localize import Localizer, LocalizerOptions
 from repoagent.pipeline.loop import LoopOptions
 from retrieval.cache import IndexCache
 from retrieval.index import Progress, RepoIndex
-from retrieval.localizer import Localizer, LocalizerOptions
 from retrieval.ranker import ranker_for
 from retrieval.retriever import Retriever, make_retriever
 from retrieval.source import RepoSource

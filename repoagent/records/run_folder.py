@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.config import Settings
-from repoagent.core.events import Event
-from repoagent.core.gitcmd import git_out
+from repoagent.events import Event
+from retrieval.git import git_out
 from retrieval.source import is_git_repo
 
 

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from repoagent.core.errors import JobFailed, UserError
+from repoagent.errors import JobFailed, UserError
 
 DEFAULT_TAG = "repoagent-base:bookworm"
 PACKAGES = "python3,python3-pip,python3-venv,python3-dev,git,ca-certificates,gcc,libc6-dev"

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from repoagent.core.cancel import CancelToken
-from repoagent.core.errors import UserError
+from repoagent.cancel import CancelToken
+from repoagent.errors import UserError
 from repoagent.sandbox.capture import Capture, settle
 from repoagent.sandbox.environment import VENV, EnvPlan, Step
 from repoagent.sandbox.limits import MB, Limits, disk_reason, junit_reason, memory_reason, output_reason, time_reason

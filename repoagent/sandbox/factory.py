@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from repoagent.cancel import CancelToken
 from repoagent.config import SandboxSettings
-from repoagent.core.cancel import CancelToken
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from repoagent.sandbox.environment import EnvPlan
 from repoagent.sandbox.limits import Limits
 from repoagent.sandbox.protocol import Sandbox

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from repoagent.core.cancel import CancelToken
+from repoagent.cancel import CancelToken
 from repoagent.sandbox.capture import HEAD_TAIL, capture_file, settle
 from repoagent.sandbox.cgroups import TreeGroup
 from repoagent.sandbox.limits import Limits, disk_reason, junit_reason, memory_reason, output_reason, time_reason

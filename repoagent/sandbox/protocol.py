@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from repoagent.sandbox.testrun import TestRun
 
 

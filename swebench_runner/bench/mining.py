@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from editing.patches import innermost_definitions, parse_patch
-from repoagent.core.errors import UserError
-from repoagent.core.gitcmd import git
+from repoagent.errors import UserError
+from retrieval.git import git
 from retrieval.languages import language_for_path
 from retrieval.parser import parse_source
 from retrieval.testpaths import is_test_path

@@ -20,9 +20,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from repoagent.core.errors import UserError
-from repoagent.core.gitcmd import git
-from repoagent.core.locks import file_lock
+from repoagent.errors import UserError
+from repoagent.locks import file_lock
+from retrieval.git import git
 from retrieval.history import WINDOWS
 from swebench_runner.data.repos import RepoFinder
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 
 REQUIRED = ("instance_id", "repo", "base_commit", "problem_statement", "patch")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from editing import pyast
 from editing.patches import FilePatch, parse_patch
-from repoagent.core.gitcmd import git
+from retrieval.git import git
 from retrieval.languages import language_for_path
 from retrieval.source import RepoSource
 from retrieval.testpaths import is_test_path

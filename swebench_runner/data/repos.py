@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 
 
 class RepoFinder:

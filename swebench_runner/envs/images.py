@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repoagent.cancel import CancelToken
 from repoagent.config import SandboxSettings
-from repoagent.core.cancel import CancelToken
-from repoagent.core.errors import UserError
-from repoagent.core.gitcmd import git
-from repoagent.core.locks import file_lock
+from repoagent.errors import UserError
+from repoagent.locks import file_lock
 from repoagent.sandbox.protocol import EnvironmentBuildError
+from retrieval.git import git
 from swebench_runner.data.checkout import Mirrors, sealed_copy
 from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, LocalEnvironment, spec_for
 

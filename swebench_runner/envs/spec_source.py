@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from swebench_runner.envs.specs import SPECS_RELEASE
 
 SPECS_MEMBER = "swebench/harness/constants/python.py"

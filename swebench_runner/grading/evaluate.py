@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from repoagent.cancel import CancelToken
 from repoagent.config import Settings
-from repoagent.core.cancel import CancelToken
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from swebench_runner.data.dataset import load_dataset
 from swebench_runner.grading.official import (
     collect_reports,

@@ -37,10 +37,10 @@ from swebench.harness.constants import START_TEST_OUTPUT as START
 from swebench.harness.constants import TEST_EXIT_CODE as EXIT_CODE
 from swebench.harness.constants import TESTS_TIMEOUT
 
-from repoagent.core.cancel import Cancelled
-from repoagent.core.errors import UserError
-from repoagent.core.gitcmd import git
+from repoagent.cancel import Cancelled
+from repoagent.errors import UserError
 from repoagent.sandbox.protocol import EnvironmentBuildError
+from retrieval.git import git
 from swebench_runner.data.checkout import sealed_copy
 from swebench_runner.envs.images import Environments, EnvRecord
 from swebench_runner.envs.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits

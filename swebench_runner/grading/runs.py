@@ -22,8 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from repoagent.cancel import CancelToken
 from repoagent.config import Settings
-from repoagent.core.cancel import CancelToken
 from swebench_runner.data.checkout import Mirrors
 from swebench_runner.data.dataset import Instance
 from swebench_runner.data.repos import RepoFinder

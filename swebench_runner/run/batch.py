@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from repoagent.core.cancel import CancelToken
+from repoagent.cancel import CancelToken
 from swebench_runner.data.dataset import Instance
 from swebench_runner.data.gold import gold_files
 from swebench_runner.run.executors import Executor

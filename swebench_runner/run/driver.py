@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from repoagent.cancel import CancelToken
 from repoagent.config import Settings
-from repoagent.core.cancel import CancelToken
-from repoagent.core.errors import UserError
+from repoagent.errors import UserError
 from repoagent.models.litellm_model import check_model
 from swebench_runner.data.dataset import load_dataset
 from swebench_runner.run.batch import BatchOptions, Tally, run_batch

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from repoagent.cancel import Cancelled, CancelToken
 from repoagent.config import Settings
-from repoagent.core.cancel import Cancelled, CancelToken
-from repoagent.core.errors import UserError
-from repoagent.core.events import EventSink, Note
+from repoagent.errors import UserError
+from repoagent.events import EventSink, Note
 from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, configured_sandboxes, fix
 from repoagent.pipeline.inputs import Issue, issue_title
 from repoagent.sandbox.environment import EnvPlan

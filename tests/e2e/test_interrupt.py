@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from repoagent.core.cancel import Cancelled, CancelToken
-from repoagent.core.events import Event, EventList, StageStarted
+from repoagent.cancel import Cancelled, CancelToken
+from repoagent.events import Event, EventList, StageStarted
 from repoagent.pipeline.fix import Caches, FixRequest, fix
 from repoagent.pipeline.inputs import read_issue
 from tests.support.cli_helpers import child_env
@@ -179,7 +179,7 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
 STUCK = """
 import sys, time
 from repoagent.cli.main import _watch_signals
-from repoagent.core.cancel import CancelToken
+from repoagent.cancel import CancelToken
 token = CancelToken()
 _watch_signals(token, cleanup_seconds=float(sys.argv[1]))
 print("ready", flush=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from repoagent.config import load_settings, valid_keys
-from repoagent.core.errors import ConfigError
+from repoagent.errors import ConfigError
 
 
 def test_defaults_load() -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from repoagent.core.errors import UserError
-from repoagent.core.events import EventList, ModelCalled, RunStarted, SandboxRun, StageStarted
+from repoagent.errors import UserError
+from repoagent.events import EventList, ModelCalled, RunStarted, SandboxRun, StageStarted
 from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, fix
 from repoagent.pipeline.inputs import read_issue
 from tests.support.fix_fixtures import FILES, FIXED_LINE, GOOD, REPRO, SYMBOLS, WRONG, example_copy, script

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from repoagent.pipeline.localize import Localizer
 from repoagent.pipeline.loop import FixLoop
 from repoagent.pipeline.test_selection import select_tests
 from repoagent.records.report_page import render
 from repoagent.sandbox.local import LocalSandbox
 from retrieval.index import RepoIndex
-from retrieval.localizer import Localizer
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource
 from tests.support.gitrepo import git

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from repoagent.core.chat import Message, ModelStopped
-from repoagent.core.errors import UserError
-from repoagent.core.events import EventList, ModelCalled
+from repoagent.chat import Message, ModelStopped
+from repoagent.errors import UserError
+from repoagent.events import EventList, ModelCalled
 from repoagent.models.budget import PROMPT_MARGIN, Budget, BudgetExceeded, Prices
 from repoagent.models.context import fit_messages
 from repoagent.models.litellm_model import LiteLLMModel, check_model

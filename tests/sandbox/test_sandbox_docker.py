@@ -94,7 +94,7 @@ def test_writes_stay_inside_the_container(client, calc: Path) -> None:
 
 
 def test_missing_image_is_a_clear_error(client) -> None:
-    from repoagent.core.errors import UserError
+    from repoagent.errors import UserError
 
     with pytest.raises(UserError, match="repoagent sandbox build-base"):
         DockerSandbox("repoagent-no-such-image:latest", client=client)

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.config import ModelSettings, Settings, load_settings
-from repoagent.core.events import Event, EventSink
+from repoagent.events import Event, EventSink
 from repoagent.models.budget import Budget
 from repoagent.models.litellm_model import LiteLLMModel
+from repoagent.pipeline.localize import LocalizerOptions
 from repoagent.pipeline.loop import LoopOptions
 from repoagent.pipeline.wiring import localizer_options, loop_options
-from retrieval.localizer import LocalizerOptions
 
 
 def settings(*overrides: str) -> Settings:

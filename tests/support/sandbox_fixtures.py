@@ -37,7 +37,7 @@ def make_calc(root: Path) -> Path:
 
 def require_docker():
     """The Docker client; in CI a missing engine fails the test instead of skipping it."""
-    from repoagent.core.errors import UserError
+    from repoagent.errors import UserError
     from repoagent.sandbox.docker_box import docker_client
 
     try:

@@ -1,4 +1,4 @@
-"""Running git on a repository the user named: the one place repoagent starts git.
+"""Running git on a repository the user named: the one place repoagent (and its libraries) start git.
 
 git never looks above the folder it is given (``GIT_CEILING_DIRECTORIES``),
 so a plain folder inside another repository stays plain.  Clones and fetches

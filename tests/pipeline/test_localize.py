@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from repoagent.models.litellm_model import LiteLLMModel
+from repoagent.pipeline.localize import Localizer
 from retrieval.index import RepoIndex
-from retrieval.localizer import Localizer
 from retrieval.neighbours import Neighbours
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource
@@ -85,7 +85,7 @@ def test_without_model_locations_come_from_retrieval(shop_repo: Path) -> None:
 
 
 def test_no_model_configured_says_how_to_set_one() -> None:
-    from repoagent.core.errors import UserError
+    from repoagent.errors import UserError
 
     with pytest.raises(UserError, match="model.name"):
         model("")

@@ -2,7 +2,8 @@
 
 ``UserError`` (exit 2) is bad input or configuration: its message names the
 input and says what to do.  ``JobFailed`` (exit 1) is a job that ran but found
-no fix or failed its checks.  ``retrieval`` and ``editing`` raise subclasses.
+no fix or failed its checks.  ``retrieval`` and ``editing`` have bases of their own
+(``RetrievalError``, ``EditError``), which the CLI maps to exit 2 alike.
 """
 
 from __future__ import annotations

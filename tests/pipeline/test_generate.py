@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from editing.answer_format import FormatError, parse_edit_answer
-from editing.generate import Sampler, first_messages
+from repoagent.pipeline.generate import Sampler, first_messages
+from repoagent.pipeline.localize import Localizer
 from retrieval.index import RepoIndex
-from retrieval.localizer import Localizer
 from retrieval.maps import schematic_map
 from retrieval.retriever import Retriever
 from retrieval.source import RepoSource

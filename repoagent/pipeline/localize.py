@@ -11,18 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repoagent.core.chat import ChatModel, Completion, Message, ModelStopped
-from repoagent.core.events import AnswerRejected, EventSink, NoEvents
-from repoagent.core.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice
-from repoagent.core.prompts import Prompts
+from repoagent.chat import ChatModel, Completion, Message, ModelStopped
+from repoagent.events import AnswerRejected, EventSink, NoEvents
+from repoagent.prompts import Prompts
 from retrieval.answers import AnswerError, FileSelection, SymbolSelection, parse_answer
 from retrieval.index import RepoIndex
+from retrieval.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice
 from retrieval.maps import estimate_tokens, file_map, schematic_map
 from retrieval.neighbours import Neighbours
 from retrieval.retriever import Retrieval, Retriever
 from retrieval.symbols import Symbol
 
-prompt = Prompts(Path(__file__).parent / "prompts")
+prompt = Prompts(Path(__file__).parent / "prompts" / "localize")
 
 
 @dataclass(frozen=True)

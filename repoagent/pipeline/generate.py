@@ -20,12 +20,12 @@ from editing.diff import patch_bytes
 from editing.errors import EditError, ElisionError, GateError
 from editing.ops import EditOp
 from editing.other_formats import apply_search_replace, apply_unified_diff, diff_paths
-from repoagent.core.chat import ChatModel, Message, ModelStopped
-from repoagent.core.events import AnswerRejected, EventSink, NoEvents
-from repoagent.core.localization import Localization
-from repoagent.core.prompts import Prompts
+from repoagent.chat import ChatModel, Message, ModelStopped
+from repoagent.events import AnswerRejected, EventSink, NoEvents
+from repoagent.prompts import Prompts
+from retrieval.localization import Localization
 
-prompt = Prompts(Path(__file__).parent / "prompts")
+prompt = Prompts(Path(__file__).parent / "prompts" / "generate")
 Reader = Callable[[str], bytes]
 
 
