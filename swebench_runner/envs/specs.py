@@ -38,10 +38,14 @@ RECORD = "/opt/repoagent/env-changes.jsonl"
 HELPER = "/opt/repoagent/pins_helper.py"
 # Files that are never tests (the official harness's list): the test patch's other files are the directives.
 NON_TEST_EXTS = (".json", ".png", "csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml")
-# In place and offline: the image has the dependencies and the build tools, the run has no network.
+# In place and offline: the image has the dependencies and the build tools, the run has no network.  The editable
+# install puts the tree itself on sys.path (setuptools' compat mode, as the official images' older setuptools do):
+# a finder hook instead leaves tools that map files to modules by sys.path (pylint's checkers, through astroid)
+# without the project's own modules.  A setuptools without that mode installs as it can.
+_PIP_E = "python -m pip install -q --no-deps --no-build-isolation --disable-pip-version-check -e ."
 DEV_INSTALL = (
     f"[ ! -f {TESTBED}/setup.py ] && [ ! -f {TESTBED}/pyproject.toml ] || "
-    f"( cd {TESTBED} && python -m pip install -q --no-deps --no-build-isolation --disable-pip-version-check -e . "
+    f"( cd {TESTBED} && {{ {_PIP_E} --config-settings editable_mode=compat || {_PIP_E}; }} "
     "> /tmp/repoagent-dev-install.log 2>&1 ) || { echo 'the project did not install in place:'; "
     "tail -n 20 /tmp/repoagent-dev-install.log; } >&2"
 )
