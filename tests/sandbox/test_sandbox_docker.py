@@ -161,3 +161,28 @@ def test_a_batch_run_names_its_environment_image_by_repository_and_version(tmp_p
     # a batch run names the environment (repository@version): one image for every instance of that version
     assert box.env_key(one, plan("acme/x@1.0")) == box.env_key(two, plan("acme/x@1.0"))
     assert box.env_key(one, plan("acme/x@1.0")) != box.env_key(one, plan("acme/x@1.1"))
+
+
+def test_an_install_that_fails_as_the_network_does_is_tried_once_more_and_another_failure_is_not(
+    tmp_path: Path,
+) -> None:
+    """A build that fails with a network error (a reset connection, a mirror's 503) runs once more before the
+    environment is failed, and says so; a failure of another kind fails at once."""
+    require_docker()
+    import uuid
+
+    from repoagent.sandbox.docker_box import DockerSandbox
+    from repoagent.sandbox.environment import EnvPlan, Step
+    from repoagent.sandbox.protocol import EnvironmentBuildError
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "a.txt").write_text("a\n")
+    for said, retried in (("Connection reset by peer", True), ("no matching distribution", False)):
+        # each try is a fresh container of the same tree: a step that fails fails both times
+        step = Step(f"echo 'try: {said}'; false", "an install that fails")
+        plan = EnvPlan("3.11", "test", [step], "true", "test", cache_key=f"retry-{uuid.uuid4().hex[:8]}")
+        box = DockerSandbox("repoagent-base:bookworm", 512, 1.0, 64, False, plan=plan)
+        with pytest.raises(EnvironmentBuildError) as failed:
+            box.env_image(tree, plan)
+        assert ("tried again: the first try failed as the network does" in str(failed.value)) == retried, said
