@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.support.cli_helpers import run_cli
 from tests.support.gitrepo import git, make_repo
 
 CALC_BASE = {
@@ -102,3 +103,27 @@ def make_dataset(root: Path) -> tuple[Path, Path, list[dict[str, Any]]]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def fix_row(repo: Path, iid: str, base: str, fixed: str, tests: list[str], **extra: Any) -> dict[str, Any]:
+    """An instance of ``demo/calc`` made from two commits of ``repo``: the gold patch is ``calc/``'s diff from
+    ``base`` to ``fixed``, the test patch the rest; ``tests`` are its FAIL_TO_PASS ids; ``extra`` fields win."""
+    return {
+        "instance_id": iid, "repo": "demo/calc", "base_commit": base, "version": "1.0",
+        "problem_statement": iid, "environment_setup_commit": base,
+        "patch": git(repo, "diff", base, fixed, "--", "calc") + "\n",
+        "test_patch": git(repo, "diff", base, fixed, "--", ".", ":!calc") + "\n",
+        "FAIL_TO_PASS": json.dumps(tests), "PASS_TO_PASS": "[]", **extra,
+    }  # fmt: skip
+
+
+def validate_rows(tmp_path: Path, rows: list[dict[str, Any]], spec: dict[str, Any]) -> Path:
+    """``repoagent swebench validate`` on ``rows`` of demo/calc (repositories under ``tmp_path/repos``) with
+    ``spec``; the output folder."""
+    dataset, specs, out = tmp_path / "d.jsonl", tmp_path / "specs.json", tmp_path / "v"
+    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    specs.write_text(json.dumps({"demo/calc": {"1.0": spec}}))
+    args = ["swebench", "validate", "--dataset", str(dataset), "--repos", str(tmp_path / "repos")]
+    proc = run_cli(*args, "--specs", str(specs), "--out", str(out), home=tmp_path / "home", timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    return out

@@ -14,7 +14,7 @@ from swebench_runner.grading.local import expected_ids, normalise_names
 from tests.support.cli_helpers import run_cli
 from tests.support.gitrepo import git, make_repo
 from tests.support.sandbox_fixtures import require_docker
-from tests.support.swebench_fixtures import make_dataset, read_jsonl
+from tests.support.swebench_fixtures import fix_row, make_dataset, read_jsonl, validate_rows
 
 PYPROJECT = (
     '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'
@@ -164,16 +164,6 @@ def test_patches_apply_as_the_official_harness_applies_them(tmp_path: Path) -> N
     assert apply_patch(repo, "").by == "" and apply_patch(repo, "").ok
 
 
-def _instance(repo: Path, iid: str, base: str, fixed: str, tests: list[str], **extra: object) -> dict:
-    return {
-        "instance_id": iid, "repo": "demo/calc", "base_commit": base, "version": "1.0",
-        "problem_statement": iid, "environment_setup_commit": base,
-        "patch": git(repo, "diff", base, fixed, "--", "calc") + "\n",
-        "test_patch": git(repo, "diff", base, fixed, "--", ".", ":!calc") + "\n",
-        "FAIL_TO_PASS": json.dumps(tests), "PASS_TO_PASS": "[]", **extra,
-    }  # fmt: skip
-
-
 def test_validate_grades_unittest_names_tox_current_env_and_a_fuzzy_patch_as_the_official_images_do(
     tmp_path: Path,
 ) -> None:
@@ -205,18 +195,13 @@ def test_validate_grades_unittest_names_tox_current_env_and_a_fuzzy_patch_as_the
     unittest_script = ": '>>>>> Start Test Output'\npython -m unittest -v tests.test_units\n: '>>>>> End Test Output'\n"
     rows = [
         # the dataset's names in 3.11's long form (as django 5's): printed by 3.11, compared in the short form
-        _instance(repo, "demo__calc-1", base, fixed_add, ["test_add (tests.test_units.UnitTests.test_add)"],
+        fix_row(repo, "demo__calc-1", base, fixed_add, ["test_add (tests.test_units.UnitTests.test_add)"],
                   log_parser="parse_log_django", eval_script=unittest_script),
-        _instance(repo, "demo__calc-2", fixed_add, fixed_mul, ["tests/test_tox.py::test_mul"]),
-        _instance(repo, "demo__calc-3", fixed_mul, fixed_neg, ["tests/test_neg.py::test_neg"]),
+        fix_row(repo, "demo__calc-2", fixed_add, fixed_mul, ["tests/test_tox.py::test_mul"]),
+        fix_row(repo, "demo__calc-3", fixed_mul, fixed_neg, ["tests/test_neg.py::test_neg"]),
     ]  # fmt: skip
     rows[2]["patch"] = rows[2]["patch"].replace(" # the opposite number", " # the opposite of a number")
-    dataset, specs, out = tmp_path / "d.jsonl", tmp_path / "specs.json", tmp_path / "v"
-    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    specs.write_text(json.dumps({"demo/calc": {"1.0": SPEC}}))
-    args = ["swebench", "validate", "--dataset", str(dataset), "--repos", str(tmp_path / "repos")]
-    proc = run_cli(*args, "--specs", str(specs), "--out", str(out), home=tmp_path / "home", timeout=900)
-    assert proc.returncode == 0, proc.stderr
+    out = validate_rows(tmp_path, rows, SPEC)
     results = {r["instance_id"]: (r.get("gold"), r.get("empty")) for r in read_jsonl(out / "validation.jsonl")}
     assert results == dict.fromkeys(["demo__calc-1", "demo__calc-2", "demo__calc-3"], ("resolved", "unresolved"))
 

@@ -18,7 +18,7 @@ from swebench_runner.grading.runs import validation_figures
 from tests.support.cli_helpers import run_cli
 from tests.support.fix_fixtures import script
 from tests.support.sandbox_fixtures import require_docker
-from tests.support.swebench_fixtures import make_dataset, read_jsonl
+from tests.support.swebench_fixtures import fix_row, make_dataset, read_jsonl, validate_rows
 
 SPEC = {"python": "3.11", "pip_packages": ["pytest"], "test_cmd": "python -m pytest -rA"}
 IDS = ["demo__calc-1", "demo__calc-2", "demo__words-1"]
@@ -255,30 +255,6 @@ def _pyproject(deps: list[str]) -> str:
     )
 
 
-def _row(repo: Path, iid: str, base: str, fixed: str, tests: list[str], env_commit: str = "") -> dict:
-    """An instance of ``repo``: the gold patch is ``calc/``'s diff from ``base`` to ``fixed``, the test patch the
-    rest; ``tests`` are its FAIL_TO_PASS ids."""
-    from tests.support.gitrepo import git
-
-    return {
-        "instance_id": iid, "repo": "demo/calc", "base_commit": base, "version": "1.0",
-        "problem_statement": "mul adds", "environment_setup_commit": env_commit or base,
-        "patch": git(repo, "diff", base, fixed, "--", "calc") + "\n",
-        "test_patch": git(repo, "diff", base, fixed, "--", ".", ":!calc") + "\n",
-        "FAIL_TO_PASS": json.dumps(tests), "PASS_TO_PASS": "[]",
-    }  # fmt: skip
-
-
-def _validate(tmp_path: Path, rows: list[dict], spec: dict) -> Path:
-    dataset, specs, out = tmp_path / "d.jsonl", tmp_path / "specs.json", tmp_path / "v"
-    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    specs.write_text(json.dumps({"demo/calc": {"1.0": spec}}))
-    args = ["swebench", "validate", "--dataset", str(dataset), "--repos", str(tmp_path / "repos")]
-    proc = run_cli(*args, "--specs", str(specs), "--out", str(out), home=tmp_path / "home", timeout=900)
-    assert proc.returncode == 0, proc.stderr
-    return out
-
-
 def test_the_project_installs_at_the_instances_own_commit_over_the_environment(tmp_path: Path) -> None:
     """The official harness installs each instance at its base commit: a dependency the environment commit
     dropped (six here) is there for the instance whose own pyproject asks for it."""
@@ -292,8 +268,10 @@ def test_the_project_installs_at_the_instances_own_commit_over_the_environment(t
     fixed = make_repo(repo, {"calc/ops.py": code.replace("a + b", "a * b"), "tests/test_ops.py": test}, "fix")
     later = {"pyproject.toml": _pyproject([]), "calc/ops.py": "def mul(a, b):\n    return a * b\n"}
     env_commit = make_repo(repo, later, "drop six")
-    row = _row(repo, "demo__calc-9", base, fixed, ["tests/test_ops.py::test_mul"], env_commit)
-    out = _validate(tmp_path, [row], {**SPEC, "install": "python -m pip install -e ."})
+    row = fix_row(
+        repo, "demo__calc-9", base, fixed, ["tests/test_ops.py::test_mul"], environment_setup_commit=env_commit
+    )
+    out = validate_rows(tmp_path, [row], {**SPEC, "install": "python -m pip install -e ."})
     (result,) = read_jsonl(out / "validation.jsonl")
     assert (result["gold"], result["empty"]) == ("resolved", "unresolved"), result
     log = (out / "logs/run_evaluation/validate/gold/demo__calc-9/test_output.txt").read_text()
@@ -324,10 +302,10 @@ def test_a_test_id_with_the_dataset_machines_path_is_graded_and_a_test_that_want
                              "tests/test_data.py": download}, "a test that downloads")  # fmt: skip
     foreign = "/n/fs/p-swe-bench/temp/tmpqcg17m39/demo__calc__1.0/tests/six.txt"
     rows = [
-        _row(repo, "demo__calc-1", base, fixed, [f"tests/test_ops.py::test_mul[{foreign}]"]),
-        _row(repo, "demo__calc-2", fixed, later, ["tests/test_data.py::test_data"]),
+        fix_row(repo, "demo__calc-1", base, fixed, [f"tests/test_ops.py::test_mul[{foreign}]"]),
+        fix_row(repo, "demo__calc-2", fixed, later, ["tests/test_data.py::test_data"]),
     ]
-    out = _validate(tmp_path, rows, {**SPEC, "install": "python -m pip install -e ."})
+    out = validate_rows(tmp_path, rows, {**SPEC, "install": "python -m pip install -e ."})
     results = {r["instance_id"]: r for r in read_jsonl(out / "validation.jsonl")}
     assert (results["demo__calc-1"]["gold"], results["demo__calc-1"]["empty"]) == ("resolved", "unresolved")
     report = json.loads((out / "logs/run_evaluation/validate/gold/demo__calc-1/report.json").read_text())
