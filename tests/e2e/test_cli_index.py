@@ -6,7 +6,7 @@ from pathlib import Path
 from tests.support.cli_helpers import run_cli
 from tests.support.gitrepo import make_repo
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "support" / "fixtures"
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:
