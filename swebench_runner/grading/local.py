@@ -181,7 +181,8 @@ class LocalGrader:
 
         iid = row["instance_id"]
         parser = parser_name(row)
-        run = self._test_log(row, patch or "", env, record, instance_test_command(env.spec, row))
+        official = instance_test_command(env.spec, row)
+        run = self._test_log(row, patch or "", env, record, official)
         (folder / "test_output.txt").write_text(run.log)
         compared = normalise_names(run.log)
         graded_log = folder / "test_output.txt"
@@ -206,7 +207,6 @@ class LocalGrader:
         fields = report[iid]
         fields["graded"] = True
         fields["test_command"] = run.command
-        official = instance_test_command(env.spec, row)
         if run.command != official:
             fields["official_test_command"] = official
         if run.tree_edits:
