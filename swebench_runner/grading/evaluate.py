@@ -13,7 +13,7 @@ from typing import Any
 from repoagent.cancel import CancelToken
 from repoagent.config import Settings
 from repoagent.errors import UserError
-from swebench_runner.data.dataset import load_dataset
+from swebench_runner.data.dataset import Instance, load_dataset
 from swebench_runner.grading.official import (
     collect_reports,
     eval_command,
@@ -70,15 +70,17 @@ def merge_reports(
     grader: str,
     run_id: str,
     predictions: list[dict[str, Any]] | None = None,
+    predicted: list[Instance] | None = None,
 ) -> dict[str, Any]:
     """Write ``evaluation.json`` and the summary again with the verdicts in it.  Predictions that no ``swebench
-    run`` in ``out`` made (another system's) get a summary of their own instances, under their model's name."""
+    run`` in ``out`` made (another system's) get a summary of their own instances (``predicted``, when the caller
+    has read them from the dataset already), under their model's name."""
     (out / EVALUATION).write_text(json.dumps(evaluation_record(reports, grader, run_id), indent=2) + "\n")
     done = Journal(out).read()
     if predictions is None or any(p["instance_id"] in done for p in predictions):
         return refresh_summary(out, load_dataset(dataset, split))
     wanted = {p["instance_id"]: p for p in predictions}
-    instances = [i for i in load_dataset(dataset, split) if i.instance_id in wanted]
+    instances = [i for i in predicted or load_dataset(dataset, split) if i.instance_id in wanted]
     rows = [{"instance_id": i, "status": "external", "patch": p.get("model_patch") or ""} for i, p in wanted.items()]
     models = sorted({str(p.get("model_name_or_path") or "") for p in predictions} - {""})
     return write_summary(out, instances, rows, "", ", ".join(models) or "unnamed", dataset)
@@ -115,7 +117,7 @@ def _evaluate_locally(
         reports = grade_locally(envs, out, run_id, instances, wanted, workers, progress, local.timeout)
     for iid in sorted(ids - set(reports)):  # a prediction of an instance the dataset has not: said, not graded
         reports[iid] = not_graded(iid, f"{iid} is not in --dataset {dataset}")
-    summary = merge_reports(out, dataset, split, reports, grader_name(), run_id, wanted)
+    summary = merge_reports(out, dataset, split, reports, grader_name(), run_id, wanted, instances)
     if not any(r.get("graded") for r in reports.values()):
         reasons = sorted({str(r.get("environment_failed", ""))[:300] for r in reports.values()})
         raise UserError("nothing could be graded: " + "; ".join(reasons[:3]))
