@@ -152,6 +152,20 @@ def test_validation_figures_name_every_instance_that_breaks_the_rule() -> None:
     assert f["total"]["environments_built_share"] == round(5 / 6, 4) and f["total"]["not_built"] == ["b-1: no wheel"]
 
 
+def _why_unresolved(out: Path, stderr: str) -> str:
+    """What a run and its grading said of each instance: the run's status and error, the report's fields and
+    the end of the test output (a failure of the end-to-end test shows its cause)."""
+    said = [f"stderr (end): {stderr[-3000:]}"]
+    for row in read_jsonl(out / "outcomes.jsonl"):
+        said.append(f"run {row['instance_id']}: {row['status']} {row.get('error', '')} patch={bool(row.get('patch'))}")
+    for folder in sorted((out / "logs/run_evaluation").glob("*/*/*")):
+        report = json.loads((folder / "report.json").read_text()) if (folder / "report.json").exists() else {}
+        fields = {k: v for r in report.values() for k, v in r.items() if k not in ("tests_status", "environment")}
+        log = (folder / "test_output.txt").read_text()[-2000:] if (folder / "test_output.txt").exists() else ""
+        said.append(f"graded {folder.name}: {fields}\n{log}")
+    return "\n".join(said)
+
+
 def test_oracle_run_then_local_grading_end_to_end(tmp_path: Path) -> None:
     """``run --model oracle`` then ``evaluate --grader local``: every gold patch resolved, reports where the
     official grader writes them, and the summary says local grading; the empty patch is not resolved."""
@@ -164,7 +178,7 @@ def test_oracle_run_then_local_grading_end_to_end(tmp_path: Path) -> None:
     grade += ["--grader", "local", "--specs", str(specs), "--repos", str(repos), "--run-id", "r1", "--workers", "2"]
     proc = run_cli(*grade, home=home, timeout=900)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout.strip().splitlines()[-1])["resolved"] == 3
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["resolved"] == 3, _why_unresolved(out, proc.stderr)
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert evaluation["grader"].startswith("local grading")
     assert {i: v["resolved"] for i, v in evaluation["instances"].items()} == dict.fromkeys(IDS, True)
