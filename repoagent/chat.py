@@ -6,6 +6,7 @@ import the product layer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,9 +33,14 @@ class Completion:
 class ModelStopped(Exception):
     """The model may not be called again in this run (its budget is spent, or it keeps failing).
 
-    Callers keep what they have: the localizer falls back to retrieval, the
-    sampler records a failed sample, the loop chooses among what it tested.
+    Running out of budget travels as this one exception.  Callers keep what they
+    have: the localizer falls back to retrieval, the sampler hands on the samples
+    that finished (``partial``), the loop chooses among what it tested.
     """
+
+    def __init__(self, message: str, partial: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.partial = list(partial)  # what the caller finished before the model stopped (the sampler's candidates)
 
 
 class ChatModel(Protocol):

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class Event:
@@ -24,34 +26,48 @@ class Event:
         return {"type": self.kind, **dataclasses.asdict(self)}
 
 
-@dataclass(frozen=True)
-class RunStarted(Event):
-    """The first event of a run: where its folder is and what it works on."""
+class RunHeader(BaseModel):
+    """What a run works on and where its folder is: the head of ``result.json`` and of the first event."""
 
-    kind: ClassVar[str] = "run"
     run_id: str
     run_dir: str
-    repo: str
-    model: str
     issue: str
     issue_source: str
     issue_title: str = ""
+    repo: str
+    model: str
+
+    def header(self) -> RunHeader:
+        """The header fields alone (of an outcome that extends them)."""
+        return RunHeader.model_validate(self.model_dump(include=set(RunHeader.model_fields)))
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    """The first event of a run: its header (the outcome's first fields, not a copy of them)."""
+
+    kind: ClassVar[str] = "run"
+    header: RunHeader
+
+    def to_record(self) -> dict[str, Any]:
+        return {"type": self.kind, **self.header.model_dump()}
 
 
 @dataclass(frozen=True)
 class StageStarted(Event):
+    """A stage began; ``counts`` are what it starts with (tests to run, samples to draw).  The console words it."""
+
     kind: ClassVar[str] = "stage"
     stage: str
-    message: str = ""
+    counts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class StageEnded(Event):
-    """A stage finished; ``counts`` are what it produced (files, symbols, candidates, ...)."""
+    """A stage finished; ``counts`` are what it produced (files, symbols, candidates, ...).  The console words it."""
 
     kind: ClassVar[str] = "stage_end"
     stage: str
-    message: str = ""
     counts: dict[str, Any] = field(default_factory=dict)
 
 

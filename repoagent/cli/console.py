@@ -1,6 +1,7 @@
 """The terminal face of a run: events drawn with rich on stderr (stage lines, a spinner, a line per long task).
 
-The pipeline emits events; this module is the only place that draws them.
+The pipeline emits events carrying data; this module is the only place that draws them, in the words of
+``repoagent.cli.wording``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.progress import Progress as Bars
 from rich.status import Status
 
 from repoagent.cli.terminal import printable
+from repoagent.cli.wording import words
 from repoagent.events import (
     Event,
     ModelCalled,
@@ -82,14 +84,16 @@ class ConsoleEvents:
 
     def emit(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.run_dir = event.run_dir
-            self.say(f"run {event.run_id}: {event.issue_title or 'issue'} ({event.issue_source})")
+            head = event.header
+            self.run_dir = head.run_dir
+            self.say(f"run {head.run_id}: {head.issue_title or 'issue'} ({head.issue_source})")
         elif isinstance(event, Note) and event.level == "alert":
             self.warn(event.message, always=True)
         elif isinstance(event, Note):
             (self.warn if event.level == "warning" else self.say)(event.message)
-        elif isinstance(event, StageStarted | StageEnded) and event.message:
-            self.say(event.message)
+        elif isinstance(event, StageStarted | StageEnded) and (line := words(event)) is not None:
+            for part in line.splitlines():
+                self.say(part)
         elif isinstance(event, ModelCallStarted):
             self._spin(+1, f"{event.stage or 'model'}: waiting for {event.model}")
         elif isinstance(event, ModelCalled):

@@ -16,30 +16,9 @@ from repoagent.errors import JobFailed, UserError
 SandboxKind = Literal["auto", "docker", "local", "none"]
 
 
-def _summary(report) -> dict:  # noqa: ANN001 - FixOutcome, imported lazily
-    loop = report.loop
-    chosen = loop.candidates[loop.chosen] if loop is not None and loop.chosen is not None else None
-    return {
-        "status": report.status,
-        "resolved": report.status == "resolved",
-        "patch": report.patch,
-        "reason": report.error or report.stopped or report.reason,
-        "run_id": report.run_id,
-        "run_dir": report.run_dir,
-        "report": str(Path(report.run_dir) / "report.html"),
-        "repo": report.repo,
-        "revision": report.revision,
-        "sandbox": report.sandbox.model_dump(mode="json"),
-        "files": [f.path for f in report.localization.files[:5]] if report.localization else [],
-        "edited": sorted({op.path for op in chosen.candidate.ops}) if chosen else [],
-        "tests": chosen.run.summary() if chosen and chosen.run else None,
-        "candidates": len(loop.candidates) if loop else 0,
-        "budget": report.budget,
-        "applied": report.applied,
-        "branch": report.branch,
-        "commit": report.commit,
-        "seconds": report.seconds,
-    }
+def _cli_summary(summary: dict) -> dict:
+    """``fix --json``: the outcome's summary, as printed since the first release (no prediction-row fields)."""
+    return {k: v for k, v in summary.items() if k not in ("edit_locations", "tested", "cost", "tokens", "calls")}
 
 
 def _explain(report) -> None:  # noqa: ANN001
@@ -51,7 +30,7 @@ def _explain(report) -> None:  # noqa: ANN001
             err.print(printable(f"  file   {f.path}  [{why}]"), highlight=False, markup=False)
         for x in [x for x in loc.locations if x.role == "edit"][:5]:
             err.print(printable(f"  edit   {x.path}::{x.qualname} (lines {x.start_line}-{x.end_line})"), markup=False)
-    s = _summary(report)
+    s = report.summary()
     if s["tests"]:
         t = s["tests"]
         err.print(
@@ -94,10 +73,9 @@ def fix_command(
     """Fix an issue: localize, rewrite, test in a sandbox; print the patch and write a run report."""
     from repoagent.cancel import Cancelled
     from repoagent.cli.console import ConsoleEvents
-    from repoagent.pipeline.deliver import Delivery, deliver
-    from repoagent.pipeline.fix import FixRequest, fix
-    from repoagent.pipeline.inputs import clone_or_update, is_git_url, read_issue
-    from retrieval.source import is_git_repo
+    from repoagent.pipeline.deliver import LocalApply, NewBranch
+    from repoagent.pipeline.fix import fix
+    from repoagent.pipeline.inputs import resolve_request
 
     flags = {
         "model.name": model,
@@ -113,31 +91,10 @@ def fix_command(
         raise UserError("give --apply or --branch, not both")
     console = ConsoleEvents(enabled=not (quiet or json_out))
     cancel = cancel_token(ctx)
-    from repoagent.models.litellm_model import check_model
-
-    check_model(settings.model, settings.budget)  # no model, no key: stop before cloning or reading anything
-    local = not is_git_url(repo)
-    if local:
-        path = Path(repo).expanduser().resolve()
-        if not path.is_dir():
-            raise UserError(f"--repo {repo}: no such folder; pass a repository folder or a git URL")
-    else:
-        if apply or branch:
-            raise UserError("--apply and --branch need a local repository; with a git URL the patch is printed")
-        path = clone_or_update(repo, settings.resolved_cache_dir(), lambda *a: cancel.check())
-        if settings.runs_dir is None:
-            settings = settings.model_copy(update={"runs_dir": settings.resolved_state_dir() / "runs"})
-    request = FixRequest(
-        issue=read_issue(issue, settings.github.api_url, max_bytes=settings.inputs.max_issue_bytes),
-        repo=path,
-        settings=settings,
-        rev=rev or ("HEAD" if is_git_repo(path) else None),
-        repo_label=str(path) if local else repo,
-    )
-    how = Delivery(apply=apply, force=force, branch=branch)
-    how.check(request)
+    request = resolve_request(issue, repo, rev, settings, local_only=apply or bool(branch), cancel=cancel)
+    hooks = [LocalApply(request.repo, force)] if apply else [NewBranch(request.repo, branch)] if branch else []
     try:
-        outcome = deliver(fix(request, events=console, cancel=cancel), request, how, console)
+        outcome = fix(request, events=console, cancel=cancel, deliveries=hooks)
     except (Cancelled, Exception) as exc:
         if console.run_dir:
             what = "interrupted; " if isinstance(exc, Cancelled) or cancel.cancelled else ""
@@ -145,7 +102,7 @@ def fix_command(
             err.print(f"repoagent: {what}the run's report is in {page}", highlight=False)
         raise
     if json_out:
-        print_json(_summary(outcome))
+        print_json(_cli_summary(outcome.summary()))
     else:
         if outcome.patch and outcome.ok:  # stdout carries only a patch worth applying, byte for byte
             sys.stdout.flush()

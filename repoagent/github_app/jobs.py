@@ -30,9 +30,10 @@ from repoagent.github_app.github import GitHubApp, Installation, PermissionUnkno
 from repoagent.github_app.progress import JobProgress
 from repoagent.github_app.settings import AppSettings, Secrets
 from repoagent.github_app.state import Job, State
-from repoagent.pipeline.deliver import Delivery, deliver
+from repoagent.pipeline.deliver import NewBranch, deliverable
 from repoagent.pipeline.fix import FixOutcome, FixRequest, fix
 from repoagent.pipeline.inputs import Issue
+from repoagent.pipeline.stages import Stages
 from retrieval.git import git
 
 log = logging.getLogger("repoagent.app")
@@ -239,36 +240,72 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         settings = ctx.fix_settings(budget).model_copy(update={"runs_dir": ctx.state.folder / "runs"})
         url_issue = f"{job.repo}#{number}"
         request = FixRequest(Issue(text, url_issue, title), clone, settings, rev=rev, repo_label=job.repo)
-        outcome = fix(request, events=progress)
-        spent = float(outcome.budget.get("spent_cost") or 0.0)
-        report = _report_link(ctx, outcome)
-        if not (outcome.patch and outcome.ok):
-            message = ctx.redact(f"{_no_fix(outcome)} {_cost_words(outcome)}")
-            if not progress.finish(f"no fix ({outcome.status})", False, report, message=message):
-                _say(ctx, gh, job, number, message)
-            _end(ctx, job, "done", f"no pull request: {outcome.status}")
-            return spent
-        git(clone, "branch", "-D", branch)  # a local branch the clone made; the new commit goes on ``rev``
-        deliver(outcome, request, Delivery(branch=branch))
-        progress.say("pushing")
-        _push(ctx, job, clone, url, branch)
-        body = ctx.redact(pull_body(outcome, number, UNSANDBOXED if ctx.settings.allow_unsandboxed else ""))
-        if existing is not None:
-            pull = gh.update_pull(job.repo, existing["number"], body)
-            words = f"updated the pull request {pull.get('html_url') or '#' + str(existing['number'])}"
-        else:
-            base = gh.default_branch(job.repo)
-            pull = gh.create_pull(job.repo, branch, base, f"Fix #{number}: {title}"[:250], body, ctx.settings.draft)
-            words = f"opened the pull request {pull.get('html_url') or '#' + str(pull.get('number'))}"
-        message = ctx.redact(f"repoagent {words} ({_status_words(outcome)}). {_cost_words(outcome)}")
-        if not progress.finish(
-            f"{outcome.status}: {words}", outcome.status == "resolved", report, outcome.commit, message
-        ):
-            _say(ctx, gh, job, number, message)
-        _end(ctx, job, "done", words, pull_request=str(pull.get("html_url") or pull.get("number")))
-        return spent
+        pull = PullRequest(ctx, job, gh, Target(clone, url, branch, number, title, existing), progress)
+        outcome = fix(request, events=progress, deliveries=[pull])
+        return float(outcome.budget.get("spent_cost") or 0.0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the App's pull request goes: the clone, its remote, the App's branch, the issue, an open pull."""
+
+    clone: Path
+    url: str
+    branch: str
+    number: int
+    title: str
+    existing: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    """The App's delivery, a hook on the outcome: the patch committed on the App's branch, pushed (a fast-forward)
+    and a pull request opened or updated; a run without a patch worth one says why on the issue."""
+
+    ctx: Context
+    job: Job
+    gh: Installation
+    to: Target
+    progress: JobProgress
+
+    def check(self) -> None:
+        return None  # the App's branch is its own: deleted in the clone before the commit
+
+    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+        ctx, job, to = self.ctx, self.job, self.to
+        report = _report_link(ctx, outcome)
+        if not deliverable(outcome):
+            message = ctx.redact(f"{_no_fix(outcome)} {_cost_words(outcome)}")
+            if not self.progress.finish(f"no fix ({outcome.status})", False, report, message=message):
+                _say(ctx, self.gh, job, to.number, message)
+            _end(ctx, job, "done", f"no pull request: {outcome.status}")
+            return
+        git(to.clone, "branch", "-D", to.branch)  # a local branch the clone made; the new commit goes on ``rev``
+        NewBranch(to.clone, to.branch).deliver(outcome, stages)
+        self.progress.say("pushing")
+        _push(ctx, job, to.clone, to.url, to.branch)
+        words, link = self._open_or_update(outcome)
+        message = ctx.redact(f"repoagent {words} ({_status_words(outcome)}). {_cost_words(outcome)}")
+        if not self.progress.finish(
+            f"{outcome.status}: {words}", outcome.status == "resolved", report, outcome.commit, message
+        ):
+            _say(ctx, self.gh, job, to.number, message)
+        _end(ctx, job, "done", words, pull_request=link)
+
+    def _open_or_update(self, outcome: FixOutcome) -> tuple[str, str]:
+        ctx, job, to = self.ctx, self.job, self.to
+        body = ctx.redact(pull_body(outcome, to.number, UNSANDBOXED if ctx.settings.allow_unsandboxed else ""))
+        if to.existing is not None:
+            pull = self.gh.update_pull(job.repo, to.existing["number"], body)
+            words = f"updated the pull request {pull.get('html_url') or '#' + str(to.existing['number'])}"
+        else:
+            base = self.gh.default_branch(job.repo)
+            title = f"Fix #{to.number}: {to.title}"[:250]
+            pull = self.gh.create_pull(job.repo, to.branch, base, title, body, ctx.settings.draft)
+            words = f"opened the pull request {pull.get('html_url') or '#' + str(pull.get('number'))}"
+        return words, str(pull.get("html_url") or pull.get("number"))
 
 
 def discussion(gh: Installation, repo: str, pull: int, limit: int = DISCUSSION_CHARS) -> str:
@@ -369,21 +406,19 @@ def _no_fix(outcome: FixOutcome) -> str:
 
 
 def pull_body(outcome: FixOutcome, number: int, warning: str = "") -> str:
-    loc = outcome.localization
-    where = ", ".join(f"`{x.path}::{x.qualname}`" for x in (loc.locations if loc else []) if x.role == "edit")
-    files = ", ".join(f"`{f.path}`" for f in (loc.files[:5] if loc else []))
-    loop = outcome.loop
+    summary = outcome.summary()
+    where = ", ".join(f"`{x}`" for x in summary["edit_locations"])
+    files = ", ".join(f"`{f}`" for f in summary["files"])
     tests = "not run (no sandbox)"
-    if loop is not None and loop.tested:
-        tests = f"{'resolved' if loop.resolved else 'not resolved'}: {loop.reason}"
-    cost = outcome.budget.get("spent_cost", 0.0)
-    tokens = outcome.budget.get("spent_tokens", 0)
+    if summary["tested"]:
+        tests = f"{'resolved' if summary['resolved'] else 'not resolved'}: {outcome.reason}"
     return (
         (f"> **{warning}**\n\n" if warning else "") + f"Fixes #{number}.\n\n"
         f"**Summary**: {outcome.reason or outcome.status} (status: {outcome.status}).\n\n"
         f"**Localization**: files {files or 'none'}; changed {where or 'none'}.\n\n"
         f"**Tests**: {tests}.\n\n"
-        f"**Cost**: ${float(cost or 0):.4f}, {tokens} tokens, {outcome.seconds:.0f} s (model {outcome.model}).\n\n"
+        f"**Cost**: ${summary['cost']:.4f}, {summary['tokens']} tokens, {outcome.seconds:.0f} s "
+        f"(model {outcome.model}).\n\n"
         "Made by repoagent. Comment `/repoagent fix <guidance>` here to run it again with guidance."
     )
 

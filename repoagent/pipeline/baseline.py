@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from repoagent.pipeline.choose import missing_evidence
+from repoagent.pipeline.tester import Tester
+from repoagent.sandbox.protocol import EnvironmentBuildError
 from repoagent.sandbox.testrun import TestRun, is_pytest
 
 # "ModuleNotFoundError: No module named 'x'" from an import; "python3: No module named x" from python -m x
@@ -25,6 +29,30 @@ _MISSING = re.compile(
     re.M,
 )
 _USAGE = re.compile(r"^(?:ERROR: usage:|error: unrecognized arguments|ImportError while loading conftest).*$", re.M)
+
+
+@dataclass
+class Baseline:
+    """The selected tests on the base revision: what failed before, or why nothing can be judged against it."""
+
+    run: TestRun | None = None
+    failing: set[str] = field(default_factory=set)
+    limit: str = ""  # a sandbox limit stopped it (in words)
+    problem: str = ""  # the test environment is broken (in words)
+
+
+def run_baseline(tester: Tester, tests: list[str], files: Iterable[str]) -> Baseline:
+    """Run ``tests`` (all when none) on the base revision; ``files`` are the repository's (its own modules)."""
+    tester.stages.start("baseline", tests=len(tests))
+    try:
+        run = tester.run(tests, None, "baseline")
+    except EnvironmentBuildError as exc:
+        return Baseline(problem=str(exc))
+    failing = {t.name for t in run.tests if t.outcome in ("failed", "error")}
+    tester.stages.end("baseline", **run.summary())
+    if run.limit or run.timed_out:
+        return Baseline(run, failing, limit=missing_evidence(run))
+    return Baseline(run, failing, problem=environment_problem(run, run.command, own_modules(files)) or "")
 
 
 def own_modules(paths: Iterable[str]) -> set[str]:

@@ -1,47 +1,76 @@
-"""Delivery, a step on the outcome: apply the patch to the working tree, or commit it on a new branch.
+"""Deliveries: hooks on the outcome, run by ``fix`` after the run (after SWE-agent's run hooks).
 
-Only a verified patch (or an untested one, when the run had no sandbox) is
-delivered.  The outcome and its run folder are updated with what was done.
+Each is checked before any work (``check``: a dirty tree, a taken branch name)
+and handed the outcome at the end (``deliver``).  The CLI's ``LocalApply`` and
+``NewBranch`` deliver only a verified patch (or an untested one, when the run
+had no sandbox), and update the outcome and its run folder with what they did;
+the App's ``PullRequest`` and the batch runner's ``PredictionRow`` are hooks of
+the same shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 from repoagent.delivery import local
-from repoagent.events import EventSink, NoEvents, Note
-from repoagent.pipeline.fix import FixOutcome, FixRequest, write_outcome
+from repoagent.pipeline.outcome import FixOutcome, write_outcome
+from repoagent.pipeline.stages import Stages
+
+
+class Delivery(Protocol):
+    def check(self) -> None:
+        """Refuse, before any work, what could not be delivered."""
+        ...
+
+    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+        """Do what the hook does with the run's outcome."""
+        ...
+
+
+def deliverable(outcome: FixOutcome) -> bool:
+    """A patch worth delivering: verified, or untested because the run had no sandbox."""
+    return bool(outcome.patch) and outcome.ok
 
 
 @dataclass(frozen=True)
-class Delivery:
-    apply: bool = False
-    force: bool = False  # --apply on a tree with uncommitted changes
-    branch: str | None = None
+class LocalApply:
+    """``--apply``: the patch applied to the working tree (``force``: one with uncommitted changes)."""
 
-    def check(self, request: FixRequest) -> None:
-        """Refuse, before any work, what could not be delivered (a dirty tree, a taken branch name)."""
-        if self.apply:
-            local.check_apply(request.repo, self.force)
-        if self.branch:
-            local.check_branch(request.repo, self.branch)
+    repo: Path
+    force: bool = False
 
+    def check(self) -> None:
+        local.check_apply(self.repo, self.force)
 
-def deliver(outcome: FixOutcome, request: FixRequest, how: Delivery, events: EventSink | None = None) -> FixOutcome:
-    say = (events if events is not None else NoEvents()).emit
-    if not (outcome.patch and outcome.ok) or not (how.apply or how.branch):
-        return outcome
-    if how.apply:
-        local.check_apply(request.repo, how.force)
-        local.apply_patch(request.repo, outcome.patch)
+    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+        if not deliverable(outcome):
+            return
+        local.check_apply(self.repo, self.force)
+        local.apply_patch(self.repo, outcome.patch)
         outcome.applied = True
-        say(Note(f"applied the patch to {request.repo}"))
-    elif how.branch:
+        stages.end("deliver", applied=str(self.repo))
+        write_outcome(outcome)
+
+
+@dataclass(frozen=True)
+class NewBranch:
+    """``--branch NAME``: the patch committed on a new branch at the run's revision; the tree is not touched."""
+
+    repo: Path
+    branch: str
+
+    def check(self) -> None:
+        local.check_branch(self.repo, self.branch)
+
+    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+        if not deliverable(outcome):
+            return
         title = outcome.issue_title or "the issue"
         message = f"Fix: {title}\n\nMade by repoagent, run {outcome.run_id}.\n"
         base = outcome.revision or "HEAD"
-        outcome.commit = local.commit_on_branch(request.repo, base, how.branch, outcome.patch, message)
-        outcome.branch = how.branch
-        say(Note(f"committed {outcome.commit[:12]} on the new branch {how.branch}"))
-    write_outcome(outcome)
-    return outcome
+        outcome.commit = local.commit_on_branch(self.repo, base, self.branch, outcome.patch, message)
+        outcome.branch = self.branch
+        stages.end("deliver", commit=outcome.commit, branch=self.branch)
+        write_outcome(outcome)

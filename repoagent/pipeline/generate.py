@@ -56,29 +56,28 @@ class Sampler:
     read: Reader
     events: EventSink = field(default_factory=NoEvents)
     parallel: int = 4
-    stage: str = "generate"
     path_problem: Callable[[str], str | None] | None = None  # e.g. the index's symbolic links
 
     def _default_target(self, loc: Localization) -> tuple[str, str] | None:
         edits = [x for x in loc.locations if x.role == "edit"]
         return (edits[0].path, edits[0].qualname) if len(edits) == 1 else None
 
-    def sample(self, messages: list[Message], temperature: float, loc: Localization) -> Candidate:
-        """One sample: ask, read the answer, apply behind the gates; an unreadable answer goes back once."""
+    def sample(
+        self, messages: list[Message], temperature: float, loc: Localization, stage: str = "generate"
+    ) -> Candidate:
+        """One sample: ask, read the answer, apply behind the gates; an unreadable answer goes back once.
+        ``ModelStopped`` (the budget) propagates."""
         messages = list(messages)
         answer, error = "", ""
         for attempt in range(2):
-            try:
-                answer = self.model.complete(messages, temperature=temperature, stage=self.stage).text
-            except ModelStopped as exc:
-                return Candidate(temperatures=[temperature], error=str(exc), gate="stopped", response=answer)
+            answer = self.model.complete(messages, temperature=temperature, stage=stage).text
             try:
                 parsed = read_answer(answer, self._default_target(loc))
                 self._check_paths(parsed)
                 return self.build(parsed, temperature, answer)
             except (FormatError, ElisionError) as exc:
                 error = str(exc)
-                self.events.emit(AnswerRejected(stage=self.stage, attempt=attempt, error=error))
+                self.events.emit(AnswerRejected(stage=stage, attempt=attempt, error=error))
                 messages += [Message("assistant", answer), Message("user", prompt("format_error", error=exc))]
         return Candidate(temperatures=[temperature], error=f"format: {error}", response=answer)
 
@@ -120,10 +119,19 @@ class Sampler:
     def candidates(
         self, messages: list[Message], temperatures: list[float], per_temperature: int, loc: Localization
     ) -> list[Candidate]:
-        """All samples, in temperature order, identical fixes collapsed into votes."""
+        """All samples, in temperature order, identical fixes collapsed into votes.  When the model stops, the
+        first ``ModelStopped`` is raised once every sample has ended, with the finished ones as its ``partial``."""
         jobs = [t for t in temperatures for _ in range(per_temperature)]
+        results: list[Candidate] = []
+        stopped: ModelStopped | None = None
         with ThreadPoolExecutor(max_workers=max(1, min(self.parallel, len(jobs)))) as pool:
-            results = list(pool.map(lambda t: self.sample(messages, t, loc), jobs))
+            for future in [pool.submit(self.sample, messages, t, loc) for t in jobs]:
+                try:
+                    results.append(future.result())
+                except ModelStopped as exc:
+                    stopped = stopped or exc
+        if stopped is not None:
+            raise ModelStopped(str(stopped), partial=collapse(results)) from stopped
         return collapse(results)
 
 

@@ -1,4 +1,5 @@
-"""Where a fix starts: the issue (text, @FILE or a GitHub issue URL) and the repository (path or git URL)."""
+"""Where a fix starts: the issue (text, @FILE or a GitHub issue URL) and the repository (path or git URL),
+resolved into a ``FixRequest`` the same way for every caller."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from repoagent.cancel import CancelToken
+from repoagent.config import Settings
 from repoagent.errors import UserError
 from retrieval.index import Progress
+from retrieval.source import is_git_repo
 
 ISSUE_URL = re.compile(r"^https?://[^/\s]+/(?P<owner>[\w.-]+)/(?P<name>[\w.-]+)/issues/(?P<number>\d+)/?(?:[#?].*)?$")
 LOOKS_LIKE_URL = re.compile(r"^https?://\S+$")  # one word that is a web address: never taken as an issue's text
@@ -28,6 +32,48 @@ class Issue:
     text: str
     source: str  # "text", the file read, or the issue URL
     title: str = ""
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """What to fix: the input only (collaborators and delivery are not part of it)."""
+
+    issue: Issue
+    repo: Path
+    settings: Settings
+    rev: str | None = None
+    repo_label: str = ""  # how the run names the repository (the URL it was cloned from); default: the path
+
+
+def resolve_request(
+    issue: str, repo: str, rev: str | None, settings: Settings, *, local_only: bool = False,
+    cancel: CancelToken | None = None,
+) -> FixRequest:  # fmt: skip
+    """``--issue`` (text, @FILE, a GitHub issue URL) and ``--repo`` (a folder, or a git URL cloned into the cache,
+    whose runs go under the state folder) as a request; ``local_only``: a git URL is refused (``--apply``,
+    ``--branch``).  The model is checked first: no model, no key, nothing is cloned or read."""
+    from repoagent.models.litellm_model import check_model
+
+    check_model(settings.model, settings.budget)
+    token = cancel or CancelToken()
+    local = not is_git_url(repo)
+    if local:
+        path = Path(repo).expanduser().resolve()
+        if not path.is_dir():
+            raise UserError(f"--repo {repo}: no such folder; pass a repository folder or a git URL")
+    else:
+        if local_only:
+            raise UserError("--apply and --branch need a local repository; with a git URL the patch is printed")
+        path = clone_or_update(repo, settings.resolved_cache_dir(), lambda *a: token.check())
+        if settings.runs_dir is None:
+            settings = settings.model_copy(update={"runs_dir": settings.resolved_state_dir() / "runs"})
+    return FixRequest(
+        issue=read_issue(issue, settings.github.api_url, max_bytes=settings.inputs.max_issue_bytes),
+        repo=path,
+        settings=settings,
+        rev=rev or ("HEAD" if is_git_repo(path) else None),
+        repo_label=str(path) if local else repo,
+    )
 
 
 def text_or_file(value: str, option: str, max_bytes: int | None = None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.chat import ChatModel, Completion, Message, ModelStopped
+from repoagent.config import LocalizeSettings, MapSettings
 from repoagent.events import AnswerRejected, EventSink, NoEvents
 from repoagent.prompts import Prompts
 from retrieval.answers import AnswerError, FileSelection, SymbolSelection, parse_answer
@@ -27,17 +28,13 @@ prompt = Prompts(Path(__file__).parent / "prompts" / "localize")
 
 @dataclass(frozen=True)
 class LocalizerOptions:
-    """Limits of each stage; built from the settings (``configs/default.yaml`` holds the values)."""
+    """Limits of each stage: the ``localize`` and ``maps`` sections as they are, and how many files and
+    definitions retrieval hands over (``retrieval.top_k_files``, ``top_k_symbols``; a command may ask for more)."""
 
+    localize: LocalizeSettings
+    maps: MapSettings
     top_k: int
     top_symbols: int
-    candidate_files: int
-    max_files: int
-    max_symbols: int
-    attempts: int
-    file_map_tokens: int
-    schematic_map_tokens: int
-    locations_tokens: int
 
 
 class Localizer:
@@ -61,7 +58,9 @@ class Localizer:
         result = self.retriever.retrieve(issue, top_files=max(50, opts.top_k), top_symbols=opts.top_symbols)
         loc = retrieval_localization(self.index, issue, result, max(opts.top_k, 20))
         if self.model is None:
-            loc.locations = self._locations(loc.symbols[: opts.max_symbols], [], [f.path for f in result.files])
+            loc.locations = self._locations(
+                loc.symbols[: opts.localize.max_symbols], [], [f.path for f in result.files]
+            )
             return loc
         files = self._select_files(issue, loc)
         picks = self._select_symbols(issue, loc, files)
@@ -74,7 +73,7 @@ class Localizer:
         assert self.model is not None
         messages = [Message("system", prompt("system")), Message("user", user)]
         rec = StageRecord(stage=stage)
-        for attempt in range(self.options.attempts):
+        for attempt in range(self.options.localize.attempts):
             try:
                 answer: Completion = self.model.complete(messages, temperature=0.0, stage=stage)
             except ModelStopped as exc:  # keep the retrieval ranking
@@ -97,17 +96,19 @@ class Localizer:
 
     def _select_files(self, issue: str, loc: Localization) -> list[str]:
         opts = self.options
-        candidates = [f.path for f in loc.files[: opts.candidate_files]]
-        fmap = file_map(self.index, candidates, budget=opts.file_map_tokens)
+        candidates = [f.path for f in loc.files[: opts.localize.candidate_files]]
+        fmap = file_map(self.index, candidates, budget=opts.maps.file_map_tokens)
 
         def check(sel: FileSelection) -> None:
             bad = [p for p in sel.files if p not in self.index.files]
             if bad:
                 raise AnswerError(f"these paths are not files of the repository: {', '.join(bad)}")
 
-        user = prompt("select_files", issue=issue, file_map=fmap, max_files=opts.max_files)
+        user = prompt("select_files", issue=issue, file_map=fmap, max_files=opts.localize.max_files)
         sel, rec = self._ask("select_files", user, FileSelection, check)
-        chosen = list(dict.fromkeys(sel.files))[: opts.max_files] if sel else candidates[: opts.max_files]
+        chosen = (
+            list(dict.fromkeys(sel.files))[: opts.localize.max_files] if sel else candidates[: opts.localize.max_files]
+        )
         loc.stages.append(rec)
         by_path = {f.path: f for f in loc.files}
         head = [by_path.get(p) or FileChoice(path=p) for p in chosen]
@@ -118,7 +119,7 @@ class Localizer:
 
     def _select_symbols(self, issue: str, loc: Localization, files: list[str]) -> list[SymbolChoice]:
         opts = self.options
-        per_file = max(300, opts.schematic_map_tokens // max(1, len(files)) * 2)
+        per_file = max(300, opts.maps.schematic_map_tokens // max(1, len(files)) * 2)
         maps = "\n".join(schematic_map(self.index, p, budget=per_file) for p in files)
 
         def check(sel: SymbolSelection) -> None:
@@ -126,17 +127,17 @@ class Localizer:
             if bad:
                 raise AnswerError(f"these are not definitions in the maps shown: {', '.join(bad)}")
 
-        user = prompt("select_symbols", issue=issue, schematic_maps=maps, max_symbols=opts.max_symbols)
+        user = prompt("select_symbols", issue=issue, schematic_maps=maps, max_symbols=opts.localize.max_symbols)
         sel, rec = self._ask("select_symbols", user, SymbolSelection, check)
         loc.stages.append(rec)
         if sel is None:
-            picks = [s for s in loc.symbols if s.path in files][: opts.max_symbols]
+            picks = [s for s in loc.symbols if s.path in files][: opts.localize.max_symbols]
             for s in picks:
                 s.reasons = ["fallback: retrieval rank", *s.reasons]
         else:
             loc.new_definition_needed = sel.new_definition_needed
             picks = []
-            for pick in sel.symbols[: opts.max_symbols]:
+            for pick in sel.symbols[: opts.localize.max_symbols]:
                 sym = self._symbol(pick.path, pick.name)
                 assert sym is not None
                 picks.append(
@@ -166,7 +167,7 @@ class Localizer:
 
     def _locations(self, picks: list[SymbolChoice], files: list[str], ranked: list[str]) -> list[Location]:
         """The picked definitions' source, then their callers and callees, within ``locations_tokens``."""
-        budget = self.options.locations_tokens
+        budget = self.options.localize.locations_tokens
         out: list[Location] = []
         used = 0
         seen: set[tuple[str, str]] = set()

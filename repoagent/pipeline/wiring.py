@@ -13,7 +13,7 @@ from repoagent.chat import ChatModel
 from repoagent.config import INDEX_CACHE_FILE, Settings
 from repoagent.events import EventSink, NoEvents
 from repoagent.pipeline.localize import Localizer, LocalizerOptions
-from repoagent.pipeline.loop import LoopOptions
+from repoagent.pipeline.test_loop import LoopOptions
 from retrieval.cache import IndexCache
 from retrieval.index import Progress, RepoIndex
 from retrieval.ranker import ranker_for
@@ -71,28 +71,9 @@ def build_retriever(
 
 
 def localizer_options(settings: Settings, top_k: int | None = None) -> LocalizerOptions:
-    loc = settings.localize
-    return LocalizerOptions(
-        top_k=top_k or settings.retrieval.top_k_files,
-        top_symbols=settings.retrieval.top_k_symbols,
-        candidate_files=loc.candidate_files,
-        max_files=loc.max_files,
-        max_symbols=loc.max_symbols,
-        attempts=loc.attempts,
-        file_map_tokens=settings.maps.file_map_tokens,
-        schematic_map_tokens=settings.maps.schematic_map_tokens,
-        locations_tokens=loc.locations_tokens,
-    )
+    retrieval = settings.retrieval
+    return LocalizerOptions(settings.localize, settings.maps, top_k or retrieval.top_k_files, retrieval.top_k_symbols)
 
 
 def loop_options(settings: Settings, test_cmd: str) -> LoopOptions:
-    gen = settings.generation
-    return LoopOptions(
-        temperatures=list(gen.temperatures),
-        per_temperature=gen.samples_per_temperature,
-        max_retries=settings.loop.max_retries,
-        repro_attempts=settings.loop.reproduction_attempts,
-        untested_when_broken=settings.loop.untested_when_broken,
-        timeout=settings.sandbox.timeout,
-        test_cmd=test_cmd,
-    )
+    return LoopOptions(settings.generation, settings.loop, settings.sandbox.timeout, test_cmd)

@@ -68,7 +68,6 @@ TRANSIENT = re.compile(
     r"|Connection timed out|RemoteDisconnected|IncompleteRead|HTTP error 50[234]|50[234] Server Error"
     r"|Hash Sum mismatch|Could not connect to|Failed to fetch http"
 )
-_FAILED_BUILDS: dict[str, str] = {}  # environment tag -> why its install failed (per process: a batch worker)
 
 
 def docker_client() -> Any:
@@ -135,6 +134,7 @@ class DockerSandbox:
         prelude: str = "",
         limits: Limits | None = None,
         user: str | None = None,
+        failed_builds: dict[str, str] | None = None,
     ) -> None:
         """``plan`` (or a bare ``install`` command) is baked into a cached image before tests run.
 
@@ -144,7 +144,11 @@ class DockerSandbox:
         folder, ``/testbed`` in SWE-bench's images); ``prelude`` runs before each test command.
         ``user`` (uid:gid): the tests run as that user with every capability dropped; None: the image's
         user (SWE-bench's images install in place as root before each run).
+        ``failed_builds`` (environment tag -> why its install failed) is its owner's memory of the installs
+        that failed: a batch worker hands each instance's sandbox the same one, so a failed install is not
+        tried again for every instance.
         """
+        self.failed_builds = failed_builds if failed_builds is not None else {}
         self.limits = limits or Limits(memory_mb=memory_mb, cpus=cpus, pids=pids)
         self.user = user
         self.workdir = workdir
@@ -231,8 +235,8 @@ class DockerSandbox:
         tag = self.env_key(tree, plan)
         if self._has(tag):
             return tag
-        if tag in _FAILED_BUILDS:  # the same install failed in this process: not again for every instance
-            raise EnvironmentBuildError(_FAILED_BUILDS[tag])
+        if tag in self.failed_builds:  # the same install failed for its owner (a batch worker): not again
+            raise EnvironmentBuildError(self.failed_builds[tag])
         script = plan.install_script() or "true"
         first = ""
         for attempt in (1, 2):  # a failure that looks like the network's is tried once more
@@ -253,7 +257,7 @@ class DockerSandbox:
                 continue
             why = f"the install step failed in {self.base} (pass --install CMD to give your own):\n{first}"
             why += f"$ {script}\n{logs}"
-            _FAILED_BUILDS[tag] = why
+            self.failed_builds[tag] = why
             raise EnvironmentBuildError(why)
         raise AssertionError("unreachable")
 

@@ -18,6 +18,7 @@ def open_sandbox(
     plan: EnvPlan | None = None,
     warn: Callable[[str], None] = print,
     cancel: CancelToken | None = None,
+    failed_builds: dict[str, str] | None = None,
 ) -> Sandbox | None:
     """``auto``: Docker when an engine answers and the image is there, else local with a warning; ``none``: None.
 
@@ -25,6 +26,7 @@ def open_sandbox(
     the local sandbox runs in the environment you have.  With ``require_isolation`` (or ``kind`` docker) a
     missing engine or image stops the run instead of falling back to the local sandbox (not isolated).
     ``warn`` gets the fallback's warning, which callers must show even when they are told to be quiet.
+    ``failed_builds``: the caller's memory of failed installs (see ``DockerSandbox``).
     """
     kind = kind or settings.kind
     if kind == "none":
@@ -50,6 +52,7 @@ def open_sandbox(
                 warn=warn,
                 limits=limits,
                 user=settings.user,
+                failed_builds=failed_builds,
             )
         except UserError as exc:
             if kind == "docker":

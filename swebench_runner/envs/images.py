@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from repoagent.cancel import CancelToken
 from repoagent.config import SandboxSettings
@@ -27,6 +27,10 @@ from repoagent.sandbox.protocol import EnvironmentBuildError
 from retrieval.git import git
 from swebench_runner.data.checkout import Mirrors, sealed_copy
 from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, LocalEnvironment, spec_for
+
+if TYPE_CHECKING:  # docker is imported when a sandbox is made, not with this module
+    from repoagent.sandbox.docker_box import DockerSandbox
+    from repoagent.sandbox.environment import EnvPlan
 
 BASE = "repoagent-base:bookworm"
 
@@ -72,6 +76,7 @@ class Environments:
         self.root = Path(root)
         self.cancel = cancel or CancelToken()
         self._seen: dict[str, tuple[EnvRecord, LocalEnvironment | None]] = {}
+        self.failed_builds: dict[str, str] = {}  # instance layers whose install failed here: not tried again
 
     @property
     def specs(self) -> dict[str, Any]:
@@ -173,7 +178,7 @@ class Environments:
             digest.update(name.encode() + b"\0" + git(mirror, "show", f"{commit}:{name}").stdout + b"\0")
         return digest.hexdigest(), names
 
-    def instance_box(self, env: LocalEnvironment, record: EnvRecord, commit: str, command: str) -> Any:
+    def instance_box(self, env: LocalEnvironment, record: EnvRecord, commit: str, command: str) -> DockerSandbox:
         """The sandbox an instance at ``commit`` runs in: the environment image, with a layer of the project's
         install at that commit (as the official harness installs it in the instance's image) where its install
         files differ from the environment commit's; the layer is cached by their contents."""
@@ -184,7 +189,7 @@ class Environments:
             plan.steps = []  # the environment image was installed from the same files
         return self._sandbox(record.image, plan, env)
 
-    def box(self, env: LocalEnvironment, plan: Any) -> Any:
+    def box(self, env: LocalEnvironment, plan: EnvPlan) -> DockerSandbox:
         """The sandbox that builds ``env``'s image, on the base image of its Debian release."""
         from repoagent.sandbox.docker_box import BASE_REPOSITORY
 
@@ -197,7 +202,7 @@ class Environments:
             )
         return box
 
-    def _sandbox(self, image: str, plan: Any, env: LocalEnvironment) -> Any:
+    def _sandbox(self, image: str, plan: EnvPlan, env: LocalEnvironment) -> DockerSandbox:
         """A Docker sandbox on ``image`` with the code at /testbed installed in place before each run; the
         network as ``sandbox.network`` says (off by default; the official harness leaves it on)."""
         from repoagent.sandbox.docker_box import DockerSandbox
@@ -205,7 +210,7 @@ class Environments:
         s = self.sandbox
         return DockerSandbox(
             image, s.memory_mb, s.cpus, s.pids, s.network, cancel=self.cancel, plan=plan,
-            workdir=TESTBED, prelude=env.prelude(),
+            workdir=TESTBED, prelude=env.prelude(), failed_builds=self.failed_builds,
         )  # fmt: skip
 
 

@@ -32,9 +32,11 @@ from repoagent.cancel import Cancelled, CancelToken
 from repoagent.config import Settings
 from repoagent.errors import UserError
 from repoagent.events import EventSink, Note
-from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, configured_sandboxes, fix
+from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, fix
 from repoagent.pipeline.inputs import Issue, issue_title
+from repoagent.pipeline.stages import Stages
 from repoagent.sandbox.environment import EnvPlan
+from repoagent.sandbox.factory import open_sandbox
 from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
 from swebench_runner.data.checkout import HISTORY_ANCESTORS, Mirrors, sealed_copy
 from swebench_runner.data.repos import RepoFinder
@@ -88,13 +90,15 @@ def official_image_names(instance_id: str) -> list[str]:
 
 
 @dataclass
-class _Environment:
-    """The sandbox factory of one job; it records which environment the tests got."""
+class JobSandboxes:
+    """The sandbox factory of one job (its official image, an environment image built from the official spec, or
+    the configured sandbox); it records which the tests got in ``used``."""
 
     job: Job
     use_official: bool
     used: dict[str, Any] = field(default_factory=dict)
     local: Environments | None = None
+    failed_builds: dict[str, str] = field(default_factory=dict)  # the worker's memory of failed installs
 
     def __call__(self, settings: Settings, plan: EnvPlan, events: EventSink, cancel: CancelToken) -> Sandbox | None:
         kind = settings.sandbox.kind
@@ -117,7 +121,8 @@ class _Environment:
                 return box
         if self.job.version:
             plan.cache_key = f"{self.job.repo}@{self.job.version}"
-        box = configured_sandboxes(settings, plan, events, cancel)
+        warn = lambda message: events.emit(Note(message, level="alert"))  # noqa: E731
+        box = open_sandbox(settings.sandbox, settings.sandbox.kind, plan, warn, cancel, self.failed_builds)
         self.used.update(kind=box.name if box is not None else "none")
         if box is not None and box.name == "docker" and plan.steps:
             self.used["image"] = f"environment image per repository and version ({plan.cache_key or 'its files'})"
@@ -184,6 +189,7 @@ class Worker:
             cache = self.settings.resolved_cache_dir() / "swebench"
             self.local = Environments(self._specs, self.mirrors, self.settings.sandbox, cache / "environments")
         self._sheet_form = ""
+        self.failed_builds: dict[str, str] = {}  # installs that failed in this worker: not tried again per instance
         Path(config.scratch).mkdir(parents=True, exist_ok=True)
 
     def _specs(self) -> dict[str, Any]:
@@ -203,7 +209,7 @@ class Worker:
             timer = threading.Timer(self.config.instance_timeout, cancel.cancel, args=(reason,))
             timer.daemon = True
             timer.start()
-        environment = _Environment(job, self.config.official_images, local=self.local)
+        sandboxes = JobSandboxes(job, self.config.official_images, local=self.local, failed_builds=self.failed_builds)
         try:
             mirror = self.mirrors.ensure(job.repo, job.base_commit)
             sealed = sealed_copy(mirror, job.base_commit, scratch / "repo", HISTORY_ANCESTORS)
@@ -211,19 +217,10 @@ class Worker:
             if sealed.missing:  # a partial mirror: the copy is rebuilt from the files it has
                 row["missing_files"] = sealed.missing
             settings = self._settings_for(job, repo, sealed.commit, scratch)
-            outcome = fix(
-                FixRequest(
-                    Issue(job.problem_statement, job.instance_id, issue_title(job.problem_statement)),
-                    repo,
-                    settings,
-                    rev=sealed.commit,
-                    repo_label=job.repo,
-                ),
-                sandbox=environment,
-                caches=self.caches,
-                cancel=cancel,
-            )
-            row.update(_from_outcome(outcome))
+            issue = Issue(job.problem_statement, job.instance_id, issue_title(job.problem_statement))
+            request = FixRequest(issue, repo, settings, rev=sealed.commit, repo_label=job.repo)
+            hooks = [PredictionRow(row)]
+            outcome = fix(request, sandbox=sandboxes, caches=self.caches, cancel=cancel, deliveries=hooks)
             if self.config.model == ORACLE:
                 from retrieval.source import RepoSource
                 from swebench_runner.oracle.sheet import check_against_gold
@@ -243,7 +240,7 @@ class Worker:
         finally:
             if timer is not None:
                 timer.cancel()
-        row["environment"] = environment.used or {"kind": "not reached"}
+        row["environment"] = sandboxes.used or {"kind": "not reached"}
         row["seconds"] = round(time.monotonic() - started, 2)
         row["worker_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         row["worker_pid"] = os.getpid()
@@ -266,28 +263,29 @@ class Worker:
         return s.model_copy(update={"runs_dir": scratch / "runs", "model": s.model.model_copy(update={"name": model})})
 
 
-def _from_outcome(outcome: FixOutcome) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "status": outcome.status,
-        "patch": outcome.patch,
-        "error": outcome.error,
-        "stopped": outcome.stopped,
-        "reason": outcome.reason,
-        "cost": float(outcome.budget.get("spent_cost") or 0.0),
-        "tokens": int(outcome.budget.get("spent_tokens") or 0),
-        "calls": int(outcome.budget.get("calls") or 0),
-        "sandbox": outcome.sandbox.kind,
-        "run_id": outcome.run_id,
-    }
-    if outcome.status in ERROR_STATUSES:
-        row["error_kind"] = "exception"
-    elif outcome.stopped and "kept failing" in outcome.stopped:
-        row["error_kind"] = "model"
-        row["error"] = outcome.stopped
-    loc = outcome.localization
-    row["ranked_files"] = [f.path for f in loc.files[:50]] if loc else []
-    row["edit_locations"] = [f"{x.path}::{x.qualname}" for x in loc.locations if x.role == "edit"] if loc else []
-    return row
+@dataclass(frozen=True)
+class PredictionRow:
+    """The runner's delivery, a hook on the outcome: the instance's row of ``outcomes.jsonl`` (its prediction)."""
+
+    row: dict[str, Any]
+
+    def check(self) -> None:
+        return None
+
+    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+        summary = outcome.summary()
+        self.row.update(
+            status=outcome.status, patch=outcome.patch, error=outcome.error, stopped=outcome.stopped,
+            reason=outcome.reason, cost=summary["cost"], tokens=summary["tokens"], calls=summary["calls"],
+            sandbox=outcome.sandbox.kind, run_id=outcome.run_id,
+        )  # fmt: skip
+        if outcome.status in ERROR_STATUSES:
+            self.row["error_kind"] = "exception"
+        elif outcome.stopped and "kept failing" in outcome.stopped:
+            self.row["error_kind"] = "model"
+            self.row["error"] = outcome.stopped
+        self.row["ranked_files"] = outcome.ranked_files(50)
+        self.row["edit_locations"] = summary["edit_locations"]
 
 
 def _tar(folder: Path) -> bytes:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from repoagent.cli.wording import ENDED, words
 from repoagent.errors import UserError
-from repoagent.events import EventList, ModelCalled, RunStarted, SandboxRun, StageStarted
+from repoagent.events import EventList, ModelCalled, RunStarted, SandboxRun, StageEnded, StageStarted
 from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, fix
 from repoagent.pipeline.inputs import read_issue
 from tests.support.fix_fixtures import FILES, FIXED_LINE, GOOD, REPRO, SYMBOLS, WRONG, example_copy, script
@@ -36,9 +37,18 @@ def test_fix_called_directly_emits_typed_events_and_records_each_call_once(tmp_p
     assert json.loads((outcome.run_path / "result.json").read_text())["status"] == "resolved"
     assert (tmp_path / "cache.sqlite3").is_file()  # the injected cache, not the user's
     started = events.of(RunStarted)
-    assert len(started) == 1 and started[0].run_dir == outcome.run_dir
+    assert len(started) == 1 and started[0].header == outcome.header()  # the outcome's head, not a copy of it
+    assert started[0].to_record() == {"type": "run", **outcome.header().model_dump()}
     stages = [e.stage for e in events.of(StageStarted)]
     assert stages[:2] == ["index", "localize"] and "baseline" in stages and "generate" in stages
+    # the pipeline emits data; the console words it: every stage that ended has its words
+    assert {e.stage for e in events.of(StageEnded)} <= set(ENDED)
+    lines = [line for e in events.events if (line := words(e))]
+    assert lines[0].startswith(f"working on commit {outcome.revision[:12]} of ") and "\nindex: " in lines[0]
+    assert lines[1].startswith("localize: files ") and lines[2].startswith("sandbox: local (NOT isolated); tests: ")
+    assert "reproduce: the test fails on the base revision; kept" in lines
+    assert any(line.startswith("round 0: ") and line.endswith("passed the gates") for line in lines)
+    assert lines[-1].startswith("resolved in ")
     calls = events.of(ModelCalled)
     records = [r for r in _trajectory(outcome) if r["type"] == "model"]
     assert len(calls) == len(records) == 6  # files, symbols, reproduction test, three samples: once each

@@ -4,9 +4,13 @@ from pathlib import Path
 
 import pytest
 
+from repoagent.cancel import CancelToken
 from repoagent.pipeline.localize import Localizer
-from repoagent.pipeline.loop import FixLoop
+from repoagent.pipeline.outcome import LoopResult
+from repoagent.pipeline.stages import Stages
+from repoagent.pipeline.test_loop import verify
 from repoagent.pipeline.test_selection import select_tests
+from repoagent.pipeline.tester import Tester
 from repoagent.records.report_page import render
 from repoagent.sandbox.local import LocalSandbox
 from retrieval.index import RepoIndex
@@ -47,10 +51,24 @@ def _setup(tmp_path: Path):
     return repo, index, loc
 
 
-def _loop(model, repo, index, sandbox=None, **opts) -> tuple[FixLoop, list]:
+class _Loop:
+    """The loop's stages on one repository, as ``fix`` runs them after localization."""
+
+    def __init__(self, model, repo, index, sandbox, options) -> None:  # noqa: ANN001
+        self.model, self.index, self.options = model, index, options
+        self.stages = Stages(model.events, CancelToken())
+        box = sandbox or LocalSandbox()
+        self.tester = Tester(box, repo, "HEAD", options.test_cmd, options.timeout, self.stages)
+
+    def run(self, issue: str, loc) -> LoopResult:  # noqa: ANN001
+        assert loc.issue == issue
+        return verify(self.model, self.tester, self.index, loc, self.options, self.stages)
+
+
+def _loop(model, repo, index, sandbox=None, **opts) -> tuple[_Loop, list]:
     command = opts.pop("test_cmd", "python3 -m pytest -q -p no:cacheprovider")
     options = loop_options(command, **{"temperatures": [0.0], "timeout": 120, **opts})
-    return FixLoop(model, sandbox or LocalSandbox(), repo, "HEAD", index, options, model.events), model.events
+    return _Loop(model, repo, index, sandbox, options), model.events
 
 
 def test_selection_finds_tests_that_import_the_changed_module(tmp_path: Path) -> None:

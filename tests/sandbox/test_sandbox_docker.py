@@ -186,3 +186,35 @@ def test_an_install_that_fails_as_the_network_does_is_tried_once_more_and_anothe
         with pytest.raises(EnvironmentBuildError) as failed:
             box.env_image(tree, plan)
         assert ("tried again: the first try failed as the network does" in str(failed.value)) == retried, said
+
+
+def test_a_failed_install_is_remembered_by_its_owner_not_by_the_process(tmp_path: Path) -> None:
+    """Sandboxes that share their owner's ``failed_builds`` (a batch worker's instances) do not build a failed
+    install again; a sandbox with a memory of its own tries it."""
+    require_docker()
+    import uuid
+
+    from repoagent.sandbox.docker_box import DockerSandbox
+    from repoagent.sandbox.environment import EnvPlan, Step
+    from repoagent.sandbox.protocol import EnvironmentBuildError
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    step = Step("echo no such index; false", "an install that fails")
+    plan = EnvPlan("3.11", "test", [step], "true", "test", cache_key=f"memo-{uuid.uuid4().hex[:8]}")
+    shared: dict[str, str] = {}
+
+    def build(memory: dict[str, str] | None) -> tuple[str, int]:
+        """Why the build failed, and how many containers it made."""
+        box = DockerSandbox("repoagent-base:bookworm", 512, 1.0, 64, False, plan=plan, failed_builds=memory)
+        made, create = [], box._create
+        box._create = lambda *a, **k: made.append(a) or create(*a, **k)  # type: ignore[method-assign]
+        with pytest.raises(EnvironmentBuildError) as failed:
+            box.env_image(tree, plan)
+        return str(failed.value), len(made)
+
+    first, made = build(shared)
+    (tag,) = shared  # the owner remembers the failed tag and why
+    assert "no such index" in first and shared[tag] == first and made == 1
+    assert build(shared) == (first, 0)  # from the owner's memory: the same reason, no container made
+    assert build(None) == (first, 1) and len(shared) == 1  # a sandbox with a memory of its own builds again

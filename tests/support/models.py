@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from repoagent.config import ModelSettings, Settings, load_settings
+from repoagent.config import GenerationSettings, LoopSettings, ModelSettings, Settings, load_settings
 from repoagent.events import Event, EventSink
 from repoagent.models.budget import Budget
 from repoagent.models.litellm_model import LiteLLMModel
 from repoagent.pipeline.localize import LocalizerOptions
-from repoagent.pipeline.loop import LoopOptions
-from repoagent.pipeline.wiring import localizer_options, loop_options
+from repoagent.pipeline.test_loop import LoopOptions
+from repoagent.pipeline.wiring import localizer_options
 
 
 def settings(*overrides: str) -> Settings:
@@ -29,11 +29,22 @@ def model(name: str, events: EventSink | None = None, budget: Budget | None = No
 
 
 def localizer(**fields: Any) -> LocalizerOptions:
-    return dataclasses.replace(localizer_options(settings()), **fields)
+    """The default options; ``fields`` of the ``localize`` section (``max_files=2``) changed."""
+    options = localizer_options(settings())
+    return dataclasses.replace(options, localize=options.localize.model_copy(update=fields))
 
 
 def loop(test_cmd: str, **fields: Any) -> LoopOptions:
-    return dataclasses.replace(loop_options(settings(), test_cmd), **fields)
+    """The default options for ``test_cmd``; ``fields`` of the ``generation`` and ``loop`` sections, or
+    ``timeout``, changed."""
+    s = settings()
+    generation = s.generation.model_copy(
+        update={k: v for k, v in fields.items() if k in GenerationSettings.model_fields}
+    )
+    loop = s.loop.model_copy(update={k: v for k, v in fields.items() if k in LoopSettings.model_fields})
+    unknown = set(fields) - set(GenerationSettings.model_fields) - set(LoopSettings.model_fields) - {"timeout"}
+    assert not unknown, f"not a loop option: {unknown}"
+    return LoopOptions(generation, loop, fields.get("timeout", s.sandbox.timeout), test_cmd)
 
 
 class Records(list):

@@ -1,9 +1,9 @@
-"""Judging and choosing candidates (``repoagent.pipeline.choice``): every rule that decides what ``fix`` returns."""
+"""Judging and choosing candidates (``repoagent.pipeline.choose``): every rule that decides what ``fix`` returns."""
 
 from __future__ import annotations
 
 from editing.candidates import Candidate
-from repoagent.pipeline.choice import TestedCandidate, choose, judge
+from repoagent.pipeline.choose import TestedCandidate, choose, judge
 from repoagent.sandbox.testrun import TestOutcome, TestRun
 
 PATCH = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
