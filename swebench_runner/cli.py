@@ -271,14 +271,14 @@ def swebench_run_command(
     dataset: Annotated[str, typer.Option("--dataset", help="Hugging Face name, or a local JSON / JSON lines file.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder (predictions, instances, summary); resumable.")],
     model: Annotated[str, typer.Option("--model", help="A litellm model string, or 'oracle' (the gold patch).")],
-    split: Annotated[str, typer.Option("--split", help="The dataset's split (Hugging Face names).")] = "test",
+    split: Annotated[str | None, typer.Option("--split", help="The dataset's split (default: test).")] = None,
     instances: InstancesOpt = None,
     limit: LimitOpt = None,
     repos: ReposOpt = None,
     repo_map: RepoMapOpt = None,
-    sandbox: Annotated[str, typer.Option("--sandbox", help="auto, docker, local or none.")] = "auto",
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Instances run in parallel.")] = 1,
-    executor: Annotated[str, typer.Option("--executor", help="local (a process pool) or ray.")] = "local",
+    sandbox: Annotated[str | None, typer.Option("--sandbox", help="auto (default), docker, local or none.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", min=1, help="Instances run in parallel (1).")] = None,
+    executor: Annotated[str | None, typer.Option("--executor", help="local (a process pool) or ray.")] = None,
     ray_address: Annotated[
         str | None, typer.Option("--ray-address", help="A Ray cluster (default: start one here).")
     ] = None,
@@ -294,36 +294,21 @@ def swebench_run_command(
     config: ConfigOpt = None,
     override: OverrideOpt = None,
 ) -> None:
-    """Run the agent on SWE-bench instances; the last stdout line is the summary (JSON)."""
-    from swebench_runner.run.driver import start_run
+    """Run the agent on SWE-bench instances; the last stdout line is the summary (JSON).  Batch settings not given
+    as flags come from configs/swebench.yaml."""
+    from swebench_runner.run.driver import BatchSettings, RunRequest, start_run
 
-    if sandbox not in ("auto", "docker", "local", "none"):
+    if sandbox not in (None, "auto", "docker", "local", "none"):
         raise UserError(f"--sandbox {sandbox}: choose auto, docker, local or none")
-    if executor not in ("local", "ray"):
+    if executor not in (None, "local", "ray"):
         raise UserError(f"--executor {executor}: choose local or ray")
-    settings = settings_from(config, override)
+    batch = BatchSettings.load(
+        split=split, sandbox=sandbox, workers=workers, executor=executor, ray_address=ray_address,
+        max_cost=max_cost, instance_cost=instance_cost, instance_timeout=instance_timeout,
+    )  # fmt: skip
     ids = [i.strip() for i in instances.split(",") if i.strip()] if instances else None
-    summary = start_run(
-        settings,
-        dataset=dataset,
-        split=split,
-        ids=ids,
-        limit=limit,
-        out=out,
-        model=model,
-        sandbox=sandbox,
-        workers=workers,
-        executor=executor,
-        ray_address=ray_address,
-        max_cost=max_cost,
-        instance_cost=instance_cost,
-        instance_timeout=instance_timeout,
-        redo=redo,
-        retry_errors=retry_errors,
-        repos=repos,
-        repo_map=repo_map,
-        cancel=cancel_token(ctx),
-    )
+    request = RunRequest(dataset, out, model, ids, limit, repos, repo_map, redo, retry_errors)
+    summary = start_run(settings_from(config, override), request, batch, cancel_token(ctx))
     total = summary["total"]
     err.print(
         f"wrote {out}: {total['done']}/{total['instances']} done, {total['with_patch']} with a patch, "
@@ -360,15 +345,16 @@ def swebench_evaluate_command(
     override: OverrideOpt = None,
 ) -> None:
     """Score a run's predictions and merge the verdicts into its summary; the last stdout line is the total."""
+    from repoagent.cli.console import progress_bar
     from swebench_runner.grading.evaluate import LocalGrading, evaluate_run
 
     if grader not in ("official", "local"):
         raise UserError(f"--grader {grader}: choose official or local")
-    local = None
-    if grader == "local":
-        settings = settings_from(config, override)
-        local = LocalGrading(settings, specs, repos, repo_map, timeout, cancel_token(ctx))
-    summary = evaluate_run(predictions, dataset, split, run_id, workers, local)
+    settings = settings_from(config, override) if grader == "local" else None
+    with progress_bar() as progress:
+        how = (specs, repos, repo_map, timeout, cancel_token(ctx), progress)
+        local = None if settings is None else LocalGrading(settings, *how)
+        summary = evaluate_run(predictions, dataset, split, run_id, workers, local)
     typer.echo(json.dumps(summary["total"]))
 
 

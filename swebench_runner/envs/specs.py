@@ -116,6 +116,18 @@ def directives_of(test_patch: str, repo: str) -> list[str]:
     return list(dict.fromkeys(files))
 
 
+def eval_script(spec: dict[str, Any], command: str) -> str:
+    """The test part of the official eval script: the spec's ``pre_test`` steps, then ``command`` between the
+    harness's markers, and its exit code (what the official parsers read from ``test_output.txt``)."""
+    from swebench.harness.constants import END_TEST_OUTPUT as END
+    from swebench.harness.constants import START_TEST_OUTPUT as START
+    from swebench.harness.constants import TEST_EXIT_CODE as EXIT_CODE
+
+    lines = [str(step) for step in spec.get("pre_test") or []]
+    lines += [f"echo '{START}'", f"{{ {command} ; }} 2>&1", "rc=$?", f"echo '{END}'", f"echo '{EXIT_CODE}: '$rc"]
+    return "\n".join(lines)
+
+
 def instance_test_command(spec: dict[str, Any], row: dict[str, Any]) -> str:
     """The instance's test command: the dataset's own (its eval script) when it has one, else spec + directives."""
     script = row.get("eval_script") or ""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from swebench_runner.grading.official import (
 from swebench_runner.run.batch import refresh_summary
 from swebench_runner.run.journal import Journal
 from swebench_runner.run.summary import EVALUATION, write_summary
+
+Progress = Callable[[str, int, int], None]
 
 
 def read_predictions(path: Path) -> list[dict[str, Any]]:
@@ -96,12 +99,12 @@ class LocalGrading:
     repo_map: Path | None = None
     timeout: float = 1800
     cancel: CancelToken | None = None
+    progress: Progress = field(default=lambda task, done, total: None)  # the caller draws it (the CLI's bar)
 
 
 def _evaluate_locally(
     predictions: Path, dataset: str, split: str, run_id: str | None, workers: int, local: LocalGrading
 ) -> dict[str, Any]:
-    from repoagent.cli.console import progress_bar
     from swebench_runner.grading.local import grader_name, not_graded
     from swebench_runner.grading.runs import environments, grade_locally
 
@@ -113,8 +116,7 @@ def _evaluate_locally(
     run_id = run_id or f"repoagent-local-{time.strftime('%Y%m%d-%H%M%S')}"
     out = predictions.resolve().parent
     envs = environments(local.settings, local.specs, local.repos, local.repo_map, local.cancel)
-    with progress_bar() as progress:
-        reports = grade_locally(envs, out, run_id, instances, wanted, workers, progress, local.timeout)
+    reports = grade_locally(envs, out, run_id, instances, wanted, workers, local.progress, local.timeout)
     for iid in sorted(ids - set(reports)):  # a prediction of an instance the dataset has not: said, not graded
         reports[iid] = not_graded(iid, f"{iid} is not in --dataset {dataset}")
     summary = merge_reports(out, dataset, split, reports, grader_name(), run_id, wanted, instances)

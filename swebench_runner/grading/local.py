@@ -34,7 +34,6 @@ from swebench.harness.constants import APPLY_PATCH_FAIL as APPLY_FAILED
 from swebench.harness.constants import APPLY_PATCH_PASS as APPLY_PASSED
 from swebench.harness.constants import END_TEST_OUTPUT as END
 from swebench.harness.constants import START_TEST_OUTPUT as START
-from swebench.harness.constants import TEST_EXIT_CODE as EXIT_CODE
 from swebench.harness.constants import TESTS_TIMEOUT
 
 from repoagent.cancel import Cancelled
@@ -44,7 +43,7 @@ from retrieval.git import git
 from swebench_runner.data.checkout import sealed_copy
 from swebench_runner.envs.images import Environments, EnvRecord
 from swebench_runner.envs.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
-from swebench_runner.envs.specs import TESTBED, directives_of, instance_test_command
+from swebench_runner.envs.specs import TESTBED, LocalEnvironment, directives_of, eval_script, instance_test_command
 from swebench_runner.grading.apply import apply_patch
 from swebench_runner.grading.official import LOG_ROOT, official_version
 
@@ -175,7 +174,9 @@ class LocalGrader:
         (folder / "report.json").write_text(json.dumps(report, indent=2))
         return report
 
-    def _run(self, row: dict[str, Any], patch: str | None, env: Any, record: EnvRecord, folder: Path) -> dict[str, Any]:
+    def _run(
+        self, row: dict[str, Any], patch: str | None, env: LocalEnvironment, record: EnvRecord, folder: Path
+    ) -> dict[str, Any]:
         from swebench.harness.grading import get_eval_report
         from swebench.types import TestSpec
 
@@ -229,7 +230,9 @@ class LocalGrader:
             fields["missing_files_used"] = [f for f in run.missing if f.rsplit("/", 1)[-1] in output]
         return report
 
-    def _test_log(self, row: dict[str, Any], patch: str, env: Any, record: EnvRecord, command: str) -> _Run:
+    def _test_log(
+        self, row: dict[str, Any], patch: str, env: LocalEnvironment, record: EnvRecord, command: str
+    ) -> _Run:
         """The log as the official harness writes it: apply, test between the markers, the exit code."""
         mirror = self.envs.mirrors.ensure(row["repo"], row["base_commit"])
         with tempfile.TemporaryDirectory(prefix="repoagent-grade-") as tmp:
@@ -267,10 +270,7 @@ class LocalGrader:
             image = box.env_image(tree, box.plan) if box.plan.steps else box.base
             if image != record.image:
                 lines.append(f"installed at {row['base_commit'][:12]} over the environment: {image}")
-            script = "\n".join(
-                [*[str(s) for s in env.spec.get("pre_test") or []], f"echo '{START}'", f"{{ {run.command} ; }} 2>&1",
-                 "rc=$?", f"echo '{END}'", f"echo '{EXIT_CODE}: '$rc"]
-            )  # fmt: skip
+            script = eval_script(env.spec, run.command)
             result = box.run_archive(tar_tree(tree, TESTBED), script, self.timeout, image, junit=False, limit=None)
         lines.append(f"$ {run.command}")
         if result.timed_out:

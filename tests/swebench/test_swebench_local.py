@@ -10,6 +10,7 @@ from swebench_runner.envs.specs import (
     LocalEnvironment,
     debian_python,
     directives_of,
+    eval_script,
     instance_test_command,
     uploaded_before,
 )
@@ -55,6 +56,14 @@ def test_directives_and_the_test_command_are_the_official_ones() -> None:
     script = "git apply -v - <<'EOF'\n...\nEOF\n: '>>>>> Start Test Output'\npytest -rA t/x_test.py\n"
     script += ": '>>>>> End Test Output'\n"
     assert instance_test_command({"test_cmd": "pytest"}, {**row, "eval_script": script}) == "pytest -rA t/x_test.py"
+
+
+def test_the_eval_script_is_the_spec_pre_test_steps_then_the_command_between_the_official_markers() -> None:
+    assert eval_script({"pre_test": ["export X=1"]}, "pytest -rA t.py").splitlines() == [
+        "export X=1", "echo '>>>>> Start Test Output'", "{ pytest -rA t.py ; } 2>&1", "rc=$?",
+        "echo '>>>>> End Test Output'", "echo '>>>>> Test Exit Code: '$rc",
+    ]  # fmt: skip
+    assert eval_script({}, "tox -e py").splitlines()[0] == "echo '>>>>> Start Test Output'"
 
 
 def test_python_311_unittest_names_are_normalised_for_the_official_parsers() -> None:
