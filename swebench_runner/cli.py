@@ -7,7 +7,6 @@ the CLI finds these commands without importing this package.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,7 +16,6 @@ from repoagent.cli.app import ConfigOpt, OverrideOpt, cancel_token, err, setting
 from repoagent.errors import UserError
 
 if TYPE_CHECKING:
-    from retrieval.index import RepoIndex
     from swebench_runner.data.dataset import Instance
     from swebench_runner.data.repos import RepoFinder
 
@@ -67,26 +65,12 @@ def bench_localize_command(
     """File and symbol recall of the localizer on SWE-bench instances; last stdout line is the summary."""
     from repoagent.cli.console import progress_bar
     from repoagent.cli.localize import model_for
-    from repoagent.pipeline.wiring import build_localizer, open_cache
-    from swebench_runner.bench.localize import BenchOptions, run_bench_localize
+    from swebench_runner.bench.localize import bench_localize
 
     settings = settings_from(config, override)
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
-    model = model_for(settings, no_llm)
-    with open_cache(settings) as cache:
-
-        def localize(index: RepoIndex, inst: Instance) -> dict:
-            localizer = build_localizer(settings, index, cache, model)
-            loc = localizer.localize(inst.problem_statement)
-            return {
-                "ranked_files": [f.path for f in loc.files],
-                "ranked_symbols": [s.id for s in loc.symbols],
-                "prompt_tokens": loc.prompt_tokens,
-                "completion_tokens": loc.completion_tokens,
-            }
-
-        with progress_bar() as progress:
-            summary = run_bench_localize(chosen, finder, cache, localize, BenchOptions(out, force), progress)
+    with progress_bar() as progress:
+        summary = bench_localize(settings, chosen, finder, out, force, model_for(settings, no_llm), progress)
     err.print(f"wrote {out}")
     typer.echo(json.dumps(summary))
 
@@ -106,25 +90,12 @@ def bench_features_command(
     """The learned ranker's feature rows per instance, for `bench train-ranker`; last stdout line is the
     recall of the ranking that made them (as `bench localize --no-llm` reports it)."""
     from repoagent.cli.console import progress_bar
-    from repoagent.pipeline.wiring import build_retriever, open_cache
-    from swebench_runner.bench.localize import BenchOptions, run_bench_localize
-    from swebench_runner.bench.ranker_training import ROWS, save_features
+    from swebench_runner.bench.localize import bench_features
 
     settings = settings_from(config, override)
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
-    with open_cache(settings) as cache:
-
-        def localize(index: RepoIndex, inst: Instance) -> dict:
-            retriever = build_retriever(settings, index, cache)
-            result = retriever.retrieve(
-                inst.problem_statement, top_symbols=settings.retrieval.top_k_symbols, keep_features=True
-            )
-            if result.features is not None:
-                save_features(out, inst.instance_id, result.features)
-            return {"ranked_files": [f.path for f in result.files], "ranked_symbols": [s.id for s in result.symbols]}
-
-        with progress_bar() as progress:
-            summary = run_bench_localize(chosen, finder, cache, localize, BenchOptions(out / ROWS, force), progress)
+    with progress_bar() as progress:
+        summary = bench_features(settings, chosen, finder, out, force, progress)
     err.print(f"wrote {out}")
     typer.echo(json.dumps(summary))
 
@@ -149,8 +120,7 @@ def bench_train_ranker_command(
     """Fit the learned ranker's file or definition model (LightGBM lambdarank); JSON figures on stdout.
 
     Files first; then `bench features -o retrieval.ranker=OUT` again and `--stage symbols`."""
-    from swebench_runner.bench.ranker_training import train as fit
-    from swebench_runner.bench.ranker_training import write_training_record
+    from swebench_runner.bench.ranker_training import train_and_save
 
     if stage not in ("files", "symbols"):
         raise UserError(f"--stage {stage}: files or symbols")
@@ -158,21 +128,9 @@ def bench_train_ranker_command(
         import lightgbm  # noqa: F401
     except ImportError as exc:
         raise UserError("training needs LightGBM: pip install 'repoagent[train]'") from exc
-    for folder in [*train, *(valid or []), *(leave_out or [])]:
-        if not folder.is_dir():
-            raise UserError(f"{folder} is not a folder of `bench features` rows")
-    try:
-        model, figures = fit(train, valid or [], stage, leave_out or [])  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    out.mkdir(parents=True, exist_ok=True)
-    model.save(out / f"{stage}.json")
-    stale = out / "symbols.json"
-    if stage == "files" and stale.exists():
-        stale.unlink()
-        err.print(f"removed {stale}: its rows came from the previous file model", highlight=False)
-    write_training_record(out, stage, figures, train)
-    err.print(f"wrote {out / (stage + '.json')}", highlight=False)
+    figures, said = train_and_save(train, valid or [], stage, leave_out or [], out)  # type: ignore[arg-type]
+    for line in said:
+        err.print(line, highlight=False)
     typer.echo(json.dumps(figures))
 
 
@@ -213,7 +171,7 @@ def bench_mine_command(
     the repositories of the SWE-bench test splits are refused.  The last stdout line is the JSON summary."""
     from repoagent.cli.console import progress_bar
     from retrieval.git import git_out
-    from swebench_runner.bench.mining import mine, read_commits, write_rows
+    from swebench_runner.bench.mining import mine, read_commits, write_mined
 
     if split not in ("train", "validation"):
         raise UserError(f"--split {split}: train or validation")
@@ -222,10 +180,7 @@ def bench_mine_command(
     wanted = read_commits(commits_file) if commits_file else None
     with progress_bar() as progress:
         found = mine(repo, name, rev, limit, wanted, lambda done, total: progress("commits", done, total))
-    write_rows(found.rows, out, split)
-    head = git_out(repo, "rev-parse", rev)
-    listing = [f"# {name} at {head}: bench mine --commits rebuilds these {len(found.rows)} pairs"]
-    out.with_name(out.name + ".commits").write_text("\n".join([*listing, *(r["commit"] for r in found.rows)]) + "\n")
+    write_mined(found, out, split, name, git_out(repo, "rev-parse", rev))
     err.print(f"wrote {out} ({len(found.rows)} pairs) and {out.name}.commits", highlight=False)
     typer.echo(json.dumps({"repo": name, "split": split, **found.summary()}))
 
@@ -242,20 +197,11 @@ def bench_edit_command(
 ) -> None:
     """Express each gold patch as whole-definition edits and compare with the gold files."""
     from repoagent.cli.console import progress_bar
-    from swebench_runner.bench.edit import bench_edit_one
-    from swebench_runner.run.resumable import run_resumable
+    from swebench_runner.bench.edit import bench_edit
 
     chosen, finder = bench_inputs(dataset, repos, repo_map, instances, limit)
     with progress_bar() as progress:
-        rows = run_resumable(chosen, out, force, lambda i: bench_edit_one(i, finder), progress, "edit")
-    total = max(1, len(rows))
-    summary = {
-        "instances": len(rows),
-        "exact": round(sum(r["exact"] for r in rows) / total, 4),
-        "ast_equal": round(sum(r["ast_equal"] for r in rows) / total, 4),
-        "seconds": round(sum(r["seconds"] for r in rows), 3),
-        "median_seconds": round(statistics.median([r["seconds"] for r in rows]), 3) if rows else 0.0,
-    }
+        summary, rows = bench_edit(chosen, finder, out, force, progress)
     for r in rows:
         if not r["exact"]:
             err.print(f"{r['instance_id']}: {r.get('error', 'differs')}", highlight=False)

@@ -7,7 +7,10 @@ compared with the gold patched files, byte for byte and by syntax tree.
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from editing.apply import apply_ops
@@ -19,6 +22,23 @@ from swebench_runner.data.dataset import Instance
 from swebench_runner.data.gold import ast_equal, parse_patch, patched_files
 from swebench_runner.data.gold_ops import gold_ops
 from swebench_runner.data.repos import RepoFinder
+from swebench_runner.run.resumable import run_resumable
+
+
+def bench_edit(
+    chosen: list[Instance], finder: RepoFinder, out: Path, force: bool, progress: Callable[[str, int, int], None]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``bench edit`` on each instance (resumable in ``out``): the summary, and every row."""
+    rows = run_resumable(chosen, out, force, lambda i: bench_edit_one(i, finder), progress, "edit")
+    total = max(1, len(rows))
+    summary = {
+        "instances": len(rows),
+        "exact": round(sum(r["exact"] for r in rows) / total, 4),
+        "ast_equal": round(sum(r["ast_equal"] for r in rows) / total, 4),
+        "seconds": round(sum(r["seconds"] for r in rows), 3),
+        "median_seconds": round(statistics.median([r["seconds"] for r in rows]), 3) if rows else 0.0,
+    }
+    return summary, rows
 
 
 def bench_edit_one(inst: Instance, finder: RepoFinder) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from editing.patches import changed_definitions
+from repoagent.chat import ChatModel
+from repoagent.config import Settings
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
 from retrieval.source import RepoSource
@@ -20,6 +22,7 @@ from swebench_runner.data.repos import RepoFinder
 from swebench_runner.run.resumable import run_resumable
 
 Localize = Callable[[RepoIndex, Instance], dict[str, Any]]
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -76,3 +79,45 @@ def _one(inst: Instance, finder: RepoFinder, cache: IndexCache, localize: Locali
         row.setdefault("gold_symbols", [])
         row.update(ranked_files=[], ranked_symbols=[], seconds=0.0)
     return row
+
+
+def bench_localize(
+    settings: Settings, chosen: list[Instance], finder: RepoFinder, out: Path, force: bool, model: ChatModel | None,
+    progress: Progress,
+) -> dict[str, Any]:  # fmt: skip
+    """``bench localize``: the localizer (with ``model``'s picks, or retrieval alone) on each instance."""
+    from repoagent.pipeline.wiring import build_localizer, open_cache
+
+    with open_cache(settings) as cache:
+
+        def localize(index: RepoIndex, inst: Instance) -> dict[str, Any]:
+            loc = build_localizer(settings, index, cache, model).localize(inst.problem_statement)
+            return {
+                "ranked_files": [f.path for f in loc.files],
+                "ranked_symbols": [s.id for s in loc.symbols],
+                "prompt_tokens": loc.prompt_tokens,
+                "completion_tokens": loc.completion_tokens,
+            }
+
+        return run_bench_localize(chosen, finder, cache, localize, BenchOptions(out, force), progress)
+
+
+def bench_features(
+    settings: Settings, chosen: list[Instance], finder: RepoFinder, out: Path, force: bool, progress: Progress
+) -> dict[str, Any]:
+    """``bench features``: the ranker's feature rows of each instance under ``out``, and the recall of the
+    ranking that made them."""
+    from repoagent.pipeline.wiring import build_retriever, open_cache
+    from swebench_runner.bench.ranker_training import ROWS, save_features
+
+    with open_cache(settings) as cache:
+
+        def localize(index: RepoIndex, inst: Instance) -> dict[str, Any]:
+            retriever = build_retriever(settings, index, cache)
+            top = settings.retrieval.top_k_symbols
+            result = retriever.retrieve(inst.problem_statement, top_symbols=top, keep_features=True)
+            if result.features is not None:
+                save_features(out, inst.instance_id, result.features)
+            return {"ranked_files": [f.path for f in result.files], "ranked_symbols": [s.id for s in result.symbols]}
+
+        return run_bench_localize(chosen, finder, cache, localize, BenchOptions(out / ROWS, force), progress)

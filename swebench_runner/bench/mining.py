@@ -176,3 +176,10 @@ def read_commits(path: Path) -> list[str]:
 def write_rows(rows: list[dict[str, Any]], out: Path, split: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps({**row, "split": split}) + "\n" for row in rows))
+
+
+def write_mined(found: Mined, out: Path, split: str, name: str, head: str) -> None:
+    """The pairs as rows in ``out`` and, beside them, the list of their commits that ``--commits`` rebuilds."""
+    write_rows(found.rows, out, split)
+    listing = [f"# {name} at {head}: bench mine --commits rebuilds these {len(found.rows)} pairs"]
+    out.with_name(out.name + ".commits").write_text("\n".join([*listing, *(r["commit"] for r in found.rows)]) + "\n")

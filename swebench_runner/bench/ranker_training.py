@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from repoagent.errors import UserError
 from retrieval.features import FILE_FEATURES, HISTORY_COLUMNS, SYMBOL_FEATURES
 from retrieval.ranker import spread
 from retrieval.retriever import RankingFeatures
@@ -258,3 +259,26 @@ def write_training_record(out: Path, stage: Stage, figures: dict[str, Any], trai
         record.pop("symbols", None)
     record[stage] = {"data": [describe(d) for d in train_dirs], "figures": figures}
     path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def train_and_save(
+    train_dirs: list[Path], valid: list[Path], stage: Stage, leave_out: list[Path], out: Path
+) -> tuple[dict[str, Any], list[str]]:
+    """Fit ``stage``'s model and write it (and its training record) under ``out``; a file model removes the
+    definition model made under the previous one.  The figures, and what was written or removed."""
+    for folder in [*train_dirs, *valid, *leave_out]:
+        if not folder.is_dir():
+            raise UserError(f"{folder} is not a folder of `bench features` rows")
+    try:
+        model, figures = train(train_dirs, valid, stage, leave_out)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / f"{stage}.json")
+    said = []
+    stale = out / "symbols.json"
+    if stage == "files" and stale.exists():
+        stale.unlink()
+        said.append(f"removed {stale}: its rows came from the previous file model")
+    write_training_record(out, stage, figures, train_dirs)
+    return figures, [*said, f"wrote {out / (stage + '.json')}"]

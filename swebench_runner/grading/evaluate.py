@@ -23,7 +23,7 @@ from swebench_runner.grading.official import (
     official_version,
 )
 from swebench_runner.run.batch import refresh_summary
-from swebench_runner.run.journal import Journal
+from swebench_runner.run.journal import InstanceRow, Journal
 from swebench_runner.run.summary import EVALUATION, write_summary
 
 Progress = Callable[[str, int, int], None]
@@ -84,7 +84,7 @@ def merge_reports(
         return refresh_summary(out, load_dataset(dataset, split))
     wanted = {p["instance_id"]: p for p in predictions}
     instances = [i for i in predicted or load_dataset(dataset, split) if i.instance_id in wanted]
-    rows = [{"instance_id": i, "status": "external", "patch": p.get("model_patch") or ""} for i, p in wanted.items()]
+    rows = [InstanceRow(instance_id=i, status="external", patch=p.get("model_patch") or "") for i, p in wanted.items()]
     models = sorted({str(p.get("model_name_or_path") or "") for p in predictions} - {""})
     return write_summary(out, instances, rows, "", ", ".join(models) or "unnamed", dataset)
 

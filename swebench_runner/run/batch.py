@@ -13,13 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from repoagent.cancel import CancelToken
 from swebench_runner.data.dataset import Instance
 from swebench_runner.data.gold import gold_files
 from swebench_runner.run.executors import Executor
-from swebench_runner.run.journal import Journal, is_error, write_predictions
+from swebench_runner.run.journal import InstanceRow, Journal, write_predictions
 from swebench_runner.run.summary import write_summary
 from swebench_runner.run.worker import ORACLE, Job, untar
 
@@ -91,19 +90,19 @@ def run_batch(
     done = journal.read()
     wanted = {i.instance_id for i in instances}
 
-    def finished() -> list[dict[str, Any]]:
+    def finished() -> list[InstanceRow]:
         return [done[i.instance_id] for i in instances if i.instance_id in done]
 
     write_predictions(options.out, finished(), options.model)
     todo = [
-        i for i in instances if i.instance_id not in done or (options.retry_errors and is_error(done[i.instance_id]))
+        i for i in instances if i.instance_id not in done or (options.retry_errors and done[i.instance_id].is_error)
     ]
     todo_ids = {i.instance_id for i in todo}
     tally = Tally(total=len(instances), skipped=len(instances) - len(todo))
     for row in finished():
-        if row["instance_id"] not in todo_ids:
+        if row.instance_id not in todo_ids:
             _count(tally, row)
-    tally.cost = sum(float(r.get("cost") or 0.0) for r in done.values() if r["instance_id"] in wanted)
+    tally.cost = sum(r.cost for r in done.values() if r.instance_id in wanted)
     by_id = {i.instance_id: i for i in instances}
     queue = list(todo)
     progress(tally)
@@ -132,21 +131,21 @@ def run_batch(
         tally.running -= 1
         row = result.row
         inst = by_id[job.instance_id]
-        row["gold_ranks"] = gold_ranks(inst, row.get("ranked_files") or [])
+        row.gold_ranks = gold_ranks(inst, row.ranked_files)
         untar(result.run_folder, options.out / INSTANCES / job.instance_id)
         journal.append(row)
         done[job.instance_id] = row
         write_predictions(options.out, finished(), options.model)
-        tally.cost += float(row.get("cost") or 0.0)
+        tally.cost += row.cost
         _count(tally, row)
         progress(tally)
     return write_summary(options.out, instances, finished(), tally.capped, options.model, options.dataset)
 
 
-def _count(tally: Tally, row: dict[str, Any]) -> None:
+def _count(tally: Tally, row: InstanceRow) -> None:
     tally.done += 1
-    tally.patches += bool(row.get("patch"))
-    tally.errors += is_error(row)
+    tally.patches += bool(row.patch)
+    tally.errors += row.is_error
 
 
 def refresh_summary(out: Path, instances: list[Instance]) -> dict:

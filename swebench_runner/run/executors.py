@@ -12,6 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from swebench_runner.run.journal import InstanceRow
 from swebench_runner.run.worker import Job, JobResult, RunConfig, Worker, init_process, run_in_process
 
 
@@ -27,14 +28,9 @@ class Executor(Protocol):
 
 def _lost(job: Job, why: str) -> JobResult:
     return JobResult(
-        {
-            "instance_id": job.instance_id,
-            "repo": job.repo,
-            "status": "error",
-            "patch": "",
-            "error": why,
-            "error_kind": "worker",
-        }
+        InstanceRow(
+            instance_id=job.instance_id, repo=job.repo, status="error", patch="", error=why, error_kind="worker"
+        )
     )
 
 

@@ -16,9 +16,54 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 OUTCOMES = "outcomes.jsonl"
 PREDICTIONS = "predictions.jsonl"
 ERROR_STATUSES = ("error", "interrupted")
+
+
+class InstanceRow(BaseModel):
+    """One finished instance: its line in ``outcomes.jsonl``, written with the fields that were set.
+
+    Made by the worker (the ``PredictionRow`` hook fills it from the outcome), completed by the batch (the gold
+    files' ranks), read back by resumes and the summary; fields this version does not name are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    instance_id: str
+    repo: str = ""
+    status: str = "error"
+    patch: str = ""
+    error: str = ""
+    error_kind: str = ""  # exception, timeout, cancelled, model, worker
+    stopped: str = ""
+    reason: str = ""
+    cost: float = 0.0
+    tokens: int = 0
+    calls: int = 0
+    sandbox: str = ""
+    run_id: str = ""
+    seconds: float = 0.0
+    ranked_files: list[str] = Field(default_factory=list)
+    edit_locations: list[str] = Field(default_factory=list)
+    gold_ranks: dict[str, int | None] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict)
+    missing_files: list[str] | None = None  # the files a partial mirror could not give
+    oracle_check: dict[str, Any] | None = None
+    oracle_form: str | None = None
+    trace: str | None = None
+    worker_peak_mb: float | None = None
+    worker_pid: int | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """An instance that ended in an error (an exception, a timeout, a model outage, a lost worker)."""
+        return self.status in ERROR_STATUSES or bool(self.error_kind)
+
+    def line(self) -> dict[str, Any]:
+        """What ``outcomes.jsonl`` holds: the fields that were set (and the unnamed ones kept)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class Journal:
@@ -26,13 +71,19 @@ class Journal:
         self.out = Path(out)
         self.path = self.out / OUTCOMES
 
-    def read(self) -> dict[str, dict[str, Any]]:
-        """The last recorded row of each instance (cut lines skipped)."""
-        return read_rows(self.path)
+    def read(self) -> dict[str, InstanceRow]:
+        """The last recorded row of each instance (cut lines skipped, and rows that are not an instance's)."""
+        rows = {}
+        for iid, row in read_rows(self.path).items():
+            try:
+                rows[iid] = InstanceRow.model_validate(row)
+            except ValidationError:  # a row no version of the worker writes: that instance runs again
+                continue
+        return rows
 
-    def append(self, row: dict[str, Any]) -> None:
+    def append(self, row: InstanceRow) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        data = (json.dumps(row) + "\n").encode("utf-8", errors="surrogateescape")
+        data = (json.dumps(row.line()) + "\n").encode("utf-8", errors="surrogateescape")
         with open(self.path, "ab") as sink:
             if sink.tell() and not self._ends_with_newline():
                 sink.write(b"\n")  # a line cut by a kill stays cut; this one starts clean
@@ -66,21 +117,17 @@ def read_rows(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def is_error(row: dict[str, Any]) -> bool:
-    """An instance that ended in an error (an exception, a timeout, a model outage, a lost worker)."""
+    """A summary's instance that ended in an error (as ``InstanceRow.is_error``)."""
     return row.get("status") in ERROR_STATUSES or bool(row.get("error_kind"))
 
 
-def write_predictions(out: Path, rows: list[dict[str, Any]], model_name: str) -> Path:
+def write_predictions(out: Path, rows: list[InstanceRow], model_name: str) -> Path:
     """``predictions.jsonl`` in the official format, one line per row, replaced atomically."""
     path = Path(out) / PREDICTIONS
     tmp = path.with_suffix(".jsonl.tmp")
     with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as sink:
         for row in rows:
-            prediction = {
-                "instance_id": row["instance_id"],
-                "model_name_or_path": model_name,
-                "model_patch": row.get("patch") or "",
-            }
+            prediction = {"instance_id": row.instance_id, "model_name_or_path": model_name, "model_patch": row.patch}
             sink.write(json.dumps(prediction) + "\n")
         sink.flush()
         os.fsync(sink.fileno())

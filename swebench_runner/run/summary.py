@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from swebench_runner.data.dataset import Instance
-from swebench_runner.run.journal import is_error
+from swebench_runner.run.journal import InstanceRow, is_error
 
 EVALUATION = "evaluation.json"
 STATUS_COLOURS = {
@@ -48,30 +48,29 @@ def load_evaluation(out: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _instance_row(inst: Instance, row: dict[str, Any] | None, verdicts: dict[str, Any] | None) -> dict[str, Any]:
+def _instance_row(inst: Instance, row: InstanceRow | None, verdicts: dict[str, Any] | None) -> dict[str, Any]:
     """One instance's line; with ``verdicts`` (a graded run) an instance the grader did not report is unresolved."""
     if row is None:
         out = {"instance_id": inst.instance_id, "repo": inst.repo, "status": "not run", "has_patch": False}
         return out if verdicts is None else {**out, "resolved": False}
-    ranks = row.get("gold_ranks") or {}
     out = {
         "instance_id": inst.instance_id,
         "repo": inst.repo,
-        "status": row.get("status", "error"),
-        "has_patch": bool(row.get("patch")),
-        "gold_ranks": ranks,
-        "gold_rank": _worst_rank(ranks),
-        "tokens": row.get("tokens", 0),
-        "cost": row.get("cost", 0.0),
-        "seconds": row.get("seconds", 0.0),
-        "environment": row.get("environment", {}),
-        "error": row.get("error", ""),
-        "error_kind": row.get("error_kind", ""),
+        "status": row.status,
+        "has_patch": bool(row.patch),
+        "gold_ranks": row.gold_ranks,
+        "gold_rank": _worst_rank(row.gold_ranks),
+        "tokens": row.tokens,
+        "cost": row.cost,
+        "seconds": row.seconds,
+        "environment": row.environment,
+        "error": row.error,
+        "error_kind": row.error_kind,
     }
-    if "oracle_check" in row:
-        out["oracle_check"] = row["oracle_check"]
-    if "missing_files" in row:
-        out["missing_files"] = row["missing_files"]
+    if row.oracle_check is not None:
+        out["oracle_check"] = row.oracle_check
+    if row.missing_files is not None:
+        out["missing_files"] = row.missing_files
     if verdicts is not None:
         verdict = verdicts.get(inst.instance_id, {})
         out["resolved"] = bool(verdict.get("resolved"))
@@ -108,9 +107,9 @@ def _aggregate(rows: list[dict[str, Any]], graded: bool) -> dict[str, Any]:
 
 
 def build_summary(
-    instances: list[Instance], rows: list[dict[str, Any]], capped: str, model: str, dataset: str, evaluation: Any
+    instances: list[Instance], rows: list[InstanceRow], capped: str, model: str, dataset: str, evaluation: Any
 ) -> dict[str, Any]:
-    by_id = {r["instance_id"]: r for r in rows}
+    by_id = {r.instance_id: r for r in rows}
     verdicts = evaluation.get("instances", {}) if evaluation is not None else None
     per = [_instance_row(i, by_id.get(i.instance_id), verdicts) for i in instances]
     repos: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -129,7 +128,7 @@ def build_summary(
 
 
 def write_summary(
-    out: Path, instances: list[Instance], rows: list[dict[str, Any]], capped: str, model: str, dataset: str
+    out: Path, instances: list[Instance], rows: list[InstanceRow], capped: str, model: str, dataset: str
 ) -> dict[str, Any]:
     summary = build_summary(instances, rows, capped, model, dataset, load_evaluation(out))
     _atomic(Path(out) / "summary.json", json.dumps(summary, indent=2) + "\n")

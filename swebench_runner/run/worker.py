@@ -42,7 +42,7 @@ from swebench_runner.data.checkout import HISTORY_ANCESTORS, Mirrors, sealed_cop
 from swebench_runner.data.repos import RepoFinder
 from swebench_runner.envs.images import Environments
 from swebench_runner.envs.spec_source import load_specs
-from swebench_runner.run.journal import ERROR_STATUSES
+from swebench_runner.run.journal import ERROR_STATUSES, InstanceRow
 
 ORACLE = "oracle"
 # The prelude of SWE-bench's own images: their project is installed in the conda env "testbed" at /testbed.
@@ -79,7 +79,7 @@ class Job:
 
 @dataclass
 class JobResult:
-    row: dict[str, Any]
+    row: InstanceRow
     run_folder: bytes = b""  # a tar archive of the instance's run folder
 
 
@@ -201,7 +201,7 @@ class Worker:
     def run(self, job: Job) -> JobResult:
         started = time.monotonic()
         scratch = Path(tempfile.mkdtemp(prefix=f"{job.instance_id[:40]}-", dir=self.config.scratch))
-        row: dict[str, Any] = {"instance_id": job.instance_id, "repo": job.repo, "status": "error", "patch": ""}
+        row = InstanceRow(instance_id=job.instance_id, repo=job.repo, status="error", patch="")
         cancel = CancelToken()
         timer = None
         if self.config.instance_timeout:
@@ -215,7 +215,7 @@ class Worker:
             sealed = sealed_copy(mirror, job.base_commit, scratch / "repo", HISTORY_ANCESTORS)
             repo = sealed.path
             if sealed.missing:  # a partial mirror: the copy is rebuilt from the files it has
-                row["missing_files"] = sealed.missing
+                row.missing_files = sealed.missing
             settings = self._settings_for(job, repo, sealed.commit, scratch)
             issue = Issue(job.problem_statement, job.instance_id, issue_title(job.problem_statement))
             request = FixRequest(issue, repo, settings, rev=sealed.commit, repo_label=job.repo)
@@ -226,24 +226,21 @@ class Worker:
                 from swebench_runner.oracle.sheet import check_against_gold
 
                 source = RepoSource(repo, sealed.commit)
-                row["oracle_check"] = check_against_gold(source, outcome.patch, job.gold_patch)
-                row["oracle_form"] = self._sheet_form
+                row.oracle_check = check_against_gold(source, outcome.patch, job.gold_patch)
+                row.oracle_form = self._sheet_form
         except Cancelled as exc:
-            row.update(
-                status="error",
-                error=str(exc),
-                error_kind="timeout" if cancel.reason.startswith("timed") else "cancelled",
-            )
+            row.status, row.error = "error", str(exc)
+            row.error_kind = "timeout" if cancel.reason.startswith("timed") else "cancelled"
         except Exception as exc:  # one instance's failure is its row, not the run's end
-            row.update(status="error", error=f"{type(exc).__name__}: {exc}", error_kind="exception")
-            row["trace"] = traceback.format_exc(limit=8)
+            row.status, row.error, row.error_kind = "error", f"{type(exc).__name__}: {exc}", "exception"
+            row.trace = traceback.format_exc(limit=8)
         finally:
             if timer is not None:
                 timer.cancel()
-        row["environment"] = sandboxes.used or {"kind": "not reached"}
-        row["seconds"] = round(time.monotonic() - started, 2)
-        row["worker_peak_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-        row["worker_pid"] = os.getpid()
+        row.environment = sandboxes.used or {"kind": "not reached"}
+        row.seconds = round(time.monotonic() - started, 2)
+        row.worker_peak_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        row.worker_pid = os.getpid()
         archive = _tar(scratch / "runs")
         shutil.rmtree(scratch, ignore_errors=True)
         return JobResult(row, archive)
@@ -267,25 +264,26 @@ class Worker:
 class PredictionRow:
     """The runner's delivery, a hook on the outcome: the instance's row of ``outcomes.jsonl`` (its prediction)."""
 
-    row: dict[str, Any]
+    row: InstanceRow
 
     def check(self) -> None:
         return None
 
     def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
-        summary = outcome.summary()
-        self.row.update(
-            status=outcome.status, patch=outcome.patch, error=outcome.error, stopped=outcome.stopped,
-            reason=outcome.reason, cost=summary["cost"], tokens=summary["tokens"], calls=summary["calls"],
-            sandbox=outcome.sandbox.kind, run_id=outcome.run_id,
-        )  # fmt: skip
+        summary, row = outcome.summary(), self.row
+        row.status, row.patch, row.run_id, row.sandbox = (
+            outcome.status,
+            outcome.patch,
+            outcome.run_id,
+            outcome.sandbox.kind,
+        )
+        row.error, row.stopped, row.reason = outcome.error, outcome.stopped, outcome.reason
+        row.cost, row.tokens, row.calls = summary["cost"], summary["tokens"], summary["calls"]
         if outcome.status in ERROR_STATUSES:
-            self.row["error_kind"] = "exception"
+            row.error_kind = "exception"
         elif outcome.stopped and "kept failing" in outcome.stopped:
-            self.row["error_kind"] = "model"
-            self.row["error"] = outcome.stopped
-        self.row["ranked_files"] = outcome.ranked_files(50)
-        self.row["edit_locations"] = summary["edit_locations"]
+            row.error_kind, row.error = "model", outcome.stopped
+        row.ranked_files, row.edit_locations = outcome.ranked_files(50), summary["edit_locations"]
 
 
 def _tar(folder: Path) -> bytes:

@@ -11,6 +11,7 @@ from repoagent.pipeline.choose import Choice, TestedCandidate
 from repoagent.pipeline.outcome import FixOutcome, LoopResult
 from repoagent.pipeline.stages import Stages
 from repoagent.sandbox.testrun import TestOutcome, TestRun
+from swebench_runner.run.journal import InstanceRow
 from swebench_runner.run.worker import PredictionRow
 
 PATCH = "diff --git a/calc/ops.py b/calc/ops.py\n--- a/calc/ops.py\n+++ b/calc/ops.py\n@@ -1 +1 @@\n-a\n+b\n"
@@ -54,12 +55,12 @@ def test_the_status_the_loop_leaves() -> None:
 
 
 def test_the_prediction_row_is_a_hook_on_the_outcome(tmp_path: Path) -> None:
-    row = {"instance_id": "demo__calc-1", "repo": "demo/calc", "status": "error", "patch": ""}
+    row = InstanceRow(instance_id="demo__calc-1", repo="demo/calc", status="error", patch="")
     events = EventList()
     PredictionRow(row).deliver(
         _outcome(tmp_path, stopped="demo kept failing after 3 tries"), Stages(events, CancelToken())
     )
-    assert row["status"] == "resolved" and row["patch"] == PATCH and row["run_id"] == "r1"
-    assert (row["cost"], row["tokens"], row["calls"], row["sandbox"]) == (0.25, 900, 4, "none")
-    assert row["error_kind"] == "model" and row["error"] == "demo kept failing after 3 tries"
-    assert row["ranked_files"] == [] and row["edit_locations"] == [] and not events.of(StageEnded)
+    assert row.status == "resolved" and row.patch == PATCH and row.run_id == "r1"
+    assert (row.cost, row.tokens, row.calls, row.sandbox) == (0.25, 900, 4, "none")
+    assert row.error_kind == "model" and row.error == "demo kept failing after 3 tries" and row.is_error
+    assert row.ranked_files == [] and row.edit_locations == [] and not events.of(StageEnded)
