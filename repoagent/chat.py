@@ -1,14 +1,10 @@
-"""The model seam the localizer and the editor talk to; implementations live in ``repoagent.models.litellm_model``.
-
-Kept here, low in the package graph, so ``retrieval`` and ``editing`` never
-import the product layer.
-"""
+"""What a chat model speaks: messages, completions, and ``ModelStopped``.  The ``ChatModel`` seam itself is in
+``repoagent.protocols``; implementations live in ``repoagent.models``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 
 @dataclass
@@ -41,13 +37,3 @@ class ModelStopped(Exception):
     def __init__(self, message: str, partial: Sequence[object] = ()) -> None:
         super().__init__(message)
         self.partial = list(partial)  # what the caller finished before the model stopped (the sampler's candidates)
-
-
-class ChatModel(Protocol):
-    """Anything that answers a chat: a litellm model, or the scripted one in tests."""
-
-    name: str
-
-    def complete(self, messages: list[Message], temperature: float = 0.0, *, stage: str = "") -> Completion:
-        """One answer; ``stage`` names the pipeline stage asking (recorded with the call)."""
-        ...

@@ -23,3 +23,7 @@ class ConfigError(UserError):
 
 class JobFailed(RepoagentError):
     exit_code = 1
+
+
+class EnvironmentBuildError(UserError):
+    """The project's test environment could not be built (its install step failed)."""

@@ -12,7 +12,7 @@ import dataclasses
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel
 
@@ -153,10 +153,6 @@ class CandidateTested(Event):
     new_failures: int = 0
 
 
-class EventSink(Protocol):
-    def emit(self, event: Event) -> None: ...
-
-
 class NoEvents:
     def emit(self, event: Event) -> None:
         return None
@@ -165,7 +161,7 @@ class NoEvents:
 class Fanout:
     """Sends every event to each sink in turn; safe to call from several threads."""
 
-    def __init__(self, sinks: Iterable[EventSink]) -> None:
+    def __init__(self, sinks: Iterable[Any]) -> None:  # each an EventSink (repoagent.protocols)
         self.sinks = list(sinks)
         self._lock = threading.Lock()
 

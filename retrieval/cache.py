@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.symbols import ParsedFile
+from retrieval.termcounts import LexicalMemory
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,11 @@ _CHUNK = 500  # SQLite's variable limit is 999 on old builds
 class IndexCache:
     """Parsed files and embeddings keyed by content id; see the module docstring."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, memory: LexicalMemory | None = None) -> None:
+        """``memory``: the term counts kept in memory beside the file (its owner's, shared by the caches it
+        opens); a new one when not given."""
         self.path = Path(path)
+        self.memory = memory if memory is not None else LexicalMemory()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = self._open()

@@ -24,6 +24,7 @@ from retrieval.languages import language_for_path
 from retrieval.parser import PARSER_VERSION, parse_source
 from retrieval.source import RepoSource, SourceFile
 from retrieval.symbols import ParsedFile, Symbol
+from retrieval.termcounts import LexicalMemory
 from retrieval.testpaths import is_test_path
 
 Progress = Callable[[str, int, int], None]
@@ -95,9 +96,15 @@ class RepoIndex:
     """Files and symbols of one repository state; build it with ``RepoIndex.build``."""
 
     def __init__(
-        self, source: RepoSource, files: dict[str, IndexedFile], stats: IndexStats, links: frozenset[str] = frozenset()
+        self,
+        source: RepoSource,
+        files: dict[str, IndexedFile],
+        stats: IndexStats,
+        links: frozenset[str] = frozenset(),
+        memory: LexicalMemory | None = None,
     ) -> None:
         self.source = source
+        self.memory = memory if memory is not None else LexicalMemory()  # the cache's, when built with one
         self.files = files
         self.stats = stats
         self.links = links  # symbolic links and submodules: never edited, nor anything below them
@@ -172,7 +179,7 @@ class RepoIndex:
         stats.skipped_reasons = dict(sorted(skipped.items()))
         stats.seconds = time.perf_counter() - started
         stats.peak_rss_mb = peak_rss_mb()
-        return cls(source, files, stats, links)
+        return cls(source, files, stats, links, cache.memory if cache is not None else None)
 
     @cached_property
     def change_counts(self) -> list[Counter[str]] | None:

@@ -2,80 +2,29 @@
 
 Scores are Lucene's BM25 (k1 1.5, b 0.75), the variant ``bm25s`` computes by
 default, but without building an index: a document keeps its term counts, and a
-query looks up only its own terms. Documents are counted once per process, files
-by path and blob id, definitions by their place in the blob too, so the next
-commit of the same repository (the next SWE-bench instance, the next issue the
-bot is given) counts only what changed; stem counts are derived from the term
-counts when asked for.
+query looks up only its own terms. Documents are counted once per owner of the
+index's ``LexicalMemory`` (the index cache's, which a batch worker, the App and
+a benchmark keep for all their runs), files by path and blob id, definitions by
+their place in the blob too, so the next commit of the same repository (the
+next SWE-bench instance, the next issue the bot is given) counts only what
+changed; stem counts are derived from the term counts when asked for.
 """
 
 from __future__ import annotations
 
 import math
-import threading
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from collections import Counter
 
 import numpy as np
 
 from retrieval.documents import lexical_file_text, symbol_text
 from retrieval.index import IndexedFile, RepoIndex
 from retrieval.symbols import Symbol
-from retrieval.tokenize import stem_tokens, tokenize
+from retrieval.termcounts import TermCounts, TokenCache
+from retrieval.tokenize import stem_tokens
 
 K1 = 1.5
 B = 0.75
-
-
-@dataclass
-class TermCounts:
-    """How often each token (and, once asked, each stem) occurs in one document."""
-
-    tokens: Counter[str]
-    length: int
-    _stems: Counter[str] | None = field(default=None, repr=False)
-
-    @classmethod
-    def of(cls, tokens: list[str]) -> TermCounts:
-        return cls(Counter(tokens), len(tokens))
-
-    @property
-    def stems(self) -> Counter[str]:
-        if self._stems is None:
-            stems: Counter[str] = Counter()
-            terms = list(self.tokens)
-            for stem, term in zip(stem_tokens(terms), terms, strict=True):
-                stems[stem] += self.tokens[term]
-            self._stems = stems
-        return self._stems
-
-
-class TokenCache:
-    """Term counts of documents by key; the least recently used are dropped past ``max_documents``."""
-
-    def __init__(self, max_documents: int) -> None:
-        self.max_documents = max_documents
-        self._docs: OrderedDict[Hashable, TermCounts] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def counts(self, keys: list[Hashable], texts: Callable[[list[int]], list[str]]) -> list[TermCounts]:
-        """Counts for ``keys``; ``texts`` gives the texts of the positions not kept, in one call."""
-        with self._lock:
-            missing = [i for i, key in enumerate(keys) if key not in self._docs]
-            for i, text in zip(missing, texts(missing) if missing else [], strict=True):
-                self._docs[keys[i]] = TermCounts.of(tokenize(text))
-            out = []
-            for key in keys:
-                self._docs.move_to_end(key)
-                out.append(self._docs[key])
-            while len(self._docs) > max(self.max_documents, len(keys)):
-                self._docs.popitem(last=False)
-            return out
-
-
-_FILES = TokenCache(12_000)
-_SYMBOLS = TokenCache(60_000)
 
 
 def file_counts(index: RepoIndex, entries: list[IndexedFile], cache: TokenCache | None = None) -> list[TermCounts]:
@@ -86,7 +35,7 @@ def file_counts(index: RepoIndex, entries: list[IndexedFile], cache: TokenCache 
         contents = index.read_many([e.path for e in todo_entries])
         return [lexical_file_text(e, contents[e.path].decode("utf-8", errors="replace")) for e in todo_entries]
 
-    return (cache or _FILES).counts([(e.path, e.blob_id) for e in entries], texts)
+    return (cache or index.memory.files).counts([(e.path, e.blob_id) for e in entries], texts)
 
 
 def symbol_counts(
@@ -99,7 +48,7 @@ def symbol_counts(
         return [symbol_text(e, s, contents[e.path]) for e, s in (symbols[i] for i in todo)]
 
     keys = [(e.path, e.blob_id, s.qualname, s.start_byte, s.end_byte) for e, s in symbols]
-    return (cache or _SYMBOLS).counts(keys, texts)
+    return (cache or index.memory.symbols).counts(keys, texts)
 
 
 class BM25Model:

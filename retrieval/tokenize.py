@@ -53,22 +53,23 @@ def identifiers(text: str) -> set[str]:
     return set(_IDENT.findall(text))
 
 
-_stemmers = threading.local()
-_stems: dict[str, str] = {}
+_stemmers = threading.local()  # a Stemmer object per thread (one must not be shared between threads)
+MEMO_LIMIT = 500_000
 
 
-def stem_tokens(tokens: list[str]) -> list[str]:
+def stem_tokens(tokens: list[str], memo: dict[str, str] | None = None) -> list[str]:
     """Snowball (English) stems of tokens: "deprecated" and "deprecation" meet at "deprec".
 
-    Each distinct token is stemmed once per process (a whole repository has a
-    few tens of thousands), so stemming a corpus is one dictionary look-up a token.
+    ``memo`` holds the stems already known (its owner keeps it: ``LexicalMemory``), so each distinct token
+    of a repository (a few tens of thousands) is stemmed once and stemming a corpus is one look-up a token.
     """
-    missing = [t for t in set(tokens) if t not in _stems]
+    memo = memo if memo is not None else {}
+    missing = [t for t in set(tokens) if t not in memo]
     if missing:
         stemmer = getattr(_stemmers, "stemmer", None)
-        if stemmer is None:  # a Stemmer object must not be shared between threads
+        if stemmer is None:
             stemmer = _stemmers.stemmer = Stemmer.Stemmer("english")
-        if len(_stems) > 500_000:
-            _stems.clear()
-        _stems.update(zip(missing, stemmer.stemWords(missing), strict=True))
-    return [_stems.get(t) or t for t in tokens]
+        if len(memo) > MEMO_LIMIT:
+            memo.clear()
+        memo.update(zip(missing, stemmer.stemWords(missing), strict=True))
+    return [memo.get(t) or t for t in tokens]

@@ -7,12 +7,12 @@ from typing import Annotated
 
 import typer
 
-from repoagent.chat import ChatModel
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, print_json, settings_from
 from repoagent.cli.console import progress_bar
 from repoagent.config import Settings
 from repoagent.pipeline.inputs import issue_text
 from repoagent.pipeline.wiring import build_localizer, open_cache, open_index
+from repoagent.protocols import ChatModel
 from retrieval.localization import Localization
 
 IssueOpt = Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")]

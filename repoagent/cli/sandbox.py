@@ -17,7 +17,7 @@ from repoagent.sandbox.base_image import build_base
 from repoagent.sandbox.docker_box import BASE_REPOSITORY
 from repoagent.sandbox.environment import PYTHONS, Project, plan_environment
 from repoagent.sandbox.factory import open_sandbox
-from repoagent.sandbox.testrun import is_pytest
+from repoagent.testrun import is_pytest
 from retrieval.source import RepoSource
 
 sandbox_app = typer.Typer(help="Build and check the sandboxes tests run in.", no_args_is_help=True)

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import time
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,10 +31,11 @@ from repoagent.github_app.progress import JobProgress
 from repoagent.github_app.settings import AppSettings, Secrets
 from repoagent.github_app.state import Job, State
 from repoagent.pipeline.deliver import NewBranch, deliverable
-from repoagent.pipeline.fix import FixOutcome, FixRequest, fix
+from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, fix
 from repoagent.pipeline.inputs import Issue
-from repoagent.pipeline.stages import Stages
+from repoagent.protocols import EventSink
 from retrieval.git import git
+from retrieval.termcounts import LexicalMemory
 
 log = logging.getLogger("repoagent.app")
 WRITE = ("admin", "maintain", "write")
@@ -68,6 +69,7 @@ class Context:
     state: State
     github: GitHubApp
     redact: Redactor
+    memory: LexicalMemory = field(default_factory=LexicalMemory)  # term counts kept for all the server's jobs
 
     def fix_settings(self, max_cost: float | None = None) -> Settings:
         """The settings of a job's ``fix()``; ``max_cost``: its budget today (else the App's ``max_cost``)."""
@@ -241,7 +243,8 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         url_issue = f"{job.repo}#{number}"
         request = FixRequest(Issue(text, url_issue, title), clone, settings, rev=rev, repo_label=job.repo)
         pull = PullRequest(ctx, job, gh, Target(clone, url, branch, number, title, existing), progress)
-        outcome = fix(request, events=progress, deliveries=[pull])
+        caches = Caches(settings.index_cache_path(), ctx.memory)
+        outcome = fix(request, events=progress, caches=caches, deliveries=[pull])
         return float(outcome.budget.get("spent_cost") or 0.0)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -273,7 +276,7 @@ class PullRequest:
     def check(self) -> None:
         return None  # the App's branch is its own: deleted in the clone before the commit
 
-    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+    def deliver(self, outcome: FixOutcome, events: EventSink) -> None:
         ctx, job, to = self.ctx, self.job, self.to
         report = _report_link(ctx, outcome)
         if not deliverable(outcome):
@@ -283,7 +286,7 @@ class PullRequest:
             _end(ctx, job, "done", f"no pull request: {outcome.status}")
             return
         git(to.clone, "branch", "-D", to.branch)  # a local branch the clone made; the new commit goes on ``rev``
-        NewBranch(to.clone, to.branch).deliver(outcome, stages)
+        NewBranch(to.clone, to.branch).deliver(outcome, events)
         self.progress.say("pushing")
         _push(ctx, job, to.clone, to.url, to.branch)
         words, link = self._open_or_update(outcome)

@@ -20,11 +20,12 @@ from repoagent.cancel import CancelToken
 from repoagent.chat import Completion, Message, ModelStopped
 from repoagent.config import BudgetSettings, ModelSettings
 from repoagent.errors import UserError
-from repoagent.events import EventSink, ModelCalled, ModelCallStarted, NoEvents
+from repoagent.events import ModelCalled, ModelCallStarted, NoEvents
 from repoagent.models.budget import Budget, Prices
 from repoagent.models.context import fit_messages
 from repoagent.models.oracle import ORACLE
 from repoagent.models.scripted import SCRIPTED
+from repoagent.protocols import EventSink
 
 litellm.suppress_debug_info = True
 NO_MODEL = (

@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from repoagent.errors import EnvironmentBuildError
 from repoagent.pipeline.choose import missing_evidence
 from repoagent.pipeline.tester import Tester
-from repoagent.sandbox.protocol import EnvironmentBuildError
-from repoagent.sandbox.testrun import TestRun, is_pytest
+from repoagent.testrun import TestRun, is_pytest
 
 # "ModuleNotFoundError: No module named 'x'" from an import; "python3: No module named x" from python -m x
 _MISSING = re.compile(

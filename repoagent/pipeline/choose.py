@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from editing.candidates import Candidate
-from repoagent.sandbox.testrun import TestRun
+from repoagent.testrun import TestRun
 
 REPRO_MARK = "repoagent_reproduction"
 

@@ -12,21 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from repoagent.delivery import local
+from repoagent.events import StageEnded
 from repoagent.pipeline.outcome import FixOutcome, write_outcome
-from repoagent.pipeline.stages import Stages
+from repoagent.protocols import Delivery, EventSink
 
-
-class Delivery(Protocol):
-    def check(self) -> None:
-        """Refuse, before any work, what could not be delivered."""
-        ...
-
-    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
-        """Do what the hook does with the run's outcome."""
-        ...
+FixDelivery = Delivery[FixOutcome]
 
 
 def deliverable(outcome: FixOutcome) -> bool:
@@ -44,13 +36,13 @@ class LocalApply:
     def check(self) -> None:
         local.check_apply(self.repo, self.force)
 
-    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+    def deliver(self, outcome: FixOutcome, events: EventSink) -> None:
         if not deliverable(outcome):
             return
         local.check_apply(self.repo, self.force)
         local.apply_patch(self.repo, outcome.patch)
         outcome.applied = True
-        stages.end("deliver", applied=str(self.repo))
+        events.emit(StageEnded(stage="deliver", counts={"applied": str(self.repo)}))
         write_outcome(outcome)
 
 
@@ -64,7 +56,7 @@ class NewBranch:
     def check(self) -> None:
         local.check_branch(self.repo, self.branch)
 
-    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+    def deliver(self, outcome: FixOutcome, events: EventSink) -> None:
         if not deliverable(outcome):
             return
         title = outcome.issue_title or "the issue"
@@ -72,5 +64,5 @@ class NewBranch:
         base = outcome.revision or "HEAD"
         outcome.commit = local.commit_on_branch(self.repo, base, self.branch, outcome.patch, message)
         outcome.branch = self.branch
-        stages.end("deliver", commit=outcome.commit, branch=self.branch)
+        events.emit(StageEnded(stage="deliver", counts={"commit": outcome.commit, "branch": self.branch}))
         write_outcome(outcome)

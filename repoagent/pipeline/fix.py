@@ -21,25 +21,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repoagent.cancel import Cancelled, CancelToken
-from repoagent.chat import ChatModel
 from repoagent.config import Settings
-from repoagent.events import EventSink, Fanout, NoEvents, Note, Progress, RunStarted
+from repoagent.events import Fanout, NoEvents, Note, Progress, RunStarted
 from repoagent.models.litellm_model import LiteLLMModel, check_model
-from repoagent.pipeline.deliver import Delivery
+from repoagent.pipeline.deliver import FixDelivery
 from repoagent.pipeline.inputs import FixRequest
 from repoagent.pipeline.outcome import FixOutcome, SandboxInfo, write_outcome
 from repoagent.pipeline.stages import Stages
 from repoagent.pipeline.test_loop import verify
 from repoagent.pipeline.tester import Tester
 from repoagent.pipeline.wiring import build_localizer, loop_options, open_index
+from repoagent.protocols import ChatModel, EventSink, Sandbox
 from repoagent.records.run_folder import RunFolder, runs_root
 from repoagent.sandbox.environment import EnvPlan, Project, plan_environment
 from repoagent.sandbox.factory import open_sandbox
-from repoagent.sandbox.protocol import Sandbox
 from retrieval.cache import IndexCache
 from retrieval.git import git_out
 from retrieval.index import RepoIndex
 from retrieval.localization import Localization
+from retrieval.termcounts import LexicalMemory
 
 __all__ = ["Caches", "FixOutcome", "FixRequest", "configured_sandboxes", "fix", "litellm_models", "write_outcome"]
 
@@ -49,9 +49,11 @@ SandboxFactory = Callable[[Settings, EnvPlan, EventSink, CancelToken], "Sandbox 
 
 @dataclass(frozen=True)
 class Caches:
-    """Where the index cache lives; each run opens its own connection to it, so runs in threads do not share one."""
+    """Where the index cache lives, and the term counts kept in memory for all the runs of the caches' owner
+    (a batch worker, the App); each run opens its own connection to the file, so runs in threads share none."""
 
     index_path: Path
+    memory: LexicalMemory = field(default_factory=LexicalMemory, compare=False)
 
     @classmethod
     def of(cls, settings: Settings) -> Caches:
@@ -96,7 +98,7 @@ def fix(
     events: EventSink | None = None,
     caches: Caches | None = None,
     cancel: CancelToken | None = None,
-    deliveries: Sequence[Delivery] = (),
+    deliveries: Sequence[FixDelivery] = (),
 ) -> FixOutcome:
     """Index, localize, open the sandbox, verify (baseline, reproduce, generate and test, choose), deliver.
 
@@ -144,7 +146,8 @@ def _open_run(
         issue_title=issue.title, repo=request.repo_label or str(request.repo), model=chat.name,
     )  # fmt: skip
     sink.emit(RunStarted(header=outcome.header()))
-    cache = IndexCache((caches or Caches.of(s)).index_path)
+    caches = caches or Caches.of(s)
+    cache = IndexCache(caches.index_path, caches.memory)
     return _Run(request, folder, Stages(sink, cancel), chat, cache, outcome)
 
 

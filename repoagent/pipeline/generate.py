@@ -20,9 +20,10 @@ from editing.diff import patch_bytes
 from editing.errors import EditError, ElisionError, GateError
 from editing.ops import EditOp
 from editing.other_formats import apply_search_replace, apply_unified_diff, diff_paths
-from repoagent.chat import ChatModel, Message, ModelStopped
-from repoagent.events import AnswerRejected, EventSink, NoEvents
+from repoagent.chat import Message, ModelStopped
+from repoagent.events import AnswerRejected, NoEvents
 from repoagent.prompts import Prompts
+from repoagent.protocols import ChatModel, EventSink
 from retrieval.localization import Localization
 
 prompt = Prompts(Path(__file__).parent / "prompts" / "generate")

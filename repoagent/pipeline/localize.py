@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repoagent.chat import ChatModel, Completion, Message, ModelStopped
+from repoagent.chat import Completion, Message, ModelStopped
 from repoagent.config import LocalizeSettings, MapSettings
-from repoagent.events import AnswerRejected, EventSink, NoEvents
+from repoagent.events import AnswerRejected, NoEvents
 from repoagent.prompts import Prompts
+from repoagent.protocols import ChatModel, EventSink
 from retrieval.answers import AnswerError, FileSelection, SymbolSelection, parse_answer
 from retrieval.index import RepoIndex
 from retrieval.localization import FileChoice, Localization, Location, StageRecord, SymbolChoice

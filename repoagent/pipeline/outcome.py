@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 
 from repoagent.events import RunHeader
 from repoagent.pipeline.choose import Choice, TestedCandidate
+from repoagent.protocols import Sandbox
 from repoagent.records.report_page import write_report
-from repoagent.sandbox.protocol import Sandbox
-from repoagent.sandbox.testrun import TestRun
+from repoagent.testrun import TestRun
 from retrieval.localization import Localization
 
 Status = Literal[

@@ -14,12 +14,13 @@ from pathlib import Path
 from editing.answer_format import FENCE
 from editing.apply import FileEdit
 from editing.diff import file_diff
-from repoagent.chat import ChatModel, Message
+from repoagent.chat import Message
 from repoagent.events import AnswerRejected
 from repoagent.pipeline.generate import numbered
 from repoagent.pipeline.tester import Tester
 from repoagent.prompts import Prompts
-from repoagent.sandbox.testrun import TestRun
+from repoagent.protocols import ChatModel
+from repoagent.testrun import TestRun
 from retrieval.localization import Localization
 
 prompt = Prompts(Path(__file__).parent / "prompts" / "reproduce")

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from repoagent.cancel import CancelToken
-from repoagent.events import Event, EventSink, Note, StageEnded, StageStarted
+from repoagent.events import Event, Note, StageEnded, StageStarted
+from repoagent.protocols import EventSink
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from editing.candidates import Candidate
-from repoagent.chat import ChatModel, Message, ModelStopped
+from repoagent.chat import Message, ModelStopped
 from repoagent.config import GenerationSettings, LoopSettings
 from repoagent.events import CandidateTested
 from repoagent.pipeline.baseline import run_baseline
@@ -34,8 +34,9 @@ from repoagent.pipeline.stages import Stages
 from repoagent.pipeline.test_selection import select_tests
 from repoagent.pipeline.tester import Tester
 from repoagent.prompts import Prompts
-from repoagent.sandbox.testrun import TestRun, is_pytest
+from repoagent.protocols import ChatModel
 from repoagent.sandbox.tree import PatchRejected
+from repoagent.testrun import TestRun, is_pytest
 from retrieval.index import RepoIndex
 from retrieval.localization import Localization
 from retrieval.maps import schematic_map

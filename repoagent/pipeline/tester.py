@@ -7,8 +7,8 @@ from pathlib import Path
 
 from repoagent.events import SandboxRun
 from repoagent.pipeline.stages import Stages
-from repoagent.sandbox.protocol import Sandbox
-from repoagent.sandbox.testrun import TestRun, is_pytest
+from repoagent.protocols import Sandbox
+from repoagent.testrun import TestRun, is_pytest
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from repoagent.chat import ChatModel
 from repoagent.config import INDEX_CACHE_FILE, Settings
-from repoagent.events import EventSink, NoEvents
+from repoagent.events import NoEvents
 from repoagent.pipeline.localize import Localizer, LocalizerOptions
 from repoagent.pipeline.test_loop import LoopOptions
+from repoagent.protocols import ChatModel, EventSink
 from retrieval.cache import IndexCache
 from retrieval.index import Progress, RepoIndex
 from retrieval.ranker import ranker_for

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from repoagent.sandbox.limits import Limits, output_reason
 from repoagent.sandbox.outcomes import OUTCOME_HINT, OUTCOME_LINE, nothing_ran, parse_lines
-from repoagent.sandbox.testrun import TRIM, TestRun, trim
+from repoagent.testrun import TRIM, TestRun, trim
 
 HEAD_TAIL = 1_000_000  # bytes kept at each end of a stream
 KEPT_LINES = 4_000_000  # bytes of outcome lines kept

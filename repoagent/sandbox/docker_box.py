@@ -29,13 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.cancel import CancelToken
-from repoagent.errors import UserError
+from repoagent.errors import EnvironmentBuildError, UserError
 from repoagent.sandbox.capture import Capture, settle
 from repoagent.sandbox.environment import VENV, EnvPlan, Step
 from repoagent.sandbox.limits import MB, Limits, disk_reason, junit_reason, memory_reason, output_reason, time_reason
-from repoagent.sandbox.protocol import EnvironmentBuildError
-from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TRIM, TestRun, parse_junit, with_junit
 from repoagent.sandbox.tree import WorkTree, alive
+from repoagent.testrun import JUNIT_LIMIT, JUNIT_PATH, TRIM, TestRun, parse_junit, with_junit
 
 LABEL = "repoagent.sandbox"
 # The label's value: who made the container (REPOAGENT_SANDBOX_OWNER, "1" when unset), so one test session

@@ -28,7 +28,7 @@ from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from repoagent.sandbox.testrun import is_pytest
+from repoagent.testrun import is_pytest
 from retrieval.source import RepoSource
 
 PYTEST = "python3 -m pytest -q -p no:cacheprovider"

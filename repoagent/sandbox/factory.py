@@ -7,9 +7,9 @@ from collections.abc import Callable
 from repoagent.cancel import CancelToken
 from repoagent.config import SandboxSettings
 from repoagent.errors import UserError
+from repoagent.protocols import Sandbox
 from repoagent.sandbox.environment import EnvPlan
 from repoagent.sandbox.limits import Limits
-from repoagent.sandbox.protocol import Sandbox
 
 
 def open_sandbox(

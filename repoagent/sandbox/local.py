@@ -35,8 +35,8 @@ from repoagent.cancel import CancelToken
 from repoagent.sandbox.capture import HEAD_TAIL, capture_file, settle
 from repoagent.sandbox.cgroups import TreeGroup
 from repoagent.sandbox.limits import Limits, disk_reason, junit_reason, memory_reason, output_reason, time_reason
-from repoagent.sandbox.testrun import JUNIT_LIMIT, JUNIT_PATH, TestRun, parse_junit, with_junit
 from repoagent.sandbox.tree import WorkTree
+from repoagent.testrun import JUNIT_LIMIT, JUNIT_PATH, TestRun, parse_junit, with_junit
 
 WARNING = "local sandbox: the tests run on this machine without isolation (no container engine in use)"
 PASSED = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ")  # and every LC_* variable; TMPDIR is the run's own

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from repoagent.sandbox.testrun import Outcome, TestOutcome
+from repoagent.testrun import Outcome, TestOutcome
 
 _UNITTEST_RESULT = r"ok|FAIL|ERROR|skipped(?: .*)?|expected failure|unexpected success"
 _UNITTEST = re.compile(r"^(?P<test>(?:test|runTest)\w*) \((?P<where>[\w.]+)\)(?: \.\.\. ?(?P<rest>.*))?$")

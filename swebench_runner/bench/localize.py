@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from editing.patches import changed_definitions
-from repoagent.chat import ChatModel
 from repoagent.config import Settings
+from repoagent.protocols import ChatModel
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
 from retrieval.source import RepoSource

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from repoagent.cancel import CancelToken
 from repoagent.config import SandboxSettings
-from repoagent.errors import UserError
+from repoagent.errors import EnvironmentBuildError, UserError
 from repoagent.locks import file_lock
-from repoagent.sandbox.protocol import EnvironmentBuildError
 from retrieval.git import git
 from swebench_runner.data.checkout import Mirrors, sealed_copy
 from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, LocalEnvironment, spec_for

@@ -37,8 +37,7 @@ from swebench.harness.constants import START_TEST_OUTPUT as START
 from swebench.harness.constants import TESTS_TIMEOUT
 
 from repoagent.cancel import Cancelled
-from repoagent.errors import UserError
-from repoagent.sandbox.protocol import EnvironmentBuildError
+from repoagent.errors import EnvironmentBuildError, UserError
 from retrieval.git import git
 from swebench_runner.data.checkout import sealed_copy
 from swebench_runner.envs.images import Environments, EnvRecord

@@ -17,7 +17,7 @@ from pathlib import Path
 from repoagent.cancel import CancelToken
 from swebench_runner.data.dataset import Instance
 from swebench_runner.data.gold import gold_files
-from swebench_runner.run.executors import Executor
+from swebench_runner.run.executors import BatchExecutor
 from swebench_runner.run.journal import InstanceRow, Journal, write_predictions
 from swebench_runner.run.summary import write_summary
 from swebench_runner.run.worker import ORACLE, Job, untar
@@ -74,7 +74,7 @@ def gold_ranks(inst: Instance, ranked: list[str]) -> dict[str, int | None]:
 def run_batch(
     instances: list[Instance],
     options: BatchOptions,
-    executor: Executor,
+    executor: BatchExecutor,
     progress: Progress,
     cancel: CancelToken | None = None,
 ) -> dict:

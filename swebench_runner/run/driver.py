@@ -17,7 +17,7 @@ from repoagent.errors import UserError
 from repoagent.models.litellm_model import check_model
 from swebench_runner.data.dataset import load_dataset
 from swebench_runner.run.batch import BatchOptions, Tally, run_batch
-from swebench_runner.run.executors import Executor, LocalPool, RayPool
+from swebench_runner.run.executors import BatchExecutor, LocalPool, RayPool
 from swebench_runner.run.worker import ORACLE, RunConfig
 
 BATCH_CONFIG = Path(str(resources.files("configs") / "swebench.yaml"))
@@ -104,7 +104,7 @@ def start_run(
         max_cost=batch.max_cost, dataset=request.dataset,
     )  # fmt: skip
     if batch.executor == "ray":
-        pool: Executor = RayPool(config, batch.workers, batch.ray_address)
+        pool: BatchExecutor = RayPool(config, batch.workers, batch.ray_address)
     else:
         pool = LocalPool(config, batch.workers)
     try:

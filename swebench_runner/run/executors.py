@@ -10,20 +10,13 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol
+from typing import Any
 
+from repoagent.protocols import Executor
 from swebench_runner.run.journal import InstanceRow
 from swebench_runner.run.worker import Job, JobResult, RunConfig, Worker, init_process, run_in_process
 
-
-class Executor(Protocol):
-    slots: int
-
-    def submit(self, job: Job) -> None: ...
-
-    def next_done(self, timeout: float) -> tuple[Job, JobResult] | None: ...
-
-    def close(self, wait: bool = True) -> None: ...
+BatchExecutor = Executor[Job, JobResult]
 
 
 def _lost(job: Job, why: str) -> JobResult:

@@ -30,14 +30,13 @@ from typing import Any
 
 from repoagent.cancel import Cancelled, CancelToken
 from repoagent.config import Settings
-from repoagent.errors import UserError
-from repoagent.events import EventSink, Note
+from repoagent.errors import EnvironmentBuildError, UserError
+from repoagent.events import Note
 from repoagent.pipeline.fix import Caches, FixOutcome, FixRequest, fix
 from repoagent.pipeline.inputs import Issue, issue_title
-from repoagent.pipeline.stages import Stages
+from repoagent.protocols import EventSink, Sandbox
 from repoagent.sandbox.environment import EnvPlan
 from repoagent.sandbox.factory import open_sandbox
-from repoagent.sandbox.protocol import EnvironmentBuildError, Sandbox
 from swebench_runner.data.checkout import HISTORY_ANCESTORS, Mirrors, sealed_copy
 from swebench_runner.data.repos import RepoFinder
 from swebench_runner.envs.images import Environments
@@ -269,7 +268,7 @@ class PredictionRow:
     def check(self) -> None:
         return None
 
-    def deliver(self, outcome: FixOutcome, stages: Stages) -> None:
+    def deliver(self, outcome: FixOutcome, events: EventSink) -> None:
         summary, row = outcome.summary(), self.row
         row.status, row.patch, row.run_id, row.sandbox = (
             outcome.status,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from editing.candidates import Candidate
 from repoagent.pipeline.choose import TestedCandidate, choose, judge
-from repoagent.sandbox.testrun import TestOutcome, TestRun
+from repoagent.testrun import TestOutcome, TestRun
 
 PATCH = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n"
 BIG = PATCH + "@@ -5 +5,2 @@\n-c\n+d\n+e\n"

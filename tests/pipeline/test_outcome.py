@@ -10,7 +10,7 @@ from repoagent.events import EventList, StageEnded
 from repoagent.pipeline.choose import Choice, TestedCandidate
 from repoagent.pipeline.outcome import FixOutcome, LoopResult
 from repoagent.pipeline.stages import Stages
-from repoagent.sandbox.testrun import TestOutcome, TestRun
+from repoagent.testrun import TestOutcome, TestRun
 from swebench_runner.run.journal import InstanceRow
 from swebench_runner.run.worker import PredictionRow
 

@@ -270,6 +270,34 @@ def test_file_tokens_are_kept_by_blob_across_commits(shop_repo: Path) -> None:
     assert symbol_counts(second, symbols, sym_cache) == counted and read == []
 
 
+def test_term_counts_are_kept_by_the_owner_of_the_index_cache_not_by_the_module(
+    shop_repo: Path, tmp_path: Path
+) -> None:
+    """Indexes built through one cache share its memory (a batch worker's instances); an index of its own, or one
+    through another cache, counts again."""
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    first = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    second = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    alone = RepoIndex.build(RepoSource(shop_repo, "HEAD"))
+    assert first.memory is second.memory is cache.memory and alone.memory is not cache.memory
+    entries = first.code_files(tests=False)
+    counted = file_counts(first, entries)
+    assert counted[0].memo is cache.memory.stems  # the documents' stems are the memory's too
+    counted[0].stems  # noqa: B018 - stemmed once, into the owner's memo
+    assert cache.memory.stems and set(counted[0].tokens) <= set(cache.memory.stems)
+    for index, reads in ((second, 0), (alone, 1)):
+        read: list[list[str]] = []
+        real = index.read_many
+        index.read_many = lambda paths, real=real, read=read: read.append(paths) or real(paths)  # type: ignore[method-assign]
+        again = file_counts(index, index.code_files(tests=False))
+        assert [(d.tokens, d.length) for d in again] == [(d.tokens, d.length) for d in counted]
+        assert len(read) == reads  # the same memory reads nothing again
+    other = IndexCache(tmp_path / "cache.sqlite3")  # another owner: its own memory
+    assert RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=other).memory is not cache.memory
+    cache.close()
+    other.close()
+
+
 def test_bm25_scores_are_those_of_bm25s() -> None:
     """The counted BM25 ranks as bm25s's Lucene variant does, with repeated query terms counting again."""
     texts = [

@@ -222,7 +222,7 @@ def test_the_plan_picks_the_python_and_the_runner() -> None:
 
 def test_a_broken_environment_is_told_from_a_broken_module_of_the_project() -> None:
     from repoagent.pipeline.baseline import environment_problem
-    from repoagent.sandbox.testrun import TestOutcome, TestRun
+    from repoagent.testrun import TestOutcome, TestRun
 
     def run(out: str, code: int) -> TestRun:
         return TestRun(command="pytest", exit_code=code, seconds=1, stdout=out)

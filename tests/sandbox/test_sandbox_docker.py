@@ -171,9 +171,9 @@ def test_an_install_that_fails_as_the_network_does_is_tried_once_more_and_anothe
     require_docker()
     import uuid
 
+    from repoagent.errors import EnvironmentBuildError
     from repoagent.sandbox.docker_box import DockerSandbox
     from repoagent.sandbox.environment import EnvPlan, Step
-    from repoagent.sandbox.protocol import EnvironmentBuildError
 
     tree = tmp_path / "tree"
     tree.mkdir()
@@ -194,9 +194,9 @@ def test_a_failed_install_is_remembered_by_its_owner_not_by_the_process(tmp_path
     require_docker()
     import uuid
 
+    from repoagent.errors import EnvironmentBuildError
     from repoagent.sandbox.docker_box import DockerSandbox
     from repoagent.sandbox.environment import EnvPlan, Step
-    from repoagent.sandbox.protocol import EnvironmentBuildError
 
     tree = tmp_path / "tree"
     tree.mkdir()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from repoagent.sandbox.environment import Project, plan_environment
 from repoagent.sandbox.local import LocalSandbox
-from repoagent.sandbox.testrun import is_pytest, with_junit
+from repoagent.testrun import is_pytest, with_junit
 from retrieval.source import RepoSource
 from tests.support.gitrepo import git
 from tests.support.sandbox_fixtures import FIX, make_calc

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from repoagent.config import GenerationSettings, LoopSettings, ModelSettings, Settings, load_settings
-from repoagent.events import Event, EventSink
+from repoagent.events import Event
 from repoagent.models.budget import Budget
 from repoagent.models.litellm_model import LiteLLMModel
 from repoagent.pipeline.localize import LocalizerOptions
 from repoagent.pipeline.test_loop import LoopOptions
 from repoagent.pipeline.wiring import localizer_options
+from repoagent.protocols import EventSink
 
 
 def settings(*overrides: str) -> Settings:
