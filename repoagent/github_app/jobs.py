@@ -205,13 +205,16 @@ def _fix_issue(ctx: Context, job: Job, gh: Installation, number: int, issue: dic
         return
     spent = budget if budget != float("inf") else 0.0  # a job that ends in an error counts at its cap
     try:
-        spent = _fix_within(ctx, job, gh, number, issue, budget)
+        spent, ending = _fix_within(ctx, job, gh, number, issue, budget)
     finally:
         ctx.state.settle(job.installation, day, budget, spent)
+    _end(ctx, job, ending.state, ending.reason, **ending.fields)  # ended once its money is settled
 
 
-def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: dict[str, Any], budget: float) -> float:
-    """The job's fix within ``budget`` USD; returns what it spent."""
+def _fix_within(
+    ctx: Context, job: Job, gh: Installation, number: int, issue: dict[str, Any], budget: float
+) -> tuple[float, Ending]:
+    """The job's fix within ``budget`` USD; what it spent, and how the job ends."""
     token = ctx.github.token(job.installation, job.repo)
     ctx.redact.add(token)
     work = Path(tempfile.mkdtemp(prefix=f"repoagent-app-{number}-"))
@@ -245,7 +248,7 @@ def _fix_within(ctx: Context, job: Job, gh: Installation, number: int, issue: di
         pull = PullRequest(ctx, job, gh, Target(clone, url, branch, number, title, existing), progress)
         caches = Caches(settings.index_cache_path(), ctx.memory)
         outcome = fix(request, events=progress, caches=caches, deliveries=[pull])
-        return float(outcome.budget.get("spent_cost") or 0.0)
+        return float(outcome.budget.get("spent_cost") or 0.0), pull.ending
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -262,7 +265,16 @@ class Target:
     existing: dict[str, Any] | None
 
 
-@dataclass(frozen=True)
+@dataclass
+class Ending:
+    """How a job ends: its state, the reason, and fields (the pull request's address)."""
+
+    state: str = "failed"
+    reason: str = "the fix ended without a delivery"
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class PullRequest:
     """The App's delivery, a hook on the outcome: the patch committed on the App's branch, pushed (a fast-forward)
     and a pull request opened or updated; a run without a patch worth one says why on the issue."""
@@ -272,6 +284,7 @@ class PullRequest:
     gh: Installation
     to: Target
     progress: JobProgress
+    ending: Ending = field(default_factory=Ending)  # set by ``deliver``; the job is ended after its money is settled
 
     def check(self) -> None:
         return None  # the App's branch is its own: deleted in the clone before the commit
@@ -283,7 +296,7 @@ class PullRequest:
             message = ctx.redact(f"{_no_fix(outcome)} {_cost_words(outcome)}")
             if not self.progress.finish(f"no fix ({outcome.status})", False, report, message=message):
                 _say(ctx, self.gh, job, to.number, message)
-            _end(ctx, job, "done", f"no pull request: {outcome.status}")
+            self.ending = Ending("done", f"no pull request: {outcome.status}")
             return
         git(to.clone, "branch", "-D", to.branch)  # a local branch the clone made; the new commit goes on ``rev``
         NewBranch(to.clone, to.branch).deliver(outcome, events)
@@ -295,7 +308,7 @@ class PullRequest:
             f"{outcome.status}: {words}", outcome.status == "resolved", report, outcome.commit, message
         ):
             _say(ctx, self.gh, job, to.number, message)
-        _end(ctx, job, "done", words, pull_request=link)
+        self.ending = Ending("done", words, {"pull_request": link})
 
     def _open_or_update(self, outcome: FixOutcome) -> tuple[str, str]:
         ctx, job, to = self.ctx, self.job, self.to
