@@ -25,7 +25,7 @@ from repoagent.errors import EnvironmentBuildError, UserError
 from repoagent.locks import file_lock
 from retrieval.git import git
 from swebench_runner.data.checkout import Mirrors, sealed_copy
-from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, LocalEnvironment, spec_for
+from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, SpecEnvironment, spec_for
 
 if TYPE_CHECKING:  # docker is imported when a sandbox is made, not with this module
     from repoagent.sandbox.docker_box import DockerSandbox
@@ -74,7 +74,7 @@ class Environments:
         self.sandbox = sandbox
         self.root = Path(root)
         self.cancel = cancel or CancelToken()
-        self._seen: dict[str, tuple[EnvRecord, LocalEnvironment | None]] = {}
+        self._seen: dict[str, tuple[EnvRecord, SpecEnvironment | None]] = {}
         self.failed_builds: dict[str, str] = {}  # instance layers whose install failed here: not tried again
 
     @property
@@ -83,7 +83,7 @@ class Environments:
             self._specs = self._specs()
         return self._specs
 
-    def environment(self, repo: str, version: str, env_commit: str) -> LocalEnvironment | None:
+    def environment(self, repo: str, version: str, env_commit: str) -> SpecEnvironment | None:
         spec = spec_for(self.specs, repo, version)
         if spec is None:
             return None
@@ -99,9 +99,9 @@ class Environments:
         if spec.get("packages") == "environment.yml":  # the first of the official paths the commit has
             found = [(p, show(p)) for p in spec.get("environment_paths") or ["environment.yml"]]
             conda = next(((p, text) for p, text in found if text.strip()), ("", ""))
-        return LocalEnvironment.of(repo, version, spec, show("pyproject.toml"), setup, date, conda)
+        return SpecEnvironment.of(repo, version, spec, show("pyproject.toml"), setup, date, conda)
 
-    def get(self, repo: str, version: str, env_commit: str) -> tuple[EnvRecord, LocalEnvironment | None]:
+    def get(self, repo: str, version: str, env_commit: str) -> tuple[EnvRecord, SpecEnvironment | None]:
         """The environment of ``repo`` at ``version``: built now, found, or failed (with the reason)."""
         memo = f"{repo}@{version}@{env_commit}"
         if memo in self._seen:
@@ -136,7 +136,7 @@ class Environments:
             return False
         return True
 
-    def _build(self, env: LocalEnvironment, env_commit: str) -> EnvRecord:
+    def _build(self, env: SpecEnvironment, env_commit: str) -> EnvRecord:
         record = EnvRecord(env.key, env.repo, env.version, "failed", python=env.python, python_why=env.python_why)
         record.uploaded_before = env.uploaded_before
         record.system_packages = env.system_packages
@@ -177,7 +177,7 @@ class Environments:
             digest.update(name.encode() + b"\0" + git(mirror, "show", f"{commit}:{name}").stdout + b"\0")
         return digest.hexdigest(), names
 
-    def instance_box(self, env: LocalEnvironment, record: EnvRecord, commit: str, command: str) -> DockerSandbox:
+    def instance_box(self, env: SpecEnvironment, record: EnvRecord, commit: str, command: str) -> DockerSandbox:
         """The sandbox an instance at ``commit`` runs in: the environment image, with a layer of the project's
         install at that commit (as the official harness installs it in the instance's image) where its install
         files differ from the environment commit's; the layer is cached by their contents."""
@@ -188,7 +188,7 @@ class Environments:
             plan.steps = []  # the environment image was installed from the same files
         return self._sandbox(record.image, plan, env)
 
-    def box(self, env: LocalEnvironment, plan: EnvPlan) -> DockerSandbox:
+    def box(self, env: SpecEnvironment, plan: EnvPlan) -> DockerSandbox:
         """The sandbox that builds ``env``'s image, on the base image of its Debian release."""
         from repoagent.sandbox.docker_box import BASE_REPOSITORY
 
@@ -201,7 +201,7 @@ class Environments:
             )
         return box
 
-    def _sandbox(self, image: str, plan: EnvPlan, env: LocalEnvironment) -> DockerSandbox:
+    def _sandbox(self, image: str, plan: EnvPlan, env: SpecEnvironment) -> DockerSandbox:
         """A Docker sandbox on ``image`` with the code at /testbed installed in place before each run; the
         network as ``sandbox.network`` says (off by default; the official harness leaves it on)."""
         from repoagent.sandbox.docker_box import DockerSandbox

@@ -9,7 +9,7 @@ Version 5 of ``swebench`` moved them out of the package; the last release that
 ships them is 4.1.0, so ``spec_source.load_specs`` takes them from that wheel on
 PyPI (once, cached as JSON), or from a JSON file given with ``--specs``.
 
-``LocalEnvironment`` turns one spec into what the Docker sandbox builds: the
+``SpecEnvironment`` turns one spec into what the Docker sandbox builds: the
 Debian release whose Python is nearest the spec's and not older (3.9 bullseye,
 3.11 bookworm, 3.13 trixie), the spec's apt steps, a virtual environment with
 its packages, pins loosened only where they cannot install (each change
@@ -187,7 +187,7 @@ def conda_as_pip(text: str) -> tuple[list[str], list[dict[str, str]]]:
 
 
 @dataclass
-class LocalEnvironment:
+class SpecEnvironment:
     """The environment image of one repository and version, built here from its official spec."""
 
     repo: str
@@ -211,7 +211,7 @@ class LocalEnvironment:
         setup_text: str = "",
         committed: str = "",
         conda_file: tuple[str, str] = ("", ""),
-    ) -> LocalEnvironment:
+    ) -> SpecEnvironment:
         """``pyproject``, ``setup_text`` (setup.cfg, setup.py) of the environment commit: Python bounds, build tools;
         ``conda_file``: (path, text) of the conda environment file a spec of ``environment.yml`` installs."""
         try:

@@ -42,7 +42,7 @@ from retrieval.git import git
 from swebench_runner.data.checkout import sealed_copy
 from swebench_runner.envs.images import Environments, EnvRecord
 from swebench_runner.envs.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
-from swebench_runner.envs.specs import TESTBED, LocalEnvironment, directives_of, eval_script, instance_test_command
+from swebench_runner.envs.specs import TESTBED, SpecEnvironment, directives_of, eval_script, instance_test_command
 from swebench_runner.grading.apply import apply_patch
 from swebench_runner.grading.official import LOG_ROOT, official_version
 
@@ -174,7 +174,7 @@ class LocalGrader:
         return report
 
     def _run(
-        self, row: dict[str, Any], patch: str | None, env: LocalEnvironment, record: EnvRecord, folder: Path
+        self, row: dict[str, Any], patch: str | None, env: SpecEnvironment, record: EnvRecord, folder: Path
     ) -> dict[str, Any]:
         from swebench.harness.grading import get_eval_report
         from swebench.types import TestSpec
@@ -229,9 +229,7 @@ class LocalGrader:
             fields["missing_files_used"] = [f for f in run.missing if f.rsplit("/", 1)[-1] in output]
         return report
 
-    def _test_log(
-        self, row: dict[str, Any], patch: str, env: LocalEnvironment, record: EnvRecord, command: str
-    ) -> _Run:
+    def _test_log(self, row: dict[str, Any], patch: str, env: SpecEnvironment, record: EnvRecord, command: str) -> _Run:
         """The log as the official harness writes it: apply, test between the markers, the exit code."""
         mirror = self.envs.mirrors.ensure(row["repo"], row["base_commit"])
         with tempfile.TemporaryDirectory(prefix="repoagent-grade-") as tmp:

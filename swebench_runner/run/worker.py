@@ -96,7 +96,7 @@ class JobSandboxes:
     job: Job
     use_official: bool
     used: dict[str, Any] = field(default_factory=dict)
-    local: Environments | None = None
+    environments: Environments | None = None  # built here from the official specs
     failed_builds: dict[str, str] = field(default_factory=dict)  # the worker's memory of failed installs
 
     def __call__(self, settings: Settings, plan: EnvPlan, events: EventSink, cancel: CancelToken) -> Sandbox | None:
@@ -114,7 +114,7 @@ class JobSandboxes:
                     image, s.memory_mb, s.cpus, s.pids, s.network, cancel=cancel, plan=bare,
                     workdir="/testbed", prelude=OFFICIAL_PRELUDE,
                 )  # fmt: skip
-        if kind in ("auto", "docker") and self.local is not None and self.job.version:
+        if kind in ("auto", "docker") and self.environments is not None and self.job.version:
             box = self._local(plan, cancel, events)
             if box is not None:
                 return box
@@ -129,10 +129,10 @@ class JobSandboxes:
 
     def _local(self, plan: EnvPlan, cancel: CancelToken, events: EventSink) -> Sandbox | None:
         """The environment of the instance's repository and version built from the official spec, when it builds."""
-        assert self.local is not None
+        assert self.environments is not None
         job = self.job
         try:
-            record, env = self.local.get(job.repo, job.version, job.environment_commit or job.base_commit)
+            record, env = self.environments.get(job.repo, job.version, job.environment_commit or job.base_commit)
         except Exception as exc:  # no engine, no mirror: the configured sandbox, as before
             events.emit(Note(f"no environment from the official spec ({type(exc).__name__}: {exc})"))
             return None
@@ -144,7 +144,7 @@ class JobSandboxes:
             raise EnvironmentBuildError(record.reason or record.status)
         events.emit(Note(f"tests run in {record.image}, built here from the official spec of {job.repo} {job.version}"))
         self.used.update(kind="local-spec", image=record.image, python=record.python, changes=record.changes)
-        box = self.local.instance_box(env, record, job.base_commit, plan.test_command)
+        box = self.environments.instance_box(env, record, job.base_commit, plan.test_command)
         box.cancel = cancel
         return box
 
@@ -183,10 +183,10 @@ class Worker:
         )
         self.mirrors = Mirrors(Path(config.mirrors_root), config.remote_url, finder)
         self.caches = Caches.of(self.settings)
-        self.local: Environments | None = None
+        self.environments: Environments | None = None
         if self.settings.swebench.local_environments:
             cache = self.settings.resolved_cache_dir() / "swebench"
-            self.local = Environments(self._specs, self.mirrors, self.settings.sandbox, cache / "environments")
+            self.environments = Environments(self._specs, self.mirrors, self.settings.sandbox, cache / "environments")
         self._sheet_form = ""
         self.failed_builds: dict[str, str] = {}  # installs that failed in this worker: not tried again per instance
         Path(config.scratch).mkdir(parents=True, exist_ok=True)
@@ -208,7 +208,9 @@ class Worker:
             timer = threading.Timer(self.config.instance_timeout, cancel.cancel, args=(reason,))
             timer.daemon = True
             timer.start()
-        sandboxes = JobSandboxes(job, self.config.official_images, local=self.local, failed_builds=self.failed_builds)
+        sandboxes = JobSandboxes(
+            job, self.config.official_images, environments=self.environments, failed_builds=self.failed_builds
+        )
         try:
             mirror = self.mirrors.ensure(job.repo, job.base_commit)
             sealed = sealed_copy(mirror, job.base_commit, scratch / "repo", HISTORY_ANCESTORS)

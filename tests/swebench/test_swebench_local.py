@@ -7,7 +7,7 @@ from pathlib import Path
 
 from swebench_runner.envs.specs import (
     WHEELS_FROM,
-    LocalEnvironment,
+    SpecEnvironment,
     debian_python,
     directives_of,
     eval_script,
@@ -89,15 +89,15 @@ def test_network_evidence_is_read_from_the_tests_output_only() -> None:
 
 
 def test_an_environment_is_named_by_repository_version_and_everything_that_went_in() -> None:
-    a = LocalEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]})
-    b = LocalEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest==7.4.0"]})
+    a = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]})
+    b = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest==7.4.0"]})
     assert a.key.startswith("org__pkg-0.8-") and a.key != b.key
-    assert a.key == LocalEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]}).key
+    assert a.key == SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]}).key
     assert a.release == "0.8.0" and "git tag v0.8.0" in a.script()  # versioneer and setuptools-scm read it
     assert "rm -rf /testbed" in a.script()  # the image keeps the dependencies, never a version of the code
-    flit = LocalEnvironment.of("org/pkg", "1.0", {"python": "3.9"}, '[build-system]\nrequires = ["flit_core>=3"]\n')
+    flit = SpecEnvironment.of("org/pkg", "1.0", {"python": "3.9"}, '[build-system]\nrequires = ["flit_core>=3"]\n')
     assert "flit_core>=3" in flit.script()  # the build backend, so the offline editable install works
-    conda = LocalEnvironment.of("org/pkg", "1.0", {"python": "3.9", "packages": "environment.yml"})
+    conda = SpecEnvironment.of("org/pkg", "1.0", {"python": "3.9", "packages": "environment.yml"})
     assert "conda" in (conda.unsupported() or "")
 
 
@@ -108,9 +108,9 @@ def test_packages_are_taken_as_of_the_environment_commit_but_not_before_wheels_f
     assert WHEELS_FROM["3.9"] > "2021-03-11" and WHEELS_FROM["3.11"] > "2023-05-03"  # numba 0.53 and 0.57
     assert uploaded_before("2018-06-01T10:00:00+00:00", "3.11") == f"{WHEELS_FROM['3.11']}T00:00:00Z"
     assert uploaded_before("", "3.9") == ""  # a date unknown: today's packages
-    env = LocalEnvironment.of("org/pkg", "0.8", {"python": "3.9"}, committed="2022-05-01T12:00:00Z")
+    env = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9"}, committed="2022-05-01T12:00:00Z")
     assert env.plan("pytest").env["PIP_UPLOADED_PRIOR_TO"] == "2022-05-01T00:00:00Z"
-    later = LocalEnvironment.of("org/pkg", "0.8", {"python": "3.9"}, committed="2022-06-01T12:00:00Z")
+    later = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9"}, committed="2022-06-01T12:00:00Z")
     assert later.key != env.key  # the date is part of what went in
 
 
@@ -129,7 +129,7 @@ def test_requirement_files_are_read_as_the_official_harness_reads_them(tmp_path:
 
 def test_a_spec_of_requirements_takes_the_first_of_the_repositorys_files() -> None:
     spec = {"python": "3.9", "packages": "requirements.txt", "requirements_paths": ["req_test.txt", "requirements.txt"]}
-    script = LocalEnvironment.of("org/pkg", "1.0", spec).script()
+    script = SpecEnvironment.of("org/pkg", "1.0", spec).script()
     assert script.index("-r req_test.txt") < script.index("-r requirements.txt")
     assert "if [ -f req_test.txt ]; then" in script and "elif [ -f requirements.txt ]; then" in script
 
