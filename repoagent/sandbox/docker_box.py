@@ -321,7 +321,7 @@ class DockerSandbox:
             container.start()
             run.exit_code = self._watch(container, run, timeout, out, err)
             if run.exit_code is None:
-                container.kill()
+                kill_if_running(container)
             elif self._layer_size(container) >= self.limits.disk_bytes:  # it wrote up to the cap and ended
                 run.hit("disk", disk_reason(self.limits))
             reader.join(timeout=10)
@@ -499,3 +499,17 @@ def leftover_containers(client: Any) -> list[Any]:
     """The containers this owner (REPOAGENT_SANDBOX_OWNER, or anyone when unset) made and did not remove."""
     owner = os.environ.get(OWNER_VARIABLE)
     return client.containers.list(all=True, filters={"label": f"{LABEL}={owner}" if owner else LABEL})
+
+
+def kill_if_running(container: Any) -> None:
+    """Kill a container a limit or the deadline stopped; one that ended on its own between the check and the kill
+    (Docker answers 409, or it is gone) is left as it is."""
+    from docker.errors import APIError, NotFound
+
+    try:
+        container.kill()
+    except NotFound:
+        return
+    except APIError as exc:
+        if exc.status_code != 409:
+            raise

@@ -218,3 +218,25 @@ def test_a_failed_install_is_remembered_by_its_owner_not_by_the_process(tmp_path
     assert "no such index" in first and shared[tag] == first and made == 1
     assert build(shared) == (first, 0)  # from the owner's memory: the same reason, no container made
     assert build(None) == (first, 1) and len(shared) == 1  # a sandbox with a memory of its own builds again
+
+
+def test_a_container_that_ended_before_the_kill_is_left_as_it_is() -> None:
+    """A disk or output limit found as the tests end: the kill meets a stopped container (Docker's 409), which
+    is not an error of the run (the hostile repository's disk filler ended a run in a traceback here)."""
+    client = require_docker()
+    from docker.errors import NotFound
+
+    from repoagent.sandbox.docker_box import kill_if_running
+
+    container = client.containers.create("repoagent-base:bookworm", ["true"], labels={"repoagent": "1"})
+    try:
+        container.start()
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        kill_if_running(container)  # not running: left as it is
+        container.remove()
+        kill_if_running(container)  # gone: left as it is
+    finally:
+        try:
+            container.remove(force=True)
+        except NotFound:
+            pass
