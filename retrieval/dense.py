@@ -14,9 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import time
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -100,21 +101,30 @@ def model_key(name: str) -> str:
 
 
 def embed_files(
-    files: list[IndexedFile], model_name: str, cache: IndexCache | None, progress: Progress | None = None
+    files: list[IndexedFile],
+    model_name: str,
+    cache: IndexCache | None,
+    progress: Progress | None = None,
+    counts: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Chunk vectors per blob id for ``files``: from the cache, the rest embedded now and cached."""
+    """Chunk vectors per blob id for ``files``: from the cache, the rest embedded now and cached.  ``counts``
+    takes how many files were found cached and embedded, the texts embedded and the model's load seconds."""
+    said = counts if counts is not None else {}
     key = model_key(model_name)
     documents = {f.blob_id: dense_file_chunks(f) for f in files}
     text_ids = {blob: _text_id(chunks) for blob, chunks in documents.items()}
     cached = cache.get_embeddings(set(text_ids.values()), key) if cache else {}
     found = {blob: cached[text_id] for blob, text_id in text_ids.items() if text_id in cached}
     todo = [blob for blob in documents if blob not in found]
+    said.update(files_cached=len(found), files_embedded=len(todo))
     if not todo:
         return found
     chunks = [(blob, c) for blob in todo for c in documents[blob]]
     # embedded shortest first: a batch is padded to its longest text, so texts of one length share batches
     order = sorted(range(len(chunks)), key=lambda i: len(chunks[i][1]))
+    loading = time.perf_counter()
     model = encoder(model_name, len(chunks))
+    said.update(texts_embedded=len(chunks), model_load_seconds=round(time.perf_counter() - loading, 3))
     allv: np.ndarray | None = None
     for start in range(0, len(order), _BATCH):
         rows = order[start : start + _BATCH]
@@ -158,11 +168,15 @@ class ShortlistDense:
         self._vectors: dict[str, np.ndarray] = {}
 
     def search(self, query: str, paths: list[str]) -> dict[str, float]:
+        with self.index.steps.step("embedding") as counts:
+            return self._search(query, paths, counts)
+
+    def _search(self, query: str, paths: list[str], counts: dict[str, Any]) -> dict[str, float]:
         entries = [self.index.files[p] for p in paths[: self.size] if p in self.index.files]
         entries = [e for e in entries if e.blob_id]
         missing = [e for e in entries if e.blob_id not in self._vectors]
         if missing:
-            self._vectors.update(embed_files(missing, self.model_name, self.cache))
+            self._vectors.update(embed_files(missing, self.model_name, self.cache, counts=counts))
         if not entries:
             return {}
         q = embed_query(self.model_name, query)
@@ -199,7 +213,8 @@ class DenseIndex:
         progress: Progress | None = None,
     ) -> DenseIndex:
         files = [f for f in index.code_files(tests=False) if f.blob_id]  # tests are ranked lexically
-        vectors_of = embed_files(files, model_name, cache, progress)
+        with index.steps.step("embedding") as counts:
+            vectors_of = embed_files(files, model_name, cache, progress, counts)
         paths: list[str] = []
         rows: list[np.ndarray] = []
         for f in files:

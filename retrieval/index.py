@@ -7,7 +7,6 @@ of the same repository parses only the blobs that changed.
 from __future__ import annotations
 
 import os
-import resource
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from retrieval.history import change_counts
 from retrieval.languages import language_for_path
 from retrieval.parser import PARSER_VERSION, parse_source
 from retrieval.source import RepoSource, SourceFile
+from retrieval.steps import Steps, peak_rss_mb
 from retrieval.symbols import ParsedFile, Symbol
 from retrieval.termcounts import LexicalMemory
 from retrieval.testpaths import is_test_path
@@ -77,13 +77,6 @@ class IndexStats:
         }
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process and its finished children, in MB."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, kids) / 1024
-
-
 def _is_binary(data: bytes) -> bool:
     return b"\0" in data[:8192]
 
@@ -105,6 +98,7 @@ class RepoIndex:
     ) -> None:
         self.source = source
         self.memory = memory if memory is not None else LexicalMemory()  # the cache's, when built with one
+        self.steps = Steps()  # seconds and memory of each step, of the index and what is retrieved from it
         self.files = files
         self.stats = stats
         self.links = links  # symbolic links and submodules: never edited, nor anything below them
@@ -179,12 +173,15 @@ class RepoIndex:
         stats.skipped_reasons = dict(sorted(skipped.items()))
         stats.seconds = time.perf_counter() - started
         stats.peak_rss_mb = peak_rss_mb()
-        return cls(source, files, stats, links, cache.memory if cache is not None else None)
+        index = cls(source, files, stats, links, cache.memory if cache is not None else None)
+        index.steps.add("index", stats.seconds, files=stats.files, parsed=stats.parsed, reused=stats.reused)
+        return index
 
     @cached_property
     def change_counts(self) -> list[Counter[str]] | None:
         """How often each path changed lately (``retrieval.history.change_counts``), read once."""
-        return change_counts(self.source)
+        with self.steps.step("history"):
+            return change_counts(self.source)
 
     def link_problem(self, path: str) -> str | None:
         """Why ``path`` may not be written: it, or a folder above it, is a symbolic link or a submodule."""

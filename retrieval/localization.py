@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from retrieval.steps import StepTime
+
 
 class FileChoice(BaseModel):
     path: str
@@ -57,6 +59,7 @@ class Localization(BaseModel):
     locations: list[Location] = Field(default_factory=list)
     new_definition_needed: bool = False
     stages: list[StageRecord] = Field(default_factory=list)
+    steps: list[StepTime] = Field(default_factory=list)  # seconds and memory of each step (retrieval.steps)
 
     @property
     def prompt_tokens(self) -> int:

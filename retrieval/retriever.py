@@ -115,23 +115,27 @@ class Retriever:
         self.ranker = ranker
         self.files = index.code_files(tests=False)
         self.tests = index.code_files(tests=True)
-        self._code_bm25 = FileBM25(index, self.files)
-        self._test_bm25 = FileBM25(index, self.tests)
+        with index.steps.step("bm25") as counts:
+            self._code_bm25 = FileBM25(index, self.files)
+            self._test_bm25 = FileBM25(index, self.tests)
+            counts["documents"] = len(self.files) + len(self.tests)
 
     def retrieve(
         self, issue: str, top_files: int = 50, top_symbols: int = 100, keep_features: bool = False
     ) -> Retrieval:
         """``keep_features``: also return the learned ranker's rows (what ``bench features`` writes)."""
-        w = self.weights
+        w, steps = self.weights, self.index.steps
         query = tokenize(issue)
-        signals = extract_signals(self.index, issue)
-        file_signals = signals.file_scores()
+        with steps.step("signals"):
+            signals = extract_signals(self.index, issue)
+            file_signals = signals.file_scores()
         title = tokenize(issue.strip().splitlines()[0]) if issue.strip() else []
-        lists: list[tuple[float, dict[str, float], str]] = [
-            (w.bm25, self._code_bm25.scores(query), "bm25"),
-            (w.bm25_title, self._code_bm25.scores(title), "title"),
-            (w.title_stems, self._code_bm25.scores(title, stems=True), "title stems"),
-        ]
+        with steps.step("bm25"):
+            lists: list[tuple[float, dict[str, float], str]] = [
+                (w.bm25, self._code_bm25.scores(query), "bm25"),
+                (w.bm25_title, self._code_bm25.scores(title), "title"),
+                (w.title_stems, self._code_bm25.scores(title, stems=True), "title stems"),
+            ]
         for kind in ("frame", "identifier", "path", "module", "message"):
             lists.append((getattr(w, kind), signals.file_scores(kind), kind))
         is_test = {e.path for e in self.tests}
@@ -139,24 +143,25 @@ class Retriever:
             shortlist = [f.path for f in self._fuse(lists, signals, exclude=is_test)]
             lists.append((w.dense, self.dense.search(issue[:2000], shortlist), "dense"))
         elif self.dense is not None and w.dense > 0:
-            lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
+            with steps.step("embedding"):
+                lists.append((w.dense, self.dense.search(issue[:2000]), "dense"))
         files = self._fuse(lists, signals, exclude=is_test)
         fused_rank = {f.path: i + 1 for i, f in enumerate(files)}
         rows = None
-        if self.ranker is not None or keep_features:
-            named = {name: {p: v for p, v in scores.items() if p not in is_test} for _, scores, name in lists}
-            named.update(self._definition_lists(files[:DEFINITION_FILES], query, title))
-            rows = file_rows(self.index, named, [(f.path, f.score) for f in files], query, signals)
-            if self.ranker is not None:
-                files = self._learned_files(files, rows)
-        test_lists = [(w.bm25, self._test_bm25.scores(query), "bm25"), (w.signals, file_signals, "signals")]
-        tests = self._fuse(test_lists, signals, keep=is_test)
-        seen = {f.path for f in files}
-        files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
-        sure = self.ranker is None or not files or files[0].score >= UNSURE_BELOW
-        symbols, symbol_rows_ = self._rank_symbols(
-            files[: w.symbol_files if sure else UNSURE_FILES], issue, query, title, signals, fused_rank, keep_features
-        )
+        with steps.step("ranker"):
+            if self.ranker is not None or keep_features:
+                named = {name: {p: v for p, v in scores.items() if p not in is_test} for _, scores, name in lists}
+                named.update(self._definition_lists(files[:DEFINITION_FILES], query, title))
+                rows = file_rows(self.index, named, [(f.path, f.score) for f in files], query, signals)
+                if self.ranker is not None:
+                    files = self._learned_files(files, rows)
+            test_lists = [(w.bm25, self._test_bm25.scores(query), "bm25"), (w.signals, file_signals, "signals")]
+            tests = self._fuse(test_lists, signals, keep=is_test)
+            seen = {f.path for f in files}
+            files.extend(RankedFile(e.path, 0.0, []) for e in self.files if e.path not in seen)
+            sure = self.ranker is None or not files or files[0].score >= UNSURE_BELOW
+            head = files[: w.symbol_files if sure else UNSURE_FILES]
+            symbols, symbol_rows_ = self._rank_symbols(head, issue, query, title, signals, fused_rank, keep_features)
         features = RankingFeatures(rows, symbol_rows_) if keep_features and rows and symbol_rows_ else None
         return Retrieval(files[:top_files], symbols[:top_symbols], tests[:top_files], signals, features)
 

@@ -14,6 +14,7 @@ from repoagent.pipeline.inputs import issue_text
 from repoagent.pipeline.wiring import build_localizer, open_cache, open_index
 from repoagent.protocols import ChatModel
 from retrieval.localization import Localization
+from retrieval.steps import process_seconds
 
 IssueOpt = Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")]
 NoLlmOpt = Annotated[bool, typer.Option("--no-llm", help="Retrieval only: no model stages.")]
@@ -57,11 +58,14 @@ def localize_command(
     override: OverrideOpt = None,
 ) -> None:
     """Rank the files and symbols where an issue's fix most likely belongs."""
+    started = process_seconds()  # the interpreter and the imports, before the command began
     settings = settings_from(config, override)
     text = issue_text(issue, max_bytes=settings.inputs.max_issue_bytes)
     model = model_for(settings, no_llm)
     with open_cache(settings) as cache, progress_bar(not json_out) as progress:
         index = open_index(settings, repo, rev, cache, progress)
+        if started is not None:
+            index.steps.add("startup", started, first=True)
         localizer = build_localizer(settings, index, cache, model, top_k, progress)
         loc = localizer.localize(text)
     if json_out:

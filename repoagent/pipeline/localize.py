@@ -58,14 +58,20 @@ class Localizer:
         opts = self.options
         result = self.retriever.retrieve(issue, top_files=max(50, opts.top_k), top_symbols=opts.top_symbols)
         loc = retrieval_localization(self.index, issue, result, max(opts.top_k, 20))
+        steps = self.index.steps
         if self.model is None:
-            loc.locations = self._locations(
-                loc.symbols[: opts.localize.max_symbols], [], [f.path for f in result.files]
-            )
+            with steps.step("locations"):
+                top = loc.symbols[: opts.localize.max_symbols]
+                loc.locations = self._locations(top, [], [f.path for f in result.files])
+            loc.steps = steps.to_list()
             return loc
-        files = self._select_files(issue, loc)
-        picks = self._select_symbols(issue, loc, files)
-        loc.locations = self._locations(picks, files, [f.path for f in result.files])
+        with steps.step("select files"):
+            files = self._select_files(issue, loc)
+        with steps.step("select definitions"):
+            picks = self._select_symbols(issue, loc, files)
+        with steps.step("locations"):
+            loc.locations = self._locations(picks, files, [f.path for f in result.files])
+        loc.steps = steps.to_list()
         return loc
 
     # -- model calls -----------------------------------------------------------------
@@ -98,7 +104,8 @@ class Localizer:
     def _select_files(self, issue: str, loc: Localization) -> list[str]:
         opts = self.options
         candidates = [f.path for f in loc.files[: opts.localize.candidate_files]]
-        fmap = file_map(self.index, candidates, budget=opts.maps.file_map_tokens)
+        with self.index.steps.step("maps"):
+            fmap = file_map(self.index, candidates, budget=opts.maps.file_map_tokens)
 
         def check(sel: FileSelection) -> None:
             bad = [p for p in sel.files if p not in self.index.files]
@@ -121,7 +128,8 @@ class Localizer:
     def _select_symbols(self, issue: str, loc: Localization, files: list[str]) -> list[SymbolChoice]:
         opts = self.options
         per_file = max(300, opts.maps.schematic_map_tokens // max(1, len(files)) * 2)
-        maps = "\n".join(schematic_map(self.index, p, budget=per_file) for p in files)
+        with self.index.steps.step("maps"):
+            maps = "\n".join(schematic_map(self.index, p, budget=per_file) for p in files)
 
         def check(sel: SymbolSelection) -> None:
             bad = [f"{s.path}::{s.name}" for s in sel.symbols if self._symbol(s.path, s.name) is None]

@@ -8,6 +8,7 @@ set, read from the kernel's accounting of that child alone (``wait4``).
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -38,12 +39,24 @@ def timed_call(argv: list[str], env: dict[str, str], timeout: float) -> dict[str
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         tail = err.read().decode(errors="replace")[-800:]
+        out.seek(0)
+        steps = _steps(out.read())
     return {
         "seconds": round(seconds, 2),
         "peak_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports kilobytes
         "exit_code": proc.returncode,
+        **({"steps": steps} if steps else {}),
         **({"stderr": tail} if proc.returncode else {}),
     }
+
+
+def _steps(stdout: bytes) -> dict[str, Any]:
+    """The call's own breakdown (``localize --json``'s ``steps``): seconds, peak MB and counts by step."""
+    try:
+        steps = json.loads(stdout).get("steps") or []
+    except (ValueError, AttributeError):
+        return {}
+    return {s["name"]: {k: v for k, v in s.items() if k != "name"} for s in steps}
 
 
 def bench_speed(repo: Path, rev: str | None, issue: str, warm_runs: int = 3, timeout: float = 900) -> dict[str, Any]:
@@ -62,6 +75,8 @@ def bench_speed(repo: Path, rev: str | None, issue: str, warm_runs: int = 3, tim
         "peak_mb": max(c["peak_mb"] for c in calls),
         "cold_peak_mb": cold["peak_mb"],
         "warm_peak_mb": max((c["peak_mb"] for c in warm), default=None),
+        "cold_steps": cold.get("steps", {}),
+        "warm_steps": warm[-1].get("steps", {}) if warm else {},
     }
     met = {k: figures[k] is not None and not failed and figures[k] <= goal for k, goal in GOALS.items()}
     return {**figures, "goals": GOALS, "met": met, "calls": calls, "failed": len(failed)}

@@ -18,6 +18,13 @@ def test_localize_no_llm_json(shop_repo: Path, tmp_path: Path) -> None:
     loc = json.loads(out.stdout.strip().splitlines()[-1])
     assert [f["path"] for f in loc["files"][:2]] == ["shop/cart.py", "shop/pricing.py"]  # title's file, crash site
     assert loc["symbols"][0]["reasons"]
+    # the time and memory of each step, in the order they began (history is read within the ranker's step)
+    steps = {s["name"]: s for s in loc["steps"]}
+    assert list(steps)[:2] == ["startup", "index"] and {"bm25", "signals", "embedding", "ranker"} <= set(steps)
+    assert 0 < steps["index"]["counts"]["parsed"] <= steps["index"]["counts"]["files"]
+    assert steps["index"]["counts"]["reused"] == 0  # an empty home: nothing cached
+    assert all(s["seconds"] >= 0 and s["peak_mb"] > 30 for s in loc["steps"])
+    assert steps["embedding"]["counts"]["files_embedded"] > 0 and steps["embedding"]["counts"]["texts_embedded"] > 0
 
 
 def test_localize_text_output_with_scripted_model(shop_repo: Path, tmp_path: Path) -> None:
@@ -142,6 +149,12 @@ def test_bench_speed_times_one_cold_call_and_warm_ones_each_in_its_own_process(s
     assert figures["cold_seconds"] == figures["calls"][0]["seconds"]
     assert figures["peak_mb"] == max(c["peak_mb"] for c in figures["calls"])
     assert set(figures["met"]) == set(figures["goals"]) == {"warm_seconds", "cold_seconds", "peak_mb"}
+    # the breakdown of each call: cold parses and embeds, warm reuses both
+    cold, warm = figures["cold_steps"], figures["warm_steps"]
+    assert cold["index"]["counts"]["parsed"] > 0 and cold["index"]["counts"]["reused"] == 0
+    assert warm["index"]["counts"]["parsed"] == 0 and warm["index"]["counts"]["reused"] > 0
+    assert cold["embedding"]["counts"]["files_embedded"] > 0
+    assert warm["embedding"]["counts"]["files_embedded"] == 0 and warm["embedding"]["counts"]["files_cached"] > 0
     assert not (tmp_path / "cache").exists()  # its calls never used the caller's home
 
 

@@ -86,6 +86,11 @@ def test_readme_command_fixes_the_example_in_docker(tmp_path: Path) -> None:
     assert FIXED_LINE in (run_dir / "patch.diff").read_text()
     result = json.loads((run_dir / "result.json").read_text())
     assert result["sandbox"]["kind"] == "docker" and result["loop"]["baseline"]["sandbox"] == "docker"
+    # the localization's steps, with the model's picks and their maps, in result.json and on the report
+    steps = [s["name"] for s in result["localization"]["steps"]]
+    assert steps[0] == "index" and {"bm25", "ranker", "select files", "select definitions", "maps"} <= set(steps)
+    page = (run_dir / "report.html").read_text()
+    assert '<h3 id="steps">Steps</h3>' in page and "<td>select files</td>" in page
     # the example itself is untouched: the fix lives in the patch only
     assert "for minimum, percent in TIERS:" in (work / "examples/inventory/inventory/pricing/discounts.py").read_text()
 
