@@ -25,7 +25,7 @@ from repoagent.errors import EnvironmentBuildError, UserError
 from repoagent.locks import file_lock
 from retrieval.git import git
 from swebench_runner.data.checkout import Mirrors, sealed_copy
-from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, SpecEnvironment, spec_for
+from swebench_runner.envs.specs import INSTALL_FILES, RECORD, TESTBED, SpecEnvironment, make_env_spec, spec_for
 
 if TYPE_CHECKING:  # docker is imported when a sandbox is made, not with this module
     from repoagent.sandbox.docker_box import DockerSandbox
@@ -99,7 +99,7 @@ class Environments:
         if spec.get("packages") == "environment.yml":  # the first of the official paths the commit has
             found = [(p, show(p)) for p in spec.get("environment_paths") or ["environment.yml"]]
             conda = next(((p, text) for p, text in found if text.strip()), ("", ""))
-        return SpecEnvironment.of(repo, version, spec, show("pyproject.toml"), setup, date, conda)
+        return make_env_spec(repo, version, spec, show("pyproject.toml"), setup, date, conda)
 
     def get(self, repo: str, version: str, env_commit: str) -> tuple[EnvRecord, SpecEnvironment | None]:
         """The environment of ``repo`` at ``version``: built now, found, or failed (with the reason)."""

@@ -201,38 +201,6 @@ class SpecEnvironment:
     conda_requirements: list[str] = field(default_factory=list)  # its packages, as pip requirements
     conda_dropped: list[dict[str, str]] = field(default_factory=list)  # those pip cannot have, and why
 
-    @classmethod
-    def of(
-        cls,
-        repo: str,
-        version: str,
-        spec: dict[str, Any],
-        pyproject: str = "",
-        setup_text: str = "",
-        committed: str = "",
-        conda_file: tuple[str, str] = ("", ""),
-    ) -> SpecEnvironment:
-        """``pyproject``, ``setup_text`` (setup.cfg, setup.py) of the environment commit: Python bounds, build tools;
-        ``conda_file``: (path, text) of the conda environment file a spec of ``environment.yml`` installs."""
-        try:
-            project = tomllib.loads(pyproject) if pyproject else {}
-        except tomllib.TOMLDecodeError:
-            project = {}
-        requires = str(project.get("project", {}).get("requires-python") or "")
-        if not requires:
-            m = re.search(r"python_requires\s*=\s*[\"']?([^\"'\n]+)", setup_text)
-            requires = m.group(1).strip() if m else ""
-        python, why = debian_python(str(spec.get("python", "3.9")), requires)
-        # the build backend, for the offline install in place; setuptools and wheel are the image's own
-        # (an old pin of setuptools has no PEP 660 hook, so no editable install)
-        build = [str(r) for r in project.get("build-system", {}).get("requires", [])]
-        build = [r for r in build if not re.match(r"^\s*(setuptools|wheel)\s*([<>=!~;\[]|$)", r)]
-        env = cls(repo, str(version), spec, python, why, build, uploaded_before(committed, python))
-        if conda_file[0]:
-            env.conda_file = conda_file[0]
-            env.conda_requirements, env.conda_dropped = conda_as_pip(conda_file[1])
-        return env
-
     def unsupported(self) -> str | None:
         """Why this spec cannot be built here (a conda environment file), or None."""
         packages = str(self.spec.get("packages") or "")
@@ -361,3 +329,77 @@ class SpecEnvironment:
             venv=True,
             cache_key=self.key,
         )
+
+
+def make_env_spec(
+    repo: str,
+    version: str,
+    spec: dict[str, Any],
+    pyproject: str = "",
+    setup_text: str = "",
+    committed: str = "",
+    conda_file: tuple[str, str] = ("", ""),
+) -> SpecEnvironment:
+    """The environment image of ``repo`` at ``version`` from its official ``spec`` and the environment commit's files
+    (pure, as the official harness's ``make_env_spec``): ``pyproject``, ``setup_text`` (setup.cfg, setup.py) give
+    the Python bounds and build tools; ``committed`` (ISO date) the packages' date; ``conda_file`` (path, text) the
+    conda environment file a spec of ``environment.yml`` installs."""
+    try:
+        project = tomllib.loads(pyproject) if pyproject else {}
+    except tomllib.TOMLDecodeError:
+        project = {}
+    requires = str(project.get("project", {}).get("requires-python") or "")
+    if not requires:
+        m = re.search(r"python_requires\s*=\s*[\"']?([^\"'\n]+)", setup_text)
+        requires = m.group(1).strip() if m else ""
+    python, why = debian_python(str(spec.get("python", "3.9")), requires)
+    # the build backend, for the offline install in place; setuptools and wheel are the image's own
+    # (an old pin of setuptools has no PEP 660 hook, so no editable install)
+    build = [str(r) for r in project.get("build-system", {}).get("requires", [])]
+    build = [r for r in build if not re.match(r"^\s*(setuptools|wheel)\s*([<>=!~;\[]|$)", r)]
+    env = SpecEnvironment(repo, str(version), spec, python, why, build, uploaded_before(committed, python))
+    if conda_file[0]:
+        env.conda_file = conda_file[0]
+        env.conda_requirements, env.conda_dropped = conda_as_pip(conda_file[1])
+    return env
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How one instance is graded (pure, as the official harness's ``make_eval_spec``): the official test command,
+    the test files its test patch touches, the log parser, and the spec's steps before the tests."""
+
+    instance_id: str
+    test_command: str
+    test_files: list[str]
+    parser: str
+    pre_test: list[str]
+
+    def script(self, command: str | None = None) -> str:
+        """The eval script's test part, with ``command`` (what runs here: tox as run) or the official one."""
+        return eval_script({"pre_test": self.pre_test}, command or self.test_command)
+
+
+def make_eval_spec(spec: dict[str, Any], row: dict[str, Any]) -> EvalSpec:
+    """The grading of the dataset ``row`` under its repository's ``spec``."""
+    return EvalSpec(
+        instance_id=str(row["instance_id"]),
+        test_command=instance_test_command(spec, row),
+        test_files=directives_of(row.get("test_patch", ""), ""),
+        parser=parser_name(row),
+        pre_test=[str(step) for step in spec.get("pre_test") or []],
+    )
+
+
+def parser_name(row: dict[str, Any]) -> str:
+    """The dataset's log parser, else the official one for the repository."""
+    if row.get("log_parser"):
+        return str(row["log_parser"])
+    from swebench.harness.log_parsers import PARSER_REGISTRY
+    from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY
+
+    parser = MAP_REPO_TO_PARSER_PY.get(row["repo"])
+    for name, fn in PARSER_REGISTRY.items():
+        if fn is parser:
+            return name
+    return "parse_log_pytest"

@@ -42,7 +42,7 @@ from retrieval.git import git
 from swebench_runner.data.checkout import sealed_copy
 from swebench_runner.envs.images import Environments, EnvRecord
 from swebench_runner.envs.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
-from swebench_runner.envs.specs import TESTBED, SpecEnvironment, directives_of, eval_script, instance_test_command
+from swebench_runner.envs.specs import TESTBED, EvalSpec, SpecEnvironment, make_eval_spec
 from swebench_runner.grading.apply import apply_patch
 from swebench_runner.grading.official import LOG_ROOT, official_version
 
@@ -97,25 +97,42 @@ def network_evidence(log: str, limit: int = 3) -> list[str]:
     return [line[:300] for line in dict.fromkeys(lines)][:limit]
 
 
-def parser_name(row: dict[str, Any]) -> str:
-    """The dataset's log parser, else the official one for the repository."""
-    if row.get("log_parser"):
-        return str(row["log_parser"])
-    from swebench.harness.log_parsers import PARSER_REGISTRY
-    from swebench.harness.log_parsers.python import MAP_REPO_TO_PARSER_PY
-
-    parser = MAP_REPO_TO_PARSER_PY.get(row["repo"])
-    for name, fn in PARSER_REGISTRY.items():
-        if fn is parser:
-            return name
-    return "parse_log_pytest"
-
-
 def _apply_test_patch(tree: Path, patch: str) -> str | None:
     """The test patch, as the official eval script applies it (``git apply -v``), with the same fallbacks as a
     prediction; None, or why it did not apply."""
     applied = apply_patch(tree, patch)
     return None if applied.ok else applied.output[-800:]
+
+
+def report_from_log(row: dict[str, Any], patch: str | None, log: str, parser: str) -> dict[str, Any]:
+    """The official report of ``patch`` on the dataset ``row`` from its test ``log``, by swebench's grading with
+    the log ``parser``: a function of its inputs (the grader reads a copy in a folder of its own).  The names are
+    compared in the form both Pythons print, the expected ones as the parser writes ids (``tests_renamed``)."""
+    from swebench.harness.grading import get_eval_report
+    from swebench.types import TestSpec
+
+    iid = row["instance_id"]
+    fail, passing = _tests(row.get("FAIL_TO_PASS")), _tests(row.get("PASS_TO_PASS"))
+    expected = expected_ids(fail + passing, parser)
+    spec = TestSpec(
+        instance_id=iid,
+        image="",
+        eval_script_list=[],
+        repo=row["repo"],
+        version=str(row.get("version", "")),
+        FAIL_TO_PASS=expected[: len(fail)],
+        PASS_TO_PASS=expected[len(fail) :],
+        log_parser=parser,
+        eval_type=str(row.get("eval_type") or "pass_and_fail"),
+    )
+    prediction = {"instance_id": iid, "model_patch": patch, "model_name_or_path": "local"}
+    with tempfile.TemporaryDirectory(prefix="repoagent-log-") as tmp:
+        graded = Path(tmp) / "test_output.txt"
+        graded.write_text(normalise_names(log))
+        report = get_eval_report(spec, prediction, str(graded), include_tests_status=True)
+    if renamed := sum(a != b for a, b in zip(fail + passing, expected, strict=True)):
+        report[iid]["tests_renamed"] = renamed  # ids compared as the parser writes them (see expected_ids)
+    return report
 
 
 @dataclass
@@ -176,34 +193,14 @@ class LocalGrader:
     def _run(
         self, row: dict[str, Any], patch: str | None, env: SpecEnvironment, record: EnvRecord, folder: Path
     ) -> dict[str, Any]:
-        from swebench.harness.grading import get_eval_report
-        from swebench.types import TestSpec
-
         iid = row["instance_id"]
-        parser = parser_name(row)
-        official = instance_test_command(env.spec, row)
-        run = self._test_log(row, patch or "", env, record, official)
+        grading = make_eval_spec(env.spec, row)
+        official = grading.test_command
+        run = self._test_log(row, patch or "", env, record, grading)
         (folder / "test_output.txt").write_text(run.log)
-        compared = normalise_names(run.log)
-        graded_log = folder / "test_output.txt"
-        if compared != run.log:  # the names in the form both Pythons print: the grader reads that copy
-            graded_log = folder / "test_output.compared.txt"
-            graded_log.write_text(compared)
-        fail, passing = _tests(row.get("FAIL_TO_PASS")), _tests(row.get("PASS_TO_PASS"))
-        expected = expected_ids(fail + passing, parser)
-        spec = TestSpec(
-            instance_id=iid,
-            image="",
-            eval_script_list=[],
-            repo=row["repo"],
-            version=str(row.get("version", "")),
-            FAIL_TO_PASS=expected[: len(fail)],
-            PASS_TO_PASS=expected[len(fail) :],
-            log_parser=parser,
-            eval_type=str(row.get("eval_type") or "pass_and_fail"),
-        )
-        prediction = {"instance_id": iid, "model_patch": patch, "model_name_or_path": "local"}
-        report = get_eval_report(spec, prediction, str(graded_log), include_tests_status=True)
+        if (compared := normalise_names(run.log)) != run.log:  # the names as the grader compares them
+            (folder / "test_output.compared.txt").write_text(compared)
+        report = report_from_log(row, patch, run.log, grading.parser)
         fields = report[iid]
         fields["graded"] = True
         fields["test_command"] = run.command
@@ -217,8 +214,6 @@ class LocalGrader:
         if run.applied_by and tests_ran:
             # the tests ran on the patched tree: applied, whatever the grader made of the output
             fields["patch_successfully_applied"] = True
-        if renamed := sum(a != b for a, b in zip(fail + passing, expected, strict=True)):
-            fields["tests_renamed"] = renamed  # ids compared as the parser writes them (see expected_ids)
         if not fields["resolved"] and not self.envs.sandbox.network and (seen := network_evidence(run.log)):
             # a test that wanted the network, which this grading has off: the failure may be the workplace's
             fields["network_wanted"] = seen
@@ -229,7 +224,9 @@ class LocalGrader:
             fields["missing_files_used"] = [f for f in run.missing if f.rsplit("/", 1)[-1] in output]
         return report
 
-    def _test_log(self, row: dict[str, Any], patch: str, env: SpecEnvironment, record: EnvRecord, command: str) -> _Run:
+    def _test_log(
+        self, row: dict[str, Any], patch: str, env: SpecEnvironment, record: EnvRecord, grading: EvalSpec
+    ) -> _Run:
         """The log as the official harness writes it: apply, test between the markers, the exit code."""
         mirror = self.envs.mirrors.ensure(row["repo"], row["base_commit"])
         with tempfile.TemporaryDirectory(prefix="repoagent-grade-") as tmp:
@@ -239,7 +236,7 @@ class LocalGrader:
             lines = [f"instance {row['instance_id']} at {sealed.commit}"]
             if sealed.missing:
                 lines.append(f"note: the mirror lacks {len(sealed.missing)} file(s): {', '.join(sealed.missing)}")
-            run = _Run("", sealed.missing, command)
+            run = _Run("", sealed.missing, grading.test_command)
             run.tree_edits = apply_tree_edits(tree, tree_edits(env.spec))  # as the official image's pre_install
             applied = apply_patch(tree, patch)
             if not applied.ok:
@@ -248,16 +245,16 @@ class LocalGrader:
             run.applied_by = applied.by
             if applied.by:
                 lines.append(f"{APPLY_PASSED} ({applied.by})")
-            tests = [f for f in directives_of(row.get("test_patch", ""), "") if (tree / f).exists()]
+            tests = [f for f in grading.test_files if (tree / f).exists()]
             if tests:  # the official script resets the test files before the test patch
                 git(tree, "checkout", sealed.commit, "--", *tests)
             why = _apply_test_patch(tree, row.get("test_patch", ""))
             if why is not None:
                 run.log = "\n".join([*lines, f"{APPLY_FAILED}: the test patch:", why]) + "\n"
                 return run
-            if is_tox_current_env(command):  # what tox would run, in this environment (see runners)
+            if is_tox_current_env(run.command):  # what tox would run, in this environment (see runners)
                 tox_ini = tree / "tox.ini"
-                as_run = tox_as_run(command, tox_ini.read_text(errors="replace")) if tox_ini.is_file() else None
+                as_run = tox_as_run(run.command, tox_ini.read_text(errors="replace")) if tox_ini.is_file() else None
                 if as_run:
                     run.command = as_run
                     lines.append(f"tox --current-env, as tox would run it here: {as_run}")
@@ -267,7 +264,7 @@ class LocalGrader:
             image = box.env_image(tree, box.plan) if box.plan.steps else box.base
             if image != record.image:
                 lines.append(f"installed at {row['base_commit'][:12]} over the environment: {image}")
-            script = eval_script(env.spec, run.command)
+            script = grading.script(run.command)
             result = box.run_archive(tar_tree(tree, TESTBED), script, self.timeout, image, junit=False, limit=None)
         lines.append(f"$ {run.command}")
         if result.timed_out:

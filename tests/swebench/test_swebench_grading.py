@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from swebench_runner.envs.runners import apply_tree_edits, is_tox_current_env, tox_as_run, tree_edits
-from swebench_runner.envs.specs import SYSTEM_PACKAGES, SpecEnvironment
+from swebench_runner.envs.specs import SYSTEM_PACKAGES, make_env_spec
 from swebench_runner.grading.apply import GIT_APPLY, PATCH_FUZZ, apply_patch
 from swebench_runner.grading.local import expected_ids, normalise_names
 from tests.support.cli_helpers import run_cli
@@ -95,18 +95,18 @@ def test_the_specs_sed_steps_are_made_in_the_tree(tmp_path: Path) -> None:
 
 def test_the_system_packages_a_build_adds_are_named() -> None:
     spec = {"pre_install": ["apt-get -y update && apt-get install -y imagemagick ffmpeg libfreetype6-dev"]}
-    env = SpecEnvironment.of("matplotlib/matplotlib", "3.5", {**spec, "python": "3.9"})
+    env = make_env_spec("matplotlib/matplotlib", "3.5", {**spec, "python": "3.9"})
     assert env.system_packages[:3] == ["imagemagick", "ffmpeg", "libfreetype6-dev"]
     assert "g++" in env.system_packages and "g++" in env.script()
     assert set(SYSTEM_PACKAGES) >= {"scikit-learn/scikit-learn", "astropy/astropy", "matplotlib/matplotlib"}
-    assert SpecEnvironment.of("demo/calc", "1.0", {"python": "3.11"}).system_packages == []
+    assert make_env_spec("demo/calc", "1.0", {"python": "3.11"}).system_packages == []
 
 
 def test_the_build_backends_plugins_are_kept_and_only_setuptools_and_wheel_left_to_the_image() -> None:
     """setuptools-scm (pytest's, xarray's) writes the version file the package imports: the image must have it."""
     requires = '["setuptools>=40.0", "setuptools-scm", "wheel", "setuptools_scm_git_archive"]'
     pyproject = f"[build-system]\nrequires = {requires}\n"
-    env = SpecEnvironment.of("pytest-dev/pytest", "4.4", {"python": "3.9"}, pyproject)
+    env = make_env_spec("pytest-dev/pytest", "4.4", {"python": "3.9"}, pyproject)
     assert env.build_requires == ["setuptools-scm", "setuptools_scm_git_archive"]
 
 
@@ -118,13 +118,13 @@ def test_a_conda_environment_file_is_installed_from_pypi_as_near_as_it_goes() ->
         "  - matplotlib-base>=3.1\n  - hdf5\n  - python=3.8\n  - pip\n  - pip:\n    - -e .\n    - numbagg\n"
     )
     spec = {"python": "3.10", "packages": "environment.yml", "environment_paths": ["ci/environment.yml"]}
-    env = SpecEnvironment.of("pydata/xarray", "0.12", spec, conda_file=("ci/environment.yml", text))
+    env = make_env_spec("pydata/xarray", "0.12", spec, conda_file=("ci/environment.yml", text))
     assert env.conda_requirements == ["numpy==1.17.*", "scipy==1.5.2", "matplotlib>=3.1", "numbagg"]
     assert [d["requirement"] for d in env.conda_dropped] == ["hdf5"] and env.unsupported() is None
     script = env.script()
     assert "pins_helper.py /opt/repoagent/env-changes.jsonl --optional 'numpy==1.17.*' scipy==1.5.2" in script
     assert '"requirement": "hdf5"' in script  # recorded in the image's list of changes
-    missing = SpecEnvironment.of("pydata/xarray", "0.12", spec).unsupported() or ""
+    missing = make_env_spec("pydata/xarray", "0.12", spec).unsupported() or ""
     assert "ci/environment.yml" in missing and "has not" in missing
 
 

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from swebench_runner.envs.specs import (
     WHEELS_FROM,
-    SpecEnvironment,
     debian_python,
     directives_of,
     eval_script,
     instance_test_command,
+    make_env_spec,
+    make_eval_spec,
     uploaded_before,
 )
-from swebench_runner.grading.local import expected_ids, network_evidence, normalise_names
+from swebench_runner.grading.local import expected_ids, network_evidence, normalise_names, report_from_log
 from swebench_runner.grading.runs import validation_figures
 from tests.support.cli_helpers import run_cli
 from tests.support.fix_fixtures import script
@@ -66,6 +67,31 @@ def test_the_eval_script_is_the_spec_pre_test_steps_then_the_command_between_the
     assert eval_script({}, "tox -e py").splitlines()[0] == "echo '>>>>> Start Test Output'"
 
 
+def test_the_eval_spec_and_the_report_from_a_log_are_pure() -> None:
+    """make_eval_spec: the official command, the test files, the parser; report_from_log: the official verdict of a
+    log as text, nothing run and nothing written where the caller can see it."""
+    patch = "diff --git a/tests/test_ops.py b/tests/test_ops.py\n--- a/tests/test_ops.py\n+++ b/tests/test_ops.py\n"
+    row = {
+        "instance_id": "demo__calc-1", "repo": "demo/calc", "version": "1.0", "test_patch": patch,
+        "FAIL_TO_PASS": '["tests/test_ops.py::test_mul"]', "PASS_TO_PASS": '["tests/test_ops.py::test_add"]',
+    }  # fmt: skip
+    grading = make_eval_spec({"test_cmd": "pytest -rA", "pre_test": ["export X=1"]}, row)
+    assert (grading.test_command, grading.test_files) == ("pytest -rA tests/test_ops.py", ["tests/test_ops.py"])
+    assert grading.parser == "parse_log_pytest" and grading.script().splitlines()[0] == "export X=1"
+
+    def log(mul: str) -> str:  # noqa: E306
+        lines = [f"{mul} tests/test_ops.py::test_mul", "PASSED tests/test_ops.py::test_add"]
+        return "\n".join([">>>>> Start Test Output", *lines, ">>>>> End Test Output", ">>>>> Test Exit Code: 0"])
+
+    fixed = report_from_log(row, "diff", log("PASSED"), grading.parser)["demo__calc-1"]
+    assert fixed["resolved"] and fixed["tests_status"]["FAIL_TO_PASS"]["success"] == ["tests/test_ops.py::test_mul"]
+    broken = report_from_log(row, "diff", log("FAILED"), grading.parser)["demo__calc-1"]
+    assert not broken["resolved"] and broken["tests_status"]["PASS_TO_PASS"]["success"] == [
+        "tests/test_ops.py::test_add"
+    ]
+    assert report_from_log(row, None, log("PASSED"), grading.parser)["demo__calc-1"]["patch_is_None"]
+
+
 def test_python_311_unittest_names_are_normalised_for_the_official_parsers() -> None:
     log = "test_x (app.tests.ThingTests.test_x) ... ok\ntest_y (app.tests.ThingTests) ... FAIL\n"
     assert normalise_names(log) == "test_x (app.tests.ThingTests) ... ok\ntest_y (app.tests.ThingTests) ... FAIL\n"
@@ -89,15 +115,15 @@ def test_network_evidence_is_read_from_the_tests_output_only() -> None:
 
 
 def test_an_environment_is_named_by_repository_version_and_everything_that_went_in() -> None:
-    a = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]})
-    b = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest==7.4.0"]})
+    a = make_env_spec("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]})
+    b = make_env_spec("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest==7.4.0"]})
     assert a.key.startswith("org__pkg-0.8-") and a.key != b.key
-    assert a.key == SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]}).key
+    assert a.key == make_env_spec("org/pkg", "0.8", {"python": "3.9", "pip_packages": ["pytest"]}).key
     assert a.release == "0.8.0" and "git tag v0.8.0" in a.script()  # versioneer and setuptools-scm read it
     assert "rm -rf /testbed" in a.script()  # the image keeps the dependencies, never a version of the code
-    flit = SpecEnvironment.of("org/pkg", "1.0", {"python": "3.9"}, '[build-system]\nrequires = ["flit_core>=3"]\n')
+    flit = make_env_spec("org/pkg", "1.0", {"python": "3.9"}, '[build-system]\nrequires = ["flit_core>=3"]\n')
     assert "flit_core>=3" in flit.script()  # the build backend, so the offline editable install works
-    conda = SpecEnvironment.of("org/pkg", "1.0", {"python": "3.9", "packages": "environment.yml"})
+    conda = make_env_spec("org/pkg", "1.0", {"python": "3.9", "packages": "environment.yml"})
     assert "conda" in (conda.unsupported() or "")
 
 
@@ -108,9 +134,9 @@ def test_packages_are_taken_as_of_the_environment_commit_but_not_before_wheels_f
     assert WHEELS_FROM["3.9"] > "2021-03-11" and WHEELS_FROM["3.11"] > "2023-05-03"  # numba 0.53 and 0.57
     assert uploaded_before("2018-06-01T10:00:00+00:00", "3.11") == f"{WHEELS_FROM['3.11']}T00:00:00Z"
     assert uploaded_before("", "3.9") == ""  # a date unknown: today's packages
-    env = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9"}, committed="2022-05-01T12:00:00Z")
+    env = make_env_spec("org/pkg", "0.8", {"python": "3.9"}, committed="2022-05-01T12:00:00Z")
     assert env.plan("pytest").env["PIP_UPLOADED_PRIOR_TO"] == "2022-05-01T00:00:00Z"
-    later = SpecEnvironment.of("org/pkg", "0.8", {"python": "3.9"}, committed="2022-06-01T12:00:00Z")
+    later = make_env_spec("org/pkg", "0.8", {"python": "3.9"}, committed="2022-06-01T12:00:00Z")
     assert later.key != env.key  # the date is part of what went in
 
 
@@ -129,7 +155,7 @@ def test_requirement_files_are_read_as_the_official_harness_reads_them(tmp_path:
 
 def test_a_spec_of_requirements_takes_the_first_of_the_repositorys_files() -> None:
     spec = {"python": "3.9", "packages": "requirements.txt", "requirements_paths": ["req_test.txt", "requirements.txt"]}
-    script = SpecEnvironment.of("org/pkg", "1.0", spec).script()
+    script = make_env_spec("org/pkg", "1.0", spec).script()
     assert script.index("-r req_test.txt") < script.index("-r requirements.txt")
     assert "if [ -f req_test.txt ]; then" in script and "elif [ -f requirements.txt ]; then" in script
 
