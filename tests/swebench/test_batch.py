@@ -25,7 +25,8 @@ def test_start_run_runs_the_oracle_in_a_pool_and_resumes_from_its_journal(tmp_pa
     rows = Journal(out).read()
     assert sorted(rows) == ["demo__calc-1", "demo__calc-2"] and all(r.status == "untested" for r in rows.values())
     assert all(r.oracle_check == {"applies": True, "ast_equal": True, "why": ""} for r in rows.values())
-    assert [p["model_patch"] for p in read_jsonl(out / "predictions.jsonl")] == [r.patch for r in rows.values()]
+    predictions = {p["instance_id"]: p["model_patch"] for p in read_jsonl(out / "predictions.jsonl")}
+    assert predictions == {iid: row.patch for iid, row in rows.items()}  # the journal in the order runs ended
     again = start_run(s, RunRequest(str(dataset), out, "oracle", repos=repos), batch)  # the third one only
     assert again["total"]["done"] == 3 and len(read_jsonl(out / "outcomes.jsonl")) == 3
 
