@@ -496,9 +496,13 @@ def remove_orphans(client: Any) -> list[str]:
 
 
 def leftover_containers(client: Any) -> list[Any]:
-    """The containers this owner (REPOAGENT_SANDBOX_OWNER, or anyone when unset) made and did not remove."""
+    """The containers this owner (REPOAGENT_SANDBOX_OWNER, or anyone when unset) made and did not remove.
+
+    One removed between the listing and the reading of its details (another thread's run ending) is skipped:
+    the listing is made while other runs of this process start and end their containers."""
     owner = os.environ.get(OWNER_VARIABLE)
-    return client.containers.list(all=True, filters={"label": f"{LABEL}={owner}" if owner else LABEL})
+    wanted = {"label": f"{LABEL}={owner}" if owner else LABEL}
+    return client.containers.list(all=True, filters=wanted, ignore_removed=True)
 
 
 def kill_if_running(container: Any) -> None:

@@ -240,3 +240,20 @@ def test_a_container_that_ended_before_the_kill_is_left_as_it_is() -> None:
             container.remove(force=True)
         except NotFound:
             pass
+
+
+def test_a_container_removed_while_the_leftovers_are_listed_is_skipped() -> None:
+    """Local grading's threads: one run's container ends and is removed while another run's sandbox lists the
+    leftovers (docker-py reads each listed container's details): that run must not fail on the 404."""
+    client = require_docker()
+    from repoagent.sandbox.docker_box import _labels, leftover_containers
+
+    container = client.containers.create("repoagent-base:bookworm", ["true"], labels=_labels())
+    listed = client.api.containers(all=True, filters={"id": container.id})  # the listing, taken before...
+    container.remove(force=True)  # ...the container goes
+    real = client.api.containers
+    client.api.containers = lambda *a, **k: listed  # type: ignore[method-assign]
+    try:
+        assert leftover_containers(client) == []
+    finally:
+        client.api.containers = real  # type: ignore[method-assign]
