@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retrieval.postings import PostingsStore
 from retrieval.symbols import ParsedFile
 from retrieval.termcounts import LexicalMemory
 
@@ -43,6 +44,7 @@ class IndexCache:
         opens); a new one when not given."""
         self.path = Path(path)
         self.memory = memory if memory is not None else LexicalMemory()
+        self.postings = PostingsStore(self.path.parent / "postings")  # the files' term counts, per corpus
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = self._open()

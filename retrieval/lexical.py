@@ -19,6 +19,7 @@ import numpy as np
 
 from retrieval.documents import lexical_file_text, symbol_text
 from retrieval.index import IndexedFile, RepoIndex
+from retrieval.postings import Postings, PostingsStore, corpus_key
 from retrieval.symbols import Symbol
 from retrieval.termcounts import TermCounts, TokenCache
 from retrieval.tokenize import stem_tokens
@@ -52,41 +53,64 @@ def symbol_counts(
 
 
 class BM25Model:
-    """BM25 of counted documents, scored for any number of queries; a term repeated in a query counts again."""
+    """BM25 of a corpus's postings, scored for any number of queries; a term repeated in a query counts again."""
 
-    def __init__(self, docs: list[TermCounts], keys: list[str], stems: bool = False) -> None:
+    def __init__(self, postings: Postings, keys: list[str]) -> None:
         self.keys = keys
-        self.stems = stems
-        self._counts = [d.stems if stems else d.tokens for d in docs]
-        lengths = np.array([max(1, d.length) for d in docs], dtype=np.float64)
-        self._norm = K1 * (1 - B + B * lengths / lengths.mean()) if docs else lengths
+        self.postings = postings
+        lengths = np.maximum(postings.lengths, 1).astype(np.float64)
+        self._norm = K1 * (1 - B + B * lengths / lengths.mean()) if len(postings) else lengths
 
-    def scores(self, query: list[str]) -> dict[str, float]:
-        """Positive BM25 scores by key; terms the corpus never uses add nothing."""
-        n = len(self._counts)
+    def scores(self, query: list[str], stems: bool = False) -> dict[str, float]:
+        """Positive BM25 scores by key (of the query's and documents' word stems with ``stems``); terms the
+        corpus never uses add nothing."""
+        n = len(self.postings)
         total = np.zeros(n)
-        for term, repeats in Counter(stem_tokens(query) if self.stems else query).items():
-            tf = np.fromiter((c.get(term, 0) for c in self._counts), dtype=np.float64, count=n)
-            df = int(np.count_nonzero(tf))
+        for term, repeats in Counter(stem_tokens(query) if stems else query).items():
+            docs, tf = self.postings.column(term, stems)
+            df = len(docs)
             if df:
                 idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-                total += repeats * idf * tf / (tf + self._norm)
+                total[docs] += repeats * idf * tf / (tf + self._norm[docs])
         return {key: float(s) for key, s in zip(self.keys, total, strict=True) if s > 0}
 
 
 class FileBM25:
-    """BM25 of an index's files, each model (tokens, stems) made when first asked for."""
+    """BM25 of an index's files, made when first asked for: from the postings kept for this very corpus (the
+    same files at the same contents) when there are some, else counted (through the index's memory) and kept."""
 
-    def __init__(self, index: RepoIndex, entries: list[IndexedFile], cache: TokenCache | None = None) -> None:
+    def __init__(
+        self,
+        index: RepoIndex,
+        entries: list[IndexedFile],
+        cache: TokenCache | None = None,
+        store: PostingsStore | None = None,
+    ) -> None:
         self.index = index
         self.entries = entries
         self._cache = cache
-        self._models: dict[bool, BM25Model] = {}
+        self._store = store
+        self._model: BM25Model | None = None
 
     def scores(self, query: list[str], stems: bool = False) -> dict[str, float]:
         if not self.entries:
             return {}
-        if stems not in self._models:
-            docs = file_counts(self.index, self.entries, self._cache)
-            self._models[stems] = BM25Model(docs, [e.path for e in self.entries], stems)
-        return self._models[stems].scores(query)
+        return self.model().scores(query, stems)
+
+    def holding(self, term: str) -> list[IndexedFile]:
+        """The files whose tokens include ``term``, in the order they were given."""
+        if not self.entries:
+            return []
+        docs, _ = self.model().postings.column(term)
+        return [self.entries[i] for i in docs]
+
+    def model(self) -> BM25Model:
+        if self._model is None:
+            key = corpus_key([(e.path, e.blob_id) for e in self.entries])
+            postings = self._store.get(key) if self._store else None
+            if postings is None or len(postings) != len(self.entries):
+                postings = Postings.of(file_counts(self.index, self.entries, self._cache))
+                if self._store:
+                    self._store.put(key, postings)
+            self._model = BM25Model(postings, [e.path for e in self.entries])
+        return self._model

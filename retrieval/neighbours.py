@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from retrieval.index import IndexedFile, RepoIndex
-from retrieval.lexical import TermCounts, file_counts
+from retrieval.index import RepoIndex
+from retrieval.lexical import FileBM25
 from retrieval.symbols import Symbol
 
 _CALL = re.compile(r"\b([A-Za-z_]\w*)\s*\(")
@@ -31,10 +31,11 @@ def called_names(content: bytes, sym: Symbol) -> set[str]:
 
 
 class Neighbours:
-    def __init__(self, index: RepoIndex) -> None:
+    def __init__(self, index: RepoIndex, code: FileBM25 | None = None) -> None:
+        """``code``: the code files' lexical model, the retriever's (counted or read already), or a new one."""
         self.index = index
+        self.code = code if code is not None else FileBM25(index, index.code_files(tests=False))
         self._by_name: dict[str, list[tuple[str, Symbol]]] | None = None
-        self._counts: list[tuple[IndexedFile, TermCounts]] | None = None
 
     def _named(self, name: str) -> list[tuple[str, Symbol]]:
         if self._by_name is None:  # built once, on the first question
@@ -79,11 +80,7 @@ class Neighbours:
         return found
 
     def _callers_elsewhere(self, sym: Symbol, skip: set[str], ranked: list[str]) -> list[Neighbour]:
-        if self._counts is None:  # the code files' term counts, looked up once for every target
-            entries = self.index.code_files(tests=False)
-            self._counts = list(zip(entries, file_counts(self.index, entries), strict=True))
-        token = sym.name.lower()
-        holders = [e for e, counts in self._counts if e.path not in skip and token in counts.tokens]
+        holders = [e for e in self.code.holding(sym.name.lower()) if e.path not in skip]
         order = {p: i for i, p in enumerate(ranked)}
         holders.sort(key=lambda e: (order.get(e.path, len(order)), e.path))
         found: list[Neighbour] = []

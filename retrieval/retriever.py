@@ -18,6 +18,7 @@ from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.issue_signals import IssueSignals, extract_signals
 from retrieval.lexical import BM25Model, FileBM25, symbol_counts
 from retrieval.neighbours import called_names
+from retrieval.postings import Postings, PostingsStore
 from retrieval.ranker import SPREAD_HEAD, UNSURE_BELOW, UNSURE_FILES, LearnedRanker, spread, squash
 from retrieval.symbols import Symbol
 from retrieval.testpaths import is_auxiliary_path
@@ -108,7 +109,9 @@ class Retriever:
         dense: DenseIndex | ShortlistDense | None = None,
         weights: FusionWeights | None = None,
         ranker: LearnedRanker | None = None,
+        store: PostingsStore | None = None,
     ):
+        """``store``: where the files' postings are kept between processes (the index cache's)."""
         self.index = index
         self.dense = dense
         self.weights = weights or FusionWeights()
@@ -116,8 +119,8 @@ class Retriever:
         self.files = index.code_files(tests=False)
         self.tests = index.code_files(tests=True)
         with index.steps.step("bm25") as counts:
-            self._code_bm25 = FileBM25(index, self.files)
-            self._test_bm25 = FileBM25(index, self.tests)
+            self.code_bm25 = FileBM25(index, self.files, store=store)
+            self._test_bm25 = FileBM25(index, self.tests, store=store)
             counts["documents"] = len(self.files) + len(self.tests)
 
     def retrieve(
@@ -132,9 +135,9 @@ class Retriever:
         title = tokenize(issue.strip().splitlines()[0]) if issue.strip() else []
         with steps.step("bm25"):
             lists: list[tuple[float, dict[str, float], str]] = [
-                (w.bm25, self._code_bm25.scores(query), "bm25"),
-                (w.bm25_title, self._code_bm25.scores(title), "title"),
-                (w.title_stems, self._code_bm25.scores(title, stems=True), "title stems"),
+                (w.bm25, self.code_bm25.scores(query), "bm25"),
+                (w.bm25_title, self.code_bm25.scores(title), "title"),
+                (w.title_stems, self.code_bm25.scores(title, stems=True), "title stems"),
             ]
         for kind in ("frame", "identifier", "path", "module", "message"):
             lists.append((getattr(w, kind), signals.file_scores(kind), kind))
@@ -172,7 +175,7 @@ class Retriever:
         syms = [(e, s) for e in (self.index.files[f.path] for f in files) for s in e.visible_definitions]
         syms = [(e, s) for e, s in syms if s.kind != "class"]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
-        model = BM25Model(symbol_counts(self.index, syms), keys)
+        model = BM25Model(Postings.of(symbol_counts(self.index, syms)), keys)
         out: dict[str, dict[str, float]] = {}
         for name, words in (("def bm25", query), ("def title", title)):
             best: dict[str, float] = {}
@@ -236,7 +239,7 @@ class Retriever:
         entries = [self.index.files[f.path] for f in files]
         syms = [(e, s) for e in entries for s in e.visible_definitions]
         keys = [f"{e.path}::{s.qualname}#{s.start_byte}" for e, s in syms]
-        model = BM25Model(symbol_counts(self.index, syms), keys)
+        model = BM25Model(Postings.of(symbol_counts(self.index, syms)), keys)
         by_symbol = signals.symbol_scores()
         lists = {
             "bm25": model.scores(query),
@@ -332,4 +335,4 @@ def make_retriever(
         dense = ShortlistDense(index, embedding_model, cache, shortlist)
     elif embedding_model:
         dense = DenseIndex.build(index, embedding_model, cache, progress)
-    return Retriever(index, dense, weights, ranker)
+    return Retriever(index, dense, weights, ranker, cache.postings if cache is not None else None)

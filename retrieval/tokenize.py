@@ -13,6 +13,8 @@ from functools import lru_cache
 
 import Stemmer
 
+# Bump when tokens or the lexical documents change: term counts kept on disk are counted again.
+TOKENIZER_VERSION = "tokens1"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 STOPWORDS = frozenset(

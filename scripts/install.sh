@@ -9,3 +9,5 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q "torch==2.13.0"
 # swebench (the official grader, its loaders), ray (the cluster executor) and the GitHub App are tested too.
 .venv/bin/python -m pip install -q -e ".[dev,swebench,ray,github]"
+# The bundled embedding model as int8 ONNX, made from its shipped weights (retrieval/minilm.py).
+.venv/bin/repoagent models build > /dev/null

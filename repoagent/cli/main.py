@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from editing.errors import EditError
 from repoagent.cancel import Cancelled, CancelToken
-from repoagent.cli import edit, fix, index, localize, sandbox  # noqa: F401  (commands register on import)
+from repoagent.cli import edit, fix, index, localize, models, sandbox  # noqa: F401  (commands register on import)
 from repoagent.cli.app import app, err
 from repoagent.cli.terminal import printable
 from repoagent.errors import RepoagentError

@@ -52,7 +52,7 @@ class Localizer:
         self.model = model
         self.options = options
         self.events = events if events is not None else NoEvents()
-        self.neighbours = Neighbours(index)
+        self.neighbours = Neighbours(index, retriever.code_bm25)
 
     def localize(self, issue: str) -> Localization:
         opts = self.options

@@ -16,7 +16,8 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
     assert out.returncode == 0
     listed = set(re.findall(r"^│ (\w[\w-]*) ", out.stdout, re.M))
     expected = {
-        "fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench", "swebench", "serve", "app"
+        "fix", "report", "index", "map", "localize", "edit", "test", "sandbox", "bench", "swebench", "serve", "app",
+        "models",
     }  # fmt: skip
     assert listed == expected, listed
     groups = (
@@ -24,6 +25,7 @@ def test_help_lists_every_command(tmp_path: Path) -> None:
         ("bench", {"localize", "features", "train-ranker", "speed", "mine", "edit"}),
         ("swebench", {"run", "evaluate", "validate"}),
         ("app", {"create"}),
+        ("models", {"build"}),
     )
     for group, commands in groups:
         sub = run_cli(group, "--help", home=tmp_path)

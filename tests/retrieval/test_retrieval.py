@@ -13,6 +13,7 @@ from retrieval.documents import lexical_file_text, symbol_text
 from retrieval.index import RepoIndex
 from retrieval.issue_signals import extract_signals
 from retrieval.lexical import BM25Model, FileBM25, TermCounts, TokenCache, file_counts, symbol_counts
+from retrieval.postings import Postings, PostingsStore
 from retrieval.retriever import FusionWeights, Retriever
 from retrieval.source import RepoSource
 from retrieval.testpaths import is_auxiliary_path
@@ -52,9 +53,9 @@ def test_title_stems_and_auxiliary_files_in_the_ranking(tmp_path: Path) -> None:
     make_repo(tmp_path / "r", files)
     index = RepoIndex.build(RepoSource(tmp_path / "r", "HEAD"))
     retriever = Retriever(index)
-    stems = retriever._code_bm25.scores(tokenize("Rounding is wrong"), stems=True)
+    stems = retriever.code_bm25.scores(tokenize("Rounding is wrong"), stems=True)
     assert set(stems) == {"pkg/money.py", "docs/money_example.py"}
-    assert retriever._code_bm25.scores(tokenize("Rounding is wrong")) == {}
+    assert retriever.code_bm25.scores(tokenize("Rounding is wrong")) == {}
     ranked = retriever.retrieve("Rounding is wrong\nprices come out rounded the wrong way")
     assert [f.path for f in ranked.files[:2]] == ["pkg/money.py", "docs/money_example.py"]
     assert "auxiliary x0.5" in ranked.files[1].reasons
@@ -159,26 +160,56 @@ def test_shortlist_dense_embeds_only_what_the_other_lists_rank_first(shop_repo: 
     assert all(abs(scored[p] - full[p]) < 1e-5 for p in scored)
 
 
-def test_the_numpy_minilm_gives_sentence_transformers_vectors() -> None:
-    """The torch-free encoder of the bundled model: the same vectors (a batch padded to its longest text, a
-    text cut at 128 word pieces, accents and CJK, an empty text), so either may embed what the other searches."""
-    from retrieval.dense import MAX_SEQ_LENGTH, _numpy_minilm
+def test_the_bundled_encoder_stays_within_its_tolerance_of_sentence_transformers() -> None:
+    """The int8 ONNX model of the bundled MiniLM: each vector within ``TOLERANCE`` (cosine) of
+    sentence-transformers' (a batch padded to its longest text, a text cut at 128 word pieces, accents and CJK,
+    an empty text), normalised, whether embedded alone or in a batch (int8 activations are scaled per batch)."""
+    from retrieval.dense import MAX_SEQ_LENGTH, bundled_minilm
+    from retrieval.minilm import TOLERANCE
 
     texts = [
         "Cart.total ignores the discount",
         "def apply_discount(price, rate):\n    return price * (1 - rate)\n" * 30,
         "réseau ünïcode 日本語",
         "",
+        "retrieval/dense.py\nclass ShortlistDense: Dense similarity for a shortlist\ndef search(self, query, paths)",
     ]
-    ours = _numpy_minilm().encode(texts)
+    ours = bundled_minilm().encode(texts)
     theirs = load_model("bundled").encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    assert ours.dtype == np.float32 and ours.shape == (4, 384)
-    assert np.abs(ours - theirs).max() < 1e-5
-    assert load_model("bundled").max_seq_length == MAX_SEQ_LENGTH == _numpy_minilm().max_seq_length
+    assert ours.dtype == np.float32 and ours.shape == (5, 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosines = (ours * theirs).sum(1)
+    assert cosines.min() >= TOLERANCE, cosines
+    alone = np.stack([bundled_minilm().encode([t])[0] for t in texts])
+    assert (alone * theirs).sum(1).min() >= TOLERANCE and (alone * ours).sum(1).min() >= TOLERANCE
+    assert load_model("bundled").max_seq_length == MAX_SEQ_LENGTH == bundled_minilm().max_seq_length
 
 
-def test_a_warm_search_never_imports_torch(shop_repo: Path, tmp_path: Path) -> None:
-    """A few files to embed, then (cached) none: the query and the files are embedded in NumPy, and torch and
+def test_models_build_makes_the_encoder_where_asked_and_it_is_found_there(tmp_path: Path) -> None:
+    """`repoagent models build --out` writes the int8 model once (again only with --force); a process whose
+    REPOAGENT_MODELS names that folder loads it from there and never makes another."""
+    import subprocess
+    import sys
+
+    from retrieval.minilm import FILE_NAME
+
+    root = Path(__file__).parents[2]
+    build = [sys.executable, "-m", "repoagent.cli.main", "models", "build", "--out", str(tmp_path)]
+    first = subprocess.run(build, capture_output=True, text=True, timeout=300, cwd=root)
+    assert first.returncode == 0, first.stderr
+    made = tmp_path / FILE_NAME
+    assert first.stdout.strip() == str(made) and made.stat().st_size > 10_000_000 and "made" in first.stderr
+    again = subprocess.run(build, capture_output=True, text=True, timeout=300, cwd=root)
+    assert again.returncode == 0 and "is there already" in again.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [FILE_NAME]  # no build folder left behind
+    code = "from retrieval.dense import bundled_minilm\nm = bundled_minilm()\nprint(m.path, m.encode(['x']).shape)"
+    env = {**__import__("os").environ, "REPOAGENT_MODELS": str(tmp_path)}
+    used = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=root, env=env)
+    assert used.returncode == 0 and used.stdout.split()[0] == str(made) and "made" not in used.stderr, used.stderr
+
+
+def test_a_search_never_imports_torch(shop_repo: Path, tmp_path: Path) -> None:
+    """Files to embed, then (cached) none: the query and the files are embedded by ONNX Runtime, and torch and
     sentence-transformers (seconds to import) stay out of the process; the second search finds what the first
     found."""
     import subprocess
@@ -203,15 +234,15 @@ def test_a_warm_search_never_imports_torch(shop_repo: Path, tmp_path: Path) -> N
 
 
 def test_embedding_in_threads_while_another_thread_forks_never_hangs() -> None:
-    """OpenBLAS's pool and fork: three threads embed batches while a fourth starts processes the way the
-    sandbox does (``preexec_fn``: a real fork); without one BLAS thread per call this hung within seconds."""
+    """Thread pools and fork: three threads embed batches while a fourth starts processes the way the sandbox
+    does (``preexec_fn``: a real fork); with OpenBLAS's pool under the NumPy encoder this hung within seconds."""
     import subprocess
     import sys
 
     code = (
         "import subprocess, threading, time\n"
-        "from retrieval.dense import _numpy_minilm\n"
-        "model = _numpy_minilm()\n"
+        "from retrieval.dense import bundled_minilm\n"
+        "model = bundled_minilm()\n"
         "texts = ['def total(items):  return sum(item.price for item in items) ' * 8] * 32\n"
         "stop = time.monotonic() + 8\n"
         "def embed():\n"
@@ -298,6 +329,79 @@ def test_term_counts_are_kept_by_the_owner_of_the_index_cache_not_by_the_module(
     other.close()
 
 
+def _counted_bm25(docs: list[TermCounts], keys: list[str], query: list[str], stems: bool) -> dict[str, float]:
+    """BM25 as it was computed before postings: every document's counter asked for every query term."""
+    import math
+
+    counts = [d.stems if stems else d.tokens for d in docs]
+    lengths = np.array([max(1, d.length) for d in docs], dtype=np.float64)
+    norm = 1.5 * (1 - 0.75 + 0.75 * lengths / lengths.mean())
+    total = np.zeros(len(docs))
+    for term, repeats in Counter(stem_tokens(query) if stems else query).items():
+        tf = np.fromiter((c.get(term, 0) for c in counts), dtype=np.float64, count=len(docs))
+        df = int(np.count_nonzero(tf))
+        if df:
+            idf = math.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+            total += repeats * idf * tf / (tf + norm)
+    return {key: float(v) for key, v in zip(keys, total, strict=True) if v > 0}
+
+
+def test_kept_postings_score_to_the_bit_and_spare_the_next_process_its_counting(
+    shop_repo: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The files' postings are written beside the index cache once; another cache on the same folder (the next
+    process) scores from them without tokenizing a file, and every score (tokens and stems) is the one counting
+    every document gives, bit for bit.  A damaged file is counted again, with a warning."""
+    queries = [tokenize(SHOP_ISSUE), tokenize("apply the discount to the cart total"), tokenize("absent words")]
+    first_cache = IndexCache(tmp_path / "cache" / "index.sqlite3")
+    index = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=first_cache)
+    entries = index.code_files(tests=False)
+    counted = file_counts(index, entries)
+    keys = [e.path for e in entries]
+    first = FileBM25(index, entries, store=first_cache.postings)
+    expected = [(q, stems, _counted_bm25(counted, keys, q, stems)) for q in queries for stems in (False, True)]
+    assert any(scores for _, _, scores in expected)
+    for query, stems, scores in expected:
+        assert first.scores(query, stems=stems) == scores
+    kept = list((tmp_path / "cache" / "postings").glob("*.npz"))
+    assert len(kept) == 1
+
+    later = IndexCache(tmp_path / "cache" / "index.sqlite3")  # another process's cache: an empty memory
+    again = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=later)
+    again.read_many = lambda paths: pytest.fail(f"read {paths}")  # type: ignore[method-assign]
+    warm = FileBM25(again, again.code_files(tests=False), store=later.postings)
+    for query, stems, scores in expected:
+        assert warm.scores(query, stems=stems) == scores
+    assert len(later.memory.files._docs) == 0  # nothing tokenized
+    assert [e.path for e in warm.holding("discount")] == [
+        p for p in keys if "discount" in counted[keys.index(p)].tokens
+    ]
+
+    kept[0].write_bytes(b"not an npz")
+    damaged = IndexCache(tmp_path / "cache" / "index.sqlite3")
+    third = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=damaged)
+    with caplog.at_level("WARNING"):
+        recounted = FileBM25(third, third.code_files(tests=False), store=damaged.postings)
+        assert recounted.scores(queries[0]) == expected[0][2]
+    assert "damaged" in caplog.text and Postings.from_bytes(kept[0].read_bytes()).lengths.size == len(entries)
+    for c in (first_cache, later, damaged):
+        c.close()
+
+
+def test_postings_kept_are_capped_and_an_empty_corpus_is_scored(tmp_path: Path) -> None:
+    """The least recently used corpora go past ``KEEP``; an empty document and an empty corpus score nothing."""
+    from retrieval.postings import KEEP
+
+    store = PostingsStore(tmp_path)
+    for n in range(KEEP + 3):
+        store.put(f"k{n:02d}", Postings.of([TermCounts.of(["word", f"w{n}"]), TermCounts.of([])]))
+    assert len(list(tmp_path.glob("*.npz"))) == KEEP
+    back = store.get(f"k{KEEP + 2:02d}")
+    assert back is not None and BM25Model(back, ["a", "b"]).scores(["word"]).keys() == {"a"}
+    empty = Postings.from_bytes(Postings.of([]).to_bytes())
+    assert len(empty) == 0 and BM25Model(empty, []).scores(["word"], stems=True) == {}
+
+
 def test_bm25_scores_are_those_of_bm25s() -> None:
     """The counted BM25 ranks as bm25s's Lucene variant does, with repeated query terms counting again."""
     texts = [
@@ -311,11 +415,11 @@ def test_bm25_scores_are_those_of_bm25s() -> None:
     reference = bm25s.BM25()
     reference.index([doc or ["_empty_"] for doc in corpus], show_progress=False)
     keys = [f"d{i}" for i in range(len(texts))]
-    model = BM25Model([TermCounts.of(doc) for doc in corpus], keys)
+    model = BM25Model(Postings.of([TermCounts.of(doc) for doc in corpus]), keys)
     for query in (["config", "merge"], ["merge", "merge", "report"], ["html"], ["absent"]):
         known = [t for t in query if t in reference.vocab_dict]
         expected = np.asarray(reference.get_scores(known)) if known else np.zeros(len(texts))
         got = model.scores(query)
         assert np.allclose([got.get(k, 0.0) for k in keys], expected, atol=1e-5), query
-    stems = BM25Model([TermCounts.of(tokenize("merging configs")), TermCounts.of(["other"])], ["a", "b"], stems=True)
-    assert set(stems.scores(tokenize("merged config"))) == {"a"}
+    stems = BM25Model(Postings.of([TermCounts.of(tokenize("merging configs")), TermCounts.of(["other"])]), ["a", "b"])
+    assert set(stems.scores(tokenize("merged config"), stems=True)) == {"a"}
