@@ -1,4 +1,4 @@
-"""The persistent index cache: parsed files and embeddings in one SQLite file.
+"""The persistent index cache: parsed files, embeddings and recent history in one SQLite file.
 
 Keys are content ids with the parser version or the embedding model name: git
 blob ids for parses, hashes of the embedded text for embeddings, so the same
@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,10 +30,16 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS parsed (
     blob_id TEXT NOT NULL, parser TEXT NOT NULL, language TEXT NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (blob_id, parser, language));
+CREATE TABLE IF NOT EXISTS bodies (
+    blob_id TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (blob_id, version));
+CREATE TABLE IF NOT EXISTS history (
+    revision TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (revision, version));
 CREATE TABLE IF NOT EXISTS embeddings (
     blob_id TEXT NOT NULL, model TEXT NOT NULL, vectors BLOB NOT NULL, dim INTEGER NOT NULL,
     PRIMARY KEY (blob_id, model));
 """
+# A file's definition bodies: token counts and number of tokens, by the body's byte range.
+Bodies = dict[tuple[int, int], tuple[dict[str, int], int]]
 _CHUNK = 500  # SQLite's variable limit is 999 on old builds
 
 
@@ -110,6 +117,46 @@ class IndexCache:
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", rows)
+
+    def get_bodies(self, blob_ids: list[str], version: str) -> dict[str, Bodies]:
+        """The token counts of each file's definition bodies, by blob and the body's byte range."""
+        sql = "SELECT blob_id, data FROM bodies WHERE version = ? AND blob_id IN ({marks})"
+        out: dict[str, Bodies] = {}
+        for blob_id, data in self._select(sql, sorted(set(blob_ids)), version):
+            try:
+                rows = json.loads(zlib.decompress(data))
+                out[blob_id] = {(start, end): (counts, n) for start, end, counts, n in rows}
+            except (zlib.error, ValueError, TypeError) as exc:
+                log.warning("kept term counts of %s are damaged (%s); counting again", blob_id, exc)
+        return out
+
+    def put_bodies(self, items: dict[str, Bodies], version: str) -> None:
+        rows = [
+            (blob, version, zlib.compress(json.dumps([[a, b, c, n] for (a, b), (c, n) in bodies.items()]).encode(), 1))
+            for blob, bodies in items.items()
+        ]
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)", rows)
+
+    def get_history(self, commit: str, version: str) -> list[Counter[str]] | None:
+        """The change counts kept for ``commit`` (an empty list: none were found there), or None."""
+        row = self.conn.execute(
+            "SELECT data FROM history WHERE revision = ? AND version = ?", (commit, version)
+        ).fetchone()
+        if row is None:
+            return None
+        try:
+            return [Counter(c) for c in json.loads(zlib.decompress(row[0]))]
+        except (zlib.error, ValueError, TypeError) as exc:
+            log.warning("kept history of %s is damaged (%s); reading it again", commit, exc)
+            return None
+
+    def put_history(self, commit: str, version: str, counts: list[Counter[str]]) -> None:
+        data = zlib.compress(json.dumps([dict(c) for c in counts]).encode(), 1)
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("INSERT OR REPLACE INTO history VALUES (?, ?, ?)", (commit, version, data))
 
     def get_embeddings(self, content_ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
         ids = sorted(set(content_ids))

@@ -86,8 +86,17 @@ def encoder(name: str) -> MiniLM | SentenceTransformer:
     return bundled_minilm() if name == BUNDLED else load_model(name)
 
 
-def embed_query(name: str, query: str) -> np.ndarray:
-    return encoder(name).encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+def embed_query(name: str, query: str, cache: IndexCache | None = None) -> np.ndarray:
+    """The vector of ``query``: from the cache when this text was embedded before (the same issue asked again
+    loads no model), else embedded now and cached."""
+    key, text_id = model_key(name), _text_id([query])
+    found = cache.get_embeddings([text_id], key).get(text_id) if cache else None
+    if found is not None and len(found) == 1:
+        return found[0]
+    vector = encoder(name).encode([query], normalize_embeddings=True, convert_to_numpy=True)[0]
+    if cache:
+        cache.put_embeddings([(text_id, vector[None])], key)
+    return vector
 
 
 def model_key(name: str) -> str:
@@ -177,7 +186,7 @@ class ShortlistDense:
             self._vectors.update(embed_files(missing, self.model_name, self.cache, counts=counts))
         if not entries:
             return {}
-        q = embed_query(self.model_name, query)
+        q = embed_query(self.model_name, query, self.cache)
         out = {}
         for e in entries:
             vec = self._vectors.get(e.blob_id)
@@ -189,11 +198,12 @@ class ShortlistDense:
 class DenseIndex:
     """Chunk embeddings of a repository's non-test code files, with their file paths."""
 
-    def __init__(self, paths: list[str], vectors: np.ndarray, model_name: str) -> None:
+    def __init__(self, paths: list[str], vectors: np.ndarray, model_name: str, cache: IndexCache | None = None) -> None:
         import faiss
 
         self.paths = paths
         self.model_name = model_name
+        self.cache = cache
         dim = vectors.shape[1] if vectors.size else 384
         if len(paths) >= APPROXIMATE_FROM:
             self.index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
@@ -222,13 +232,13 @@ class DenseIndex:
             paths.extend([f.path] * len(vec))
             rows.append(vec)
         vectors = np.concatenate(rows) if rows else np.zeros((0, 384), np.float32)
-        return cls(paths, vectors, model_name)
+        return cls(paths, vectors, model_name, cache)
 
     def search(self, query: str, k: int = 200) -> dict[str, float]:
         """Best chunk similarity per file for the ``k`` nearest chunks."""
         if not self.paths:
             return {}
-        q = embed_query(self.model_name, query)[None]
+        q = embed_query(self.model_name, query, self.cache)[None]
         scores, ids = self.index.search(np.ascontiguousarray(q, dtype=np.float32), min(k, len(self.paths)))
         best: dict[str, float] = {}
         for score, i in zip(scores[0], ids[0], strict=True):

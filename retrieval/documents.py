@@ -19,8 +19,17 @@ def lexical_file_text(entry: IndexedFile, content: str) -> str:
 
 
 def symbol_text(entry: IndexedFile, sym: Symbol, content: bytes) -> str:
-    body = content[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
-    return f"{path_text(entry.path)} {sym.qualname.replace('.', ' ')} {sym.qualname}\n{body}"
+    """A definition's lexical document: its heading, then its body (their tokens are the two's, one after the
+    other: a line break parts them)."""
+    return f"{symbol_heading(entry, sym)}\n{symbol_body(sym, content)}"
+
+
+def symbol_heading(entry: IndexedFile, sym: Symbol) -> str:
+    return f"{path_text(entry.path)} {sym.qualname.replace('.', ' ')} {sym.qualname}"
+
+
+def symbol_body(sym: Symbol, content: bytes) -> str:
+    return content[sym.start_byte : sym.end_byte].decode("utf-8", errors="replace")
 
 
 def dense_file_chunks(entry: IndexedFile, max_chars: int = 500, max_chunks: int = 3) -> list[str]:

@@ -15,9 +15,16 @@ from retrieval.source import RepoSource
 
 # Commits looked at (the second is how deep ``git log`` goes: 0.2 s for 1,000 of ansible's).
 WINDOWS: tuple[int, ...] = (100, 1000)
+# The counts kept in the index cache by commit are read again when this changes (or ``WINDOWS`` do).
+HISTORY_VERSION = f"history1:{','.join(map(str, WINDOWS))}"
 
 
 def change_counts(source: RepoSource) -> list[Counter[str]] | None:
+    """Per window of ``WINDOWS``, how many of the last commits changed each path (see ``read_changes``)."""
+    return read_changes(source)[0]
+
+
+def read_changes(source: RepoSource) -> tuple[list[Counter[str]] | None, bool]:
     """Per window of ``WINDOWS``, how many of the last commits (merges left out) changed each path.
 
     Counted back from the indexed commit, or from ``HEAD`` for a working tree.  A
@@ -25,10 +32,11 @@ def change_counts(source: RepoSource) -> list[Counter[str]] | None:
     clone holds, would name every file it has.  ``None`` for a plain folder, or when
     no commit with a parent is there (a copy of one commit, as ``swebench run`` grades in).
     A repository missing objects (a partial mirror) counts the commits git read
-    before it stopped.
+    before it stopped.  The flag says whether the deepest window was full: then any
+    copy of the repository holding this commit's history counts the same.
     """
     if not source.is_git:
-        return None
+        return None, False
     proc = git(
         source.path,
         "-c",
@@ -52,4 +60,4 @@ def change_counts(source: RepoSource) -> list[Counter[str]] | None:
             for window, counter in zip(WINDOWS, counts, strict=True):
                 if commit < window:
                     counter[line] += 1
-    return counts if counted else None
+    return (counts if counted else None), commit + 1 >= WINDOWS[-1]

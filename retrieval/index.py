@@ -18,7 +18,7 @@ from typing import Any
 
 from retrieval.cache import IndexCache
 from retrieval.errors import SourceError
-from retrieval.history import change_counts
+from retrieval.history import HISTORY_VERSION, read_changes
 from retrieval.languages import language_for_path
 from retrieval.parser import PARSER_VERSION, parse_source
 from retrieval.source import RepoSource, SourceFile
@@ -94,10 +94,11 @@ class RepoIndex:
         files: dict[str, IndexedFile],
         stats: IndexStats,
         links: frozenset[str] = frozenset(),
-        memory: LexicalMemory | None = None,
+        cache: IndexCache | None = None,
     ) -> None:
         self.source = source
-        self.memory = memory if memory is not None else LexicalMemory()  # the cache's, when built with one
+        self.cache = cache  # what it was built through: its history is kept there too
+        self.memory = cache.memory if cache is not None else LexicalMemory()  # term counts: the cache's owner's
         self.steps = Steps()  # seconds and memory of each step, of the index and what is retrieved from it
         self.files = files
         self.stats = stats
@@ -173,15 +174,36 @@ class RepoIndex:
         stats.skipped_reasons = dict(sorted(skipped.items()))
         stats.seconds = time.perf_counter() - started
         stats.peak_rss_mb = peak_rss_mb()
-        index = cls(source, files, stats, links, cache.memory if cache is not None else None)
+        index = cls(source, files, stats, links, cache)
         index.steps.add("index", stats.seconds, files=stats.files, parsed=stats.parsed, reused=stats.reused)
         return index
 
     @cached_property
     def change_counts(self) -> list[Counter[str]] | None:
-        """How often each path changed lately (``retrieval.history.change_counts``), read once."""
-        with self.steps.step("history"):
-            return change_counts(self.source)
+        """How often each path changed lately (``retrieval.history.change_counts``): read once, and kept in the
+        index cache by commit when the history read was whole (a shallow or sealed copy, or a working tree, is
+        read each time)."""
+        with self.steps.step("history") as counts:
+            commit = self.source.commit
+            kept = self.cache.get_history(commit, HISTORY_VERSION) if self.cache is not None and commit else None
+            counts["cached"] = kept is not None
+            if kept is not None:
+                return kept
+            found, whole = read_changes(self.source)
+            if self.cache is not None and commit and found is not None and whole:
+                self.cache.put_history(commit, HISTORY_VERSION, found)
+            return found
+
+    def paths_named(self, name: str) -> list[str]:
+        """The paths whose last part is ``name``, in the order of ``files``."""
+        return self._by_name.get(name, [])
+
+    @cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        by_name: dict[str, list[str]] = {}
+        for path in self.files:
+            by_name.setdefault(path[path.rfind("/") + 1 :], []).append(path)
+        return by_name
 
     def link_problem(self, path: str) -> str | None:
         """Why ``path`` may not be written: it, or a folder above it, is a symbolic link or a submodule."""

@@ -78,7 +78,7 @@ def _suffix_matches(index: RepoIndex, mention: str) -> list[str]:
         if tail in index.files:
             return [tail]
         suffix = "/" + tail
-        hits = [p for p in index.files if p.endswith(suffix)]
+        hits = [p for p in index.paths_named(parts[-1]) if p.endswith(suffix)]
         if hits:
             return hits if len(hits) <= 3 else []
     return []

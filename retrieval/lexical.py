@@ -17,12 +17,18 @@ from collections import Counter
 
 import numpy as np
 
-from retrieval.documents import lexical_file_text, symbol_text
+from retrieval.cache import Bodies
+from retrieval.documents import lexical_file_text, symbol_body, symbol_heading
 from retrieval.index import IndexedFile, RepoIndex
+from retrieval.parser import PARSER_VERSION
 from retrieval.postings import Postings, PostingsStore, corpus_key
 from retrieval.symbols import Symbol
 from retrieval.termcounts import TermCounts, TokenCache
-from retrieval.tokenize import stem_tokens
+from retrieval.tokenize import TOKENIZER_VERSION, stem_tokens, tokenize
+
+Body = tuple[dict[str, int], int]  # a definition body's token counts and its number of tokens
+# The bodies' counts kept in the index cache are counted again when tokens or parses change.
+BODIES_VERSION = f"{TOKENIZER_VERSION}/parser{PARSER_VERSION}"
 
 K1 = 1.5
 B = 0.75
@@ -42,14 +48,56 @@ def file_counts(index: RepoIndex, entries: list[IndexedFile], cache: TokenCache 
 def symbol_counts(
     index: RepoIndex, symbols: list[tuple[IndexedFile, Symbol]], cache: TokenCache | None = None
 ) -> list[TermCounts]:
-    """Term counts of definitions' documents (path, qualified name, source)."""
+    """Term counts of definitions' documents (path, qualified name, source).
 
-    def texts(todo: list[int]) -> list[str]:
-        contents = index.read_many(list({symbols[i][0].path for i in todo}))
-        return [symbol_text(e, s, contents[e.path]) for e, s in (symbols[i] for i in todo)]
+    A document's tokens are its heading's (path and name words) and its body's; the bodies' counts depend
+    on the file's content alone, so they are kept in the index cache by blob (every visible definition of a
+    file at once): another process, or another commit holding the same file, tokenizes none of them again.
+    """
+    memory = cache or index.memory.symbols
+
+    def make(todo: list[int]) -> list[TermCounts]:
+        wanted = [symbols[i] for i in todo]
+        bodies = _body_counts(index, {e.blob_id: e for e, _ in wanted})
+        out = []
+        for e, s in wanted:
+            heading = tokenize(symbol_heading(e, s))
+            body, length = bodies[e.blob_id].get((s.start_byte, s.end_byte)) or _count_body(index, e, s)
+            tokens = Counter(heading)
+            tokens.update(body)
+            out.append(TermCounts(tokens, len(heading) + length, memory.stems))
+        return out
 
     keys = [(e.path, e.blob_id, s.qualname, s.start_byte, s.end_byte) for e, s in symbols]
-    return (cache or index.memory.symbols).counts(keys, texts)
+    return memory.counted(keys, make)
+
+
+def _body_counts(index: RepoIndex, files: dict[str, IndexedFile]) -> dict[str, Bodies]:
+    """The counts of every visible definition's body of each file (by blob), kept in the index cache."""
+    store = index.cache
+    found = store.get_bodies(list(files), BODIES_VERSION) if store is not None else {}
+    todo = [e for blob, e in files.items() if blob not in found]
+    if todo:
+        contents = index.read_many([e.path for e in todo])
+        fresh = {e.blob_id: _bodies(e, contents[e.path]) for e in todo}
+        if store is not None:
+            store.put_bodies(fresh, BODIES_VERSION)
+        found.update(fresh)
+    return found
+
+
+def _bodies(entry: IndexedFile, content: bytes) -> Bodies:
+    out: Bodies = {}
+    for s in entry.visible_definitions:
+        tokens = tokenize(symbol_body(s, content))
+        out[(s.start_byte, s.end_byte)] = (dict(Counter(tokens)), len(tokens))
+    return out
+
+
+def _count_body(index: RepoIndex, entry: IndexedFile, sym: Symbol) -> Body:
+    """A definition not among the visible ones (asked for directly): counted from its file."""
+    tokens = tokenize(symbol_body(sym, index.read(entry.path)))
+    return dict(Counter(tokens)), len(tokens)
 
 
 class BM25Model:

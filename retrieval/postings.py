@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.termcounts import TermCounts
-from retrieval.tokenize import TOKENIZER_VERSION
+from retrieval.tokenize import TOKENIZER_VERSION, stem_tokens
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ class Postings:
 
     def _stems(self) -> _Columns:
         if self._columns[True] is None:
-            self._columns[True] = _Columns.of([d.stems for d in self._docs or []])
+            memo = self._docs[0].memo if self._docs else {}
+            self._columns[True] = self._columns[False].stemmed(len(self), memo)
         return self._columns[True]
 
     def to_bytes(self) -> bytes:
@@ -109,6 +110,19 @@ class _Columns:
             np.array(doc_ids, dtype=np.int32)[order],
             np.array(counts, dtype=np.int32)[order],
         )
+
+    def stemmed(self, documents: int, memo: dict[str, str]) -> _Columns:
+        """The columns of the terms' word stems: each stem's count in a document is the sum of its terms'."""
+        stems = stem_tokens(self.terms, memo)
+        names, stem_of_term = np.unique(np.array(stems, dtype=str), return_inverse=True) if stems else ([], [])
+        per_entry = np.repeat(np.asarray(stem_of_term, dtype=np.int64), np.diff(self.starts))
+        pair = per_entry * max(documents, 1) + self.docs  # ascending: by stem, then document
+        pairs, where = np.unique(pair, return_inverse=True)
+        counts = np.bincount(where, weights=self.counts, minlength=len(pairs)).astype(np.int32)
+        stem_ids = pairs // max(documents, 1)
+        starts = np.zeros(len(names) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(stem_ids, minlength=len(names)), out=starts[1:])
+        return _Columns([str(n) for n in names], starts, (pairs % max(documents, 1)).astype(np.int32), counts)
 
     def column(self, term: str) -> tuple[np.ndarray, np.ndarray]:
         i = self.at.get(term)

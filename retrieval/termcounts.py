@@ -52,10 +52,14 @@ class TokenCache:
 
     def counts(self, keys: list[Hashable], texts: Callable[[list[int]], list[str]]) -> list[TermCounts]:
         """Counts for ``keys``; ``texts`` gives the texts of the positions not kept, in one call."""
+        return self.counted(keys, lambda todo: [TermCounts.of(tokenize(t), self.stems) for t in texts(todo)])
+
+    def counted(self, keys: list[Hashable], make: Callable[[list[int]], list[TermCounts]]) -> list[TermCounts]:
+        """Counts for ``keys``; ``make`` counts the positions not kept, in one call (their stems in ``stems``)."""
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._docs]
-            for i, text in zip(missing, texts(missing) if missing else [], strict=True):
-                self._docs[keys[i]] = TermCounts.of(tokenize(text), self.stems)
+            for i, doc in zip(missing, make(missing) if missing else [], strict=True):
+                self._docs[keys[i]] = doc
             out = []
             for key in keys:
                 self._docs.move_to_end(key)

@@ -8,13 +8,8 @@ from typing import Annotated
 
 import typer
 
-from editing.apply import apply_ops
-from editing.diff import patch_bytes
-from editing.errors import EditError
-from editing.ops import EditOp, repo_path_problem
 from repoagent.cli.app import app, err
 from repoagent.errors import JobFailed, UserError
-from repoagent.pipeline.inputs import text_or_file
 
 
 @app.command("edit")
@@ -30,6 +25,12 @@ def edit_command(
     write: Annotated[bool, typer.Option("--write", help="Write the file instead of printing the diff.")] = False,
 ) -> None:
     """Apply one whole-definition edit; print the diff, or write it with --write."""
+    from editing.apply import apply_ops  # the editor's imports only when a command edits (a tenth of a second)
+    from editing.diff import patch_bytes
+    from editing.errors import EditError
+    from editing.ops import EditOp
+    from repoagent.pipeline.inputs import text_or_file
+
     chosen = [x is not None for x in (symbol, insert_after, module_block)]
     if sum(chosen) != 1:
         raise UserError("give exactly one of --symbol, --insert-after or --module-block")
@@ -66,6 +67,8 @@ def edit_command(
 
 def inside_repo(repo: Path, file: str) -> Path:
     """``repo/file``, refused (exit 2) when ``file`` is absolute, leaves ``repo``, or goes through a link."""
+    from editing.ops import repo_path_problem
+
     problem = repo_path_problem(file)
     if problem:
         raise UserError(f"--file {file}: the path {problem}")

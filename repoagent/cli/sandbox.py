@@ -9,16 +9,10 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
-from editing.patches import changed_definitions
 from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, cancel_token, err, settings_from
 from repoagent.cli.terminal import printable
 from repoagent.errors import JobFailed, UserError
-from repoagent.sandbox.base_image import build_base
-from repoagent.sandbox.docker_box import BASE_REPOSITORY
-from repoagent.sandbox.environment import PYTHONS, Project, plan_environment
-from repoagent.sandbox.factory import open_sandbox
-from repoagent.testrun import is_pytest
-from retrieval.source import RepoSource
+from repoagent.sandbox.environment import PYTHONS
 
 sandbox_app = typer.Typer(help="Build and check the sandboxes tests run in.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
@@ -33,6 +27,9 @@ def build_base_command(
     mirror: Annotated[str, typer.Option("--mirror", help="Debian mirror.")] = "http://deb.debian.org/debian",
 ) -> None:
     """Build a local base image (Debian with python3, pip, venv, git) with no registry."""
+    from repoagent.sandbox.base_image import build_base  # Docker's client only for the commands that use it
+    from repoagent.sandbox.docker_box import BASE_REPOSITORY
+
     if python not in PYTHONS:
         raise UserError(f"--python {python}: base images carry {', '.join(sorted(PYTHONS))}")
     suite = PYTHONS[python]
@@ -59,6 +56,7 @@ def doctor_command() -> None:
 
 def tests_for_patch(repo: Path, rev: str | None, patch: str) -> list[str]:
     """The test files that import or name what ``patch`` changes; none means the whole suite."""
+    from editing.patches import changed_definitions
     from repoagent.pipeline.test_selection import select_tests
     from retrieval.index import RepoIndex
     from retrieval.source import RepoSource
@@ -88,6 +86,11 @@ def test_command(
     override: OverrideOpt = None,
 ) -> None:
     """Run the repository's tests, with an optional patch applied, in a sandbox."""
+    from repoagent.sandbox.environment import Project, plan_environment
+    from repoagent.sandbox.factory import open_sandbox
+    from repoagent.testrun import is_pytest
+    from retrieval.source import RepoSource
+
     settings = settings_from(config, override)
     sb = settings.sandbox
     kind = sandbox or (sb.kind if sb.kind != "none" else "auto")

@@ -8,8 +8,6 @@ import json
 import os
 import re
 import stat
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,6 +137,9 @@ def read_issue(
 
 
 def fetch_github_issue(url: str, api_url: str, timeout: float = 30, max_bytes: int = ISSUE_MAX_BYTES) -> Issue:
+    import urllib.error  # HTTP and TLS only for an issue given by its URL
+    import urllib.request
+
     m = ISSUE_URL.match(url)
     assert m is not None
     api = f"{api_url.rstrip('/')}/repos/{m['owner']}/{m['name']}/issues/{m['number']}"

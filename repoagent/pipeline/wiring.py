@@ -8,17 +8,20 @@ work reports through a ``Progress`` callback the caller gives.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from repoagent.config import INDEX_CACHE_FILE, Settings
 from repoagent.events import NoEvents
 from repoagent.pipeline.localize import Localizer, LocalizerOptions
-from repoagent.pipeline.test_loop import LoopOptions
 from repoagent.protocols import ChatModel, EventSink
 from retrieval.cache import IndexCache
 from retrieval.index import Progress, RepoIndex
 from retrieval.ranker import ranker_for
 from retrieval.retriever import Retriever, make_retriever
 from retrieval.source import RepoSource
+
+if TYPE_CHECKING:
+    from repoagent.pipeline.test_loop import LoopOptions
 
 
 def open_cache(settings: Settings, cache_dir: Path | None = None) -> IndexCache:
@@ -76,4 +79,6 @@ def localizer_options(settings: Settings, top_k: int | None = None) -> Localizer
 
 
 def loop_options(settings: Settings, test_cmd: str) -> LoopOptions:
+    from repoagent.pipeline.test_loop import LoopOptions  # the test loop's imports only where tests run
+
     return LoopOptions(settings.generation, settings.loop, settings.sandbox.timeout, test_cmd)

@@ -106,3 +106,37 @@ def test_a_repository_missing_objects_counts_what_git_read(tmp_path: Path) -> No
     (repo / ".git" / "objects" / tree[:2] / tree[2:]).unlink()  # as a partial mirror lacks an old tree
     recent, _ = change_counts(RepoSource(repo, "HEAD"))  # type: ignore[misc]
     assert recent == {"shop/parsing.py": 1}  # git stopped at "Fix rounding 2", whose parent's tree is gone
+
+
+def test_a_whole_history_is_kept_by_commit_and_a_partial_one_read_each_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the deepest window full, the counts are kept in the index cache by commit: the next index of that
+    commit (another process) reads no history, and gets the same counts.  A history shorter than the window (a
+    shallow or young copy) is never kept, so a fuller copy of the same commit is not given its counts."""
+    from retrieval.cache import IndexCache
+
+    monkeypatch.setattr(history, "WINDOWS", (1, 3))
+    repo = tmp_path / "shop"
+    commits = _shop(repo)
+    commits.append(make_repo(repo, {"shop/parsing.py": _module("parse", 7)}, "Fix parsing"))
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    young = RepoIndex.build(RepoSource(repo, commits[1]), cache=cache)  # two commits: shorter than the window
+    assert young.change_counts is not None
+    assert cache.get_history(commits[1], history.HISTORY_VERSION) is None
+    first = RepoIndex.build(RepoSource(repo, "HEAD"), cache=cache)
+    counts = first.change_counts
+    assert counts is not None and counts[1]["shop/rounding.py"] == 2 and counts[1]["shop/parsing.py"] == 1
+    step = {s.name: s for s in first.steps.to_list()}["history"]
+    assert step.counts["cached"] is False
+
+    def unread(source: RepoSource) -> object:
+        raise AssertionError("read the history again")
+
+    monkeypatch.setattr("retrieval.index.read_changes", unread)
+    later = IndexCache(tmp_path / "cache.sqlite3")
+    again = RepoIndex.build(RepoSource(repo, "HEAD"), cache=later)
+    assert again.change_counts == counts
+    assert {s.name: s for s in again.steps.to_list()}["history"].counts["cached"] is True
+    cache.close()
+    later.close()

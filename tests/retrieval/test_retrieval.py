@@ -262,6 +262,21 @@ def test_embedding_in_threads_while_another_thread_forks_never_hangs() -> None:
     assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
 
 
+def test_a_query_asked_again_is_read_from_the_cache_without_loading_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval import dense
+
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    first = dense.embed_query("bundled", "the discount is wrong", cache)
+    monkeypatch.setattr(dense, "encoder", lambda name: pytest.fail("loaded the model"))
+    again = dense.embed_query("bundled", "the discount is wrong", IndexCache(tmp_path / "cache.sqlite3"))
+    assert again.dtype == np.float32 and np.array_equal(first, again)
+    with pytest.raises(pytest.fail.Exception):
+        dense.embed_query("bundled", "another issue", cache)
+    cache.close()
+
+
 def test_unknown_embedding_model_is_a_clear_error() -> None:
     from retrieval.errors import RetrievalError
 
@@ -299,6 +314,24 @@ def test_file_tokens_are_kept_by_blob_across_commits(shop_repo: Path) -> None:
     assert counted[0].tokens == Counter(tokenize(symbol_text(*symbols[0], second.read(symbols[0][0].path))))
     read.clear()
     assert symbol_counts(second, symbols, sym_cache) == counted and read == []
+
+
+def test_definition_counts_are_kept_by_blob_and_are_those_of_their_documents(shop_repo: Path, tmp_path: Path) -> None:
+    """A definition's counts are its heading's and its body's; the bodies' are kept in the index cache by blob,
+    so another process (a new cache on the same file) counts the same without reading a file."""
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    index = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=cache)
+    syms = [(e, s) for e in index.code_files() for s in e.visible_definitions]
+    counted = symbol_counts(index, syms)
+    documents = [tokenize(symbol_text(e, s, index.read(e.path))) for e, s in syms]
+    assert [(c.tokens, c.length) for c in counted] == [(Counter(d), len(d)) for d in documents]
+    later = IndexCache(tmp_path / "cache.sqlite3")
+    again = RepoIndex.build(RepoSource(shop_repo, "HEAD"), cache=later)
+    again.read_many = lambda paths: pytest.fail(f"read {paths}")  # type: ignore[method-assign]
+    same = [(e, s) for e in again.code_files() for s in e.visible_definitions]
+    assert [(c.tokens, c.length) for c in symbol_counts(again, same)] == [(c.tokens, c.length) for c in counted]
+    cache.close()
+    later.close()
 
 
 def test_term_counts_are_kept_by_the_owner_of_the_index_cache_not_by_the_module(
