@@ -17,6 +17,7 @@ import io
 import logging
 import os
 import tempfile
+from bisect import bisect_left
 from collections.abc import Hashable
 from pathlib import Path
 
@@ -28,41 +29,63 @@ from retrieval.tokenize import TOKENIZER_VERSION, stem_tokens
 log = logging.getLogger(__name__)
 
 KEEP = 24  # corpora kept on disk; the least recently used are removed past this
+FORMAT = "postings2"  # part of a corpus's key: files of another layout are never read (1 had unsorted terms)
 
 
 class Postings:
     """Term-major counts of one corpus: ``column(term)`` gives the documents holding it and how often."""
 
     def __init__(
-        self, lengths: np.ndarray, tokens: _Columns, stems: _Columns | None, docs: list[TermCounts] | None = None
+        self,
+        lengths: np.ndarray,
+        tokens: _Columns | None,
+        stems: _Columns | None,
+        docs: list[TermCounts] | None = None,
     ) -> None:
         self.lengths = lengths
         self._columns = {False: tokens, True: stems}
-        self._docs = docs  # what the stem columns are made of, when first asked for
+        self._docs = docs  # what the columns are made of, when first needed
+        self._asked: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.lengths)
 
     @classmethod
     def of(cls, docs: list[TermCounts]) -> Postings:
-        """The postings of counted documents (their stems' made when first asked for)."""
+        """The postings of counted documents: a term's column is read from the documents when asked for, until
+        all columns are made (to be kept, or for the stems)."""
         lengths = np.array([d.length for d in docs], dtype=np.int64)
-        return cls(lengths, _Columns.of([d.tokens for d in docs]), None, docs)
+        return cls(lengths, None, None, docs)
 
     def column(self, term: str, stems: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """The documents (ascending) that hold ``term`` (a stem, with ``stems``) and its count in each (float64)."""
-        return self._stems().column(term) if stems else self._columns[False].column(term)
+        if stems:
+            return self._stems().column(term)
+        if self._columns[False] is not None:
+            return self._columns[False].column(term)
+        if term not in self._asked:  # a few dozen terms of a query: cheaper than all of a corpus's columns
+            held = [(i, n) for i, d in enumerate(self._docs or []) if (n := d.tokens.get(term))]
+            self._asked[term] = (
+                np.array([i for i, _ in held], dtype=np.int32),
+                np.array([n for _, n in held], dtype=np.float64),
+            )
+        return self._asked[term]
+
+    def _tokens(self) -> _Columns:
+        if self._columns[False] is None:
+            self._columns[False] = _Columns.of([d.tokens for d in self._docs or []])
+        return self._columns[False]
 
     def _stems(self) -> _Columns:
         if self._columns[True] is None:
             memo = self._docs[0].memo if self._docs else {}
-            self._columns[True] = self._columns[False].stemmed(len(self), memo)
+            self._columns[True] = self._tokens().stemmed(len(self), memo)
         return self._columns[True]
 
     def to_bytes(self) -> bytes:
         out = io.BytesIO()
         arrays = {"lengths": self.lengths}
-        for stems, col in ((False, self._columns[False]), (True, self._stems())):
+        for stems, col in ((False, self._tokens()), (True, self._stems())):
             prefix = "stems" if stems else "tokens"
             arrays.update({f"{prefix}_terms": np.frombuffer("\n".join(col.terms).encode(), np.uint8)})
             arrays.update({f"{prefix}_starts": col.starts, f"{prefix}_docs": col.docs, f"{prefix}_counts": col.counts})
@@ -85,9 +108,11 @@ class Postings:
 
 
 class _Columns:
+    """Each term's documents and counts; the terms in sorted order, found by bisection (a warm call looks up a
+    few dozen terms, where a dictionary of a corpus's 100,000 would take longer to make)."""
+
     def __init__(self, terms: list[str], starts: np.ndarray, docs: np.ndarray, counts: np.ndarray) -> None:
         self.terms = terms
-        self.at = {t: i for i, t in enumerate(terms)}
         self.starts, self.docs, self.counts = starts, docs, counts
 
     @classmethod
@@ -100,12 +125,15 @@ class _Columns:
             term_ids.extend(vocab.setdefault(t, len(vocab)) for t in counter)
             doc_ids.extend([doc] * len(counter))
             counts.extend(counter.values())
-        terms = np.array(term_ids, dtype=np.int64)
+        names = sorted(vocab)
+        rank = np.zeros(len(vocab), dtype=np.int64)
+        rank[[vocab[t] for t in names]] = np.arange(len(vocab))
+        terms = rank[np.array(term_ids, dtype=np.int64)]
         order = np.lexsort((np.array(doc_ids, dtype=np.int64), terms))  # by term, then document
         starts = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=len(vocab)), out=starts[1:])
         return cls(
-            list(vocab),
+            names,
             starts,
             np.array(doc_ids, dtype=np.int32)[order],
             np.array(counts, dtype=np.int32)[order],
@@ -125,8 +153,8 @@ class _Columns:
         return _Columns([str(n) for n in names], starts, (pairs % max(documents, 1)).astype(np.int32), counts)
 
     def column(self, term: str) -> tuple[np.ndarray, np.ndarray]:
-        i = self.at.get(term)
-        if i is None:
+        i = bisect_left(self.terms, term)
+        if i == len(self.terms) or self.terms[i] != term:
             return np.zeros(0, np.int32), np.zeros(0, np.float64)
         lo, hi = self.starts[i], self.starts[i + 1]
         return self.docs[lo:hi], self.counts[lo:hi].astype(np.float64)
@@ -134,7 +162,7 @@ class _Columns:
 
 def corpus_key(keys: list[Hashable]) -> str:
     """The name of a corpus: its documents' keys (path and content id), in order, and the tokenizer's version."""
-    digest = hashlib.sha1(TOKENIZER_VERSION.encode())
+    digest = hashlib.sha1(f"{FORMAT}/{TOKENIZER_VERSION}".encode())
     for key in keys:
         digest.update(repr(key).encode())
         digest.update(b"\0")

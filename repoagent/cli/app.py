@@ -7,8 +7,11 @@ register through the ``repoagent.commands`` entry point group.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +50,22 @@ def settings_from(config: Path | None, overrides: list[str] | None) -> Settings:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, default=str) + "\n")
+
+
+@contextmanager
+def short_lived() -> Iterator[None]:
+    """The body of a command that ends in seconds (``index``, ``map``, ``localize``): Python's cycle collector
+    stays off meanwhile, and what is left is frozen for the exit.  It walked an index's 50,000 objects again
+    and again, and once more at exit: 0.2 to 0.3 s of a warm ``localize`` on django.  Nothing such a command
+    makes lives long enough for its cycles to matter."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()  # the interpreter's last collection then skips them
+        if enabled:
+            gc.enable()
 
 
 def cancel_token(ctx: typer.Context) -> CancelToken:

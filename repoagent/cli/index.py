@@ -7,11 +7,21 @@ from typing import Annotated
 
 import typer
 
-from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, err, print_json, settings_from
+from repoagent.cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    OverrideOpt,
+    RepoOpt,
+    RevOpt,
+    app,
+    err,
+    print_json,
+    settings_from,
+    short_lived,
+)
 from repoagent.cli.console import progress_bar
 from repoagent.errors import UserError
 from repoagent.pipeline.wiring import open_cache, open_index
-from retrieval.maps import file_map, schematic_map
 
 
 @app.command("index")
@@ -25,7 +35,7 @@ def index_command(
 ) -> None:
     """Parse every file of a repository into symbols, reusing the cache."""
     settings = settings_from(config, override)
-    with open_cache(settings, cache) as store, progress_bar(not json_out) as progress:
+    with short_lived(), open_cache(settings, cache) as store, progress_bar(not json_out) as progress:
         index = open_index(settings, repo, rev, store, progress)
     stats = index.stats.to_dict()
     if json_out:
@@ -51,8 +61,10 @@ def map_command(
     override: OverrideOpt = None,
 ) -> None:
     """Print the file map of a repository, or the schematic map of files."""
+    from retrieval.maps import file_map, schematic_map
+
     settings = settings_from(config, override)
-    with open_cache(settings) as store:
+    with short_lived(), open_cache(settings) as store:
         index = open_index(settings, repo, rev, store)
     if not file:
         typer.echo(file_map(index, budget=budget or settings.maps.file_map_tokens), nl=False)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from repoagent.cli.app import ConfigOpt, JsonOpt, OverrideOpt, RepoOpt, RevOpt, app, print_json, settings_from
+from repoagent.cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    OverrideOpt,
+    RepoOpt,
+    RevOpt,
+    app,
+    print_json,
+    settings_from,
+    short_lived,
+)
 from repoagent.cli.console import progress_bar
 from repoagent.config import Settings
 from repoagent.pipeline.inputs import issue_text
@@ -62,12 +73,13 @@ def localize_command(
     settings = settings_from(config, override)
     text = issue_text(issue, max_bytes=settings.inputs.max_issue_bytes)
     model = model_for(settings, no_llm)
-    with open_cache(settings) as cache, progress_bar(not json_out) as progress:
-        index = open_index(settings, repo, rev, cache, progress)
-        if started is not None:
-            index.steps.add("startup", started, first=True)
-        localizer = build_localizer(settings, index, cache, model, top_k, progress)
-        loc = localizer.localize(text)
+    with short_lived() if model is None else nullcontext(), open_cache(settings) as cache:
+        with progress_bar(not json_out) as progress:
+            index = open_index(settings, repo, rev, cache, progress)
+            if started is not None:
+                index.steps.add("startup", started, first=True)
+            localizer = build_localizer(settings, index, cache, model, top_k, progress)
+            loc = localizer.localize(text)
     if json_out:
         print_json(loc.model_dump(mode="json"))
     else:

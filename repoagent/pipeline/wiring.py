@@ -12,16 +12,15 @@ from typing import TYPE_CHECKING
 
 from repoagent.config import INDEX_CACHE_FILE, Settings
 from repoagent.events import NoEvents
-from repoagent.pipeline.localize import Localizer, LocalizerOptions
 from repoagent.protocols import ChatModel, EventSink
 from retrieval.cache import IndexCache
 from retrieval.index import Progress, RepoIndex
-from retrieval.ranker import ranker_for
-from retrieval.retriever import Retriever, make_retriever
 from retrieval.source import RepoSource
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what retrieval and the loop import is loaded by the jobs that use them, not by `index`
+    from repoagent.pipeline.localize import Localizer, LocalizerOptions
     from repoagent.pipeline.test_loop import LoopOptions
+    from retrieval.retriever import Retriever
 
 
 def open_cache(settings: Settings, cache_dir: Path | None = None) -> IndexCache:
@@ -52,6 +51,8 @@ def build_localizer(
     events: EventSink | None = None,
 ) -> Localizer:
     """Retrieval (dense as configured) and, with a ``model``, the model stages."""
+    from repoagent.pipeline.localize import Localizer
+
     retriever = build_retriever(settings, index, cache, progress)
     return Localizer(
         index, retriever, model, localizer_options(settings, top_k), events if events is not None else NoEvents()
@@ -62,6 +63,9 @@ def build_retriever(
     settings: Settings, index: RepoIndex, cache: IndexCache, progress: Progress | None = None
 ) -> Retriever:
     """Stage 1: the lists (dense as configured) and their ranker (``retrieval.ranker``)."""
+    from retrieval.ranker import ranker_for
+    from retrieval.retriever import make_retriever
+
     embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
     return make_retriever(
         index,
@@ -74,6 +78,8 @@ def build_retriever(
 
 
 def localizer_options(settings: Settings, top_k: int | None = None) -> LocalizerOptions:
+    from repoagent.pipeline.localize import LocalizerOptions
+
     retrieval = settings.retrieval
     return LocalizerOptions(settings.localize, settings.maps, top_k or retrieval.top_k_files, retrieval.top_k_symbols)
 

@@ -143,3 +143,30 @@ def test_parallel_parse_matches_serial(tmp_path: Path) -> None:
     parallel = RepoIndex.build(RepoSource(repo, "HEAD"), workers=2)
     assert serial.stats.symbols == parallel.stats.symbols
     assert serial.files["p/m7.py"].parsed == parallel.files["p/m7.py"].parsed
+
+
+def test_small_reads_share_one_git_process_which_is_started_again_when_it_dies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads of a few files at a time (retrieval, the neighbours of a definition) go through one long-lived
+    ``git cat-file --batch``; a process that died is replaced; a large read streams through its own."""
+    from retrieval import source as source_module
+
+    repo = tmp_path / "r"
+    make_repo(repo, {f"m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(40)})
+    started: list[object] = []
+    real = source_module.git_process
+    monkeypatch.setattr(source_module, "git_process", lambda *a: started.append(a) or real(*a))
+    index = RepoIndex.build(RepoSource(repo, "HEAD"))
+    started.clear()
+    for i in range(10):
+        assert index.read(f"m{i}.py") == f"def f{i}():\n    return {i}\n".encode()
+    assert len(started) == 1
+    reader = index.source._reader
+    assert reader is not None and reader._proc is not None
+    reader._proc.kill()
+    reader._proc.wait()
+    assert index.read("m20.py").startswith(b"def f20")
+    assert len(started) == 2
+    assert len(index.read_many([f"m{i}.py" for i in range(21, 40)])) == 19  # past the few: a process of its own
+    assert len(started) == 3
