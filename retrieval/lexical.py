@@ -51,18 +51,18 @@ def symbol_counts(
     """Term counts of definitions' documents (path, qualified name, source).
 
     A document's tokens are its heading's (path and name words) and its body's; the bodies' counts depend
-    on the file's content alone, so they are kept in the index cache by blob (every visible definition of a
-    file at once): another process, or another commit holding the same file, tokenizes none of them again.
+    on the file's content alone, so they are kept in the index cache by blob (each file's bodies counted so
+    far): another process, or another commit holding the same file, tokenizes them no more.
     """
     memory = cache or index.memory.symbols
 
     def make(todo: list[int]) -> list[TermCounts]:
         wanted = [symbols[i] for i in todo]
-        bodies = _body_counts(index, {e.blob_id: e for e, _ in wanted})
+        bodies = _body_counts(index, wanted)
         out = []
         for e, s in wanted:
             heading = tokenize(symbol_heading(e, s))
-            body, length = bodies[e.blob_id].get((s.start_byte, s.end_byte)) or _count_body(index, e, s)
+            body, length = bodies[e.blob_id][(s.start_byte, s.end_byte)]
             tokens = Counter(heading)
             tokens.update(body)
             out.append(TermCounts(tokens, len(heading) + length, memory.stems))
@@ -72,32 +72,26 @@ def symbol_counts(
     return memory.counted(keys, make)
 
 
-def _body_counts(index: RepoIndex, files: dict[str, IndexedFile]) -> dict[str, Bodies]:
-    """The counts of every visible definition's body of each file (by blob), kept in the index cache."""
+def _body_counts(index: RepoIndex, symbols: list[tuple[IndexedFile, Symbol]]) -> dict[str, Bodies]:
+    """The counts of ``symbols``' bodies by blob and byte range: those kept in the index cache, the others
+    counted now and kept with them."""
     store = index.cache
+    files = {e.blob_id: e for e, _ in symbols}
     found = store.get_bodies(list(files), BODIES_VERSION) if store is not None else {}
-    todo = [e for blob, e in files.items() if blob not in found]
-    if todo:
-        contents = index.read_many([e.path for e in todo])
-        fresh = {e.blob_id: _bodies(e, contents[e.path]) for e in todo}
-        if store is not None:
-            store.put_bodies(fresh, BODIES_VERSION)
-        found.update(fresh)
+    missing = [(e, s) for e, s in symbols if (s.start_byte, s.end_byte) not in found.get(e.blob_id, {})]
+    if not missing:
+        return found
+    contents = index.read_many(list({e.path for e, _ in missing}))
+    grown: dict[str, Bodies] = {}
+    for e, s in missing:
+        tokens = tokenize(symbol_body(s, contents[e.path]))
+        grown.setdefault(e.blob_id, found.setdefault(e.blob_id, {}))[(s.start_byte, s.end_byte)] = (
+            dict(Counter(tokens)),
+            len(tokens),
+        )
+    if store is not None:
+        store.put_bodies(grown, BODIES_VERSION)
     return found
-
-
-def _bodies(entry: IndexedFile, content: bytes) -> Bodies:
-    out: Bodies = {}
-    for s in entry.visible_definitions:
-        tokens = tokenize(symbol_body(s, content))
-        out[(s.start_byte, s.end_byte)] = (dict(Counter(tokens)), len(tokens))
-    return out
-
-
-def _count_body(index: RepoIndex, entry: IndexedFile, sym: Symbol) -> Body:
-    """A definition not among the visible ones (asked for directly): counted from its file."""
-    tokens = tokenize(symbol_body(sym, index.read(entry.path)))
-    return dict(Counter(tokens)), len(tokens)
 
 
 class BM25Model:
@@ -133,11 +127,14 @@ class FileBM25:
         entries: list[IndexedFile],
         cache: TokenCache | None = None,
         store: PostingsStore | None = None,
+        stems: bool = False,
     ) -> None:
+        """``stems``: its stems will be asked for (they are kept with its postings then)."""
         self.index = index
         self.entries = entries
         self._cache = cache
         self._store = store
+        self._stems = stems
         self._model: BM25Model | None = None
 
     def scores(self, query: list[str], stems: bool = False) -> dict[str, float]:
@@ -159,6 +156,6 @@ class FileBM25:
             if postings is None or len(postings) != len(self.entries):
                 postings = Postings.of(file_counts(self.index, self.entries, self._cache))
                 if self._store:
-                    self._store.put(key, postings)
+                    self._store.put(key, postings, self._stems)
             self._model = BM25Model(postings, [e.path for e in self.entries])
         return self._model

@@ -8,6 +8,10 @@ from pydantic import BaseModel, Field
 
 from retrieval.steps import StepTime
 
+# Steps timed inside another one (their seconds are in it), and those that wait on the model or the interpreter.
+WITHIN = frozenset({"history", "maps"})
+NOT_RETRIEVAL = frozenset({"startup", "select files", "select definitions"})
+
 
 class FileChoice(BaseModel):
     path: str
@@ -60,6 +64,13 @@ class Localization(BaseModel):
     new_definition_needed: bool = False
     stages: list[StageRecord] = Field(default_factory=list)
     steps: list[StepTime] = Field(default_factory=list)  # seconds and memory of each step (retrieval.steps)
+
+    def retrieval_seconds(self) -> float | None:
+        """Seconds of retrieval (the index, the lists, the ranker, the locations), without the interpreter's
+        start or the model's stages; None when no step was timed."""
+        if not self.steps:
+            return None
+        return round(sum(s.seconds for s in self.steps if s.name not in WITHIN | NOT_RETRIEVAL), 3)
 
     @property
     def prompt_tokens(self) -> int:

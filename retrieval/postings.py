@@ -82,11 +82,12 @@ class Postings:
             self._columns[True] = self._tokens().stemmed(len(self), memo)
         return self._columns[True]
 
-    def to_bytes(self) -> bytes:
+    def to_bytes(self, stems: bool = True) -> bytes:
+        """The postings as a file's bytes; ``stems``: with the stems' columns (else made again when asked for)."""
         out = io.BytesIO()
         arrays = {"lengths": self.lengths}
-        for stems, col in ((False, self._tokens()), (True, self._stems())):
-            prefix = "stems" if stems else "tokens"
+        for is_stem, col in ((False, self._tokens()), *([(True, self._stems())] if stems else [])):
+            prefix = "stems" if is_stem else "tokens"
             arrays.update({f"{prefix}_terms": np.frombuffer("\n".join(col.terms).encode(), np.uint8)})
             arrays.update({f"{prefix}_starts": col.starts, f"{prefix}_docs": col.docs, f"{prefix}_counts": col.counts})
         np.savez(out, **arrays)
@@ -102,8 +103,12 @@ class Postings:
                     z[f"{p}_docs"],
                     z[f"{p}_counts"],
                 )
+                if f"{p}_terms" in z.files
+                else None
                 for p in ("tokens", "stems")
             ]
+            if cols[0] is None:
+                raise ValueError("no token columns")
             return cls(z["lengths"], *cols)
 
 
@@ -191,11 +196,11 @@ class PostingsStore:
             pass
         return postings
 
-    def put(self, key: str, postings: Postings) -> None:
+    def put(self, key: str, postings: Postings, stems: bool = True) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=self.folder, prefix=".", suffix=".tmp", delete=False) as tmp:
-                tmp.write(postings.to_bytes())
+                tmp.write(postings.to_bytes(stems))
             os.replace(tmp.name, self.folder / f"{key}.npz")
             kept = sorted(self.folder.glob("*.npz"), key=_used, reverse=True)
             for old in kept[KEEP:]:

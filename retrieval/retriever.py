@@ -119,7 +119,7 @@ class Retriever:
         self.files = index.code_files(tests=False)
         self.tests = index.code_files(tests=True)
         with index.steps.step("bm25") as counts:
-            self.code_bm25 = FileBM25(index, self.files, store=store)
+            self.code_bm25 = FileBM25(index, self.files, store=store, stems=True)  # the title's stems
             self._test_bm25 = FileBM25(index, self.tests, store=store)
             counts["documents"] = len(self.files) + len(self.tests)
 

@@ -45,6 +45,7 @@ class InstanceRow(BaseModel):
     sandbox: str = ""
     run_id: str = ""
     seconds: float = 0.0
+    retrieval_seconds: float | None = None  # of the localization: index, lists, ranker (Localization's steps)
     ranked_files: list[str] = Field(default_factory=list)
     edit_locations: list[str] = Field(default_factory=list)
     gold_ranks: dict[str, int | None] = Field(default_factory=dict)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def _instance_row(inst: Instance, row: InstanceRow | None, verdicts: dict[str, A
         "tokens": row.tokens,
         "cost": row.cost,
         "seconds": row.seconds,
+        "retrieval_seconds": row.retrieval_seconds,
         "environment": row.environment,
         "error": row.error,
         "error_kind": row.error_kind,
@@ -80,6 +82,10 @@ def _instance_row(inst: Instance, row: InstanceRow | None, verdicts: dict[str, A
     return out
 
 
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 3) if values else None
+
+
 def _share(n: int, total: int) -> float:
     return round(n / total, 4) if total else 0.0
 
@@ -95,6 +101,7 @@ def _aggregate(rows: list[dict[str, Any]], graded: bool) -> dict[str, Any]:
         "tokens": sum(int(r.get("tokens") or 0) for r in ran),
         "cost": round(sum(float(r.get("cost") or 0.0) for r in ran), 6),
         "seconds": round(sum(float(r.get("seconds") or 0.0) for r in ran), 2),
+        "retrieval_seconds_median": _median([r["retrieval_seconds"] for r in ran if r.get("retrieval_seconds")]),
     }
     ranked = [r for r in ran if r.get("gold_ranks")]
     for k in (1, 3, 5, 10):
@@ -185,6 +192,10 @@ def _rank_chart(rows: list[dict[str, Any]]) -> str:
     return f'<svg width="{20 + 70 * len(counts)}" height="112" role="img">{"".join(bars)}</svg>'
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def render_html(summary: dict[str, Any]) -> str:
     e = html.escape
     total = summary["total"]
@@ -194,6 +205,7 @@ def render_html(summary: dict[str, Any]) -> str:
     legend = " ".join(f'<span class="key" style="background:{c}"></span>{e(s)}' for s, c in STATUS_COLOURS.items())
     head_cells = "<th>repository</th><th>instances</th><th>statuses</th><th>patch</th><th>errors</th>"
     head_cells += "<th>gold files @1</th><th>@5</th><th>tokens</th><th>cost</th><th>seconds</th>"
+    head_cells += "<th>retrieval s (median)</th>"
     head_cells += f"<th>resolved{grade_note}</th>" if graded else ""
     repo_rows = []
     for name, agg in [*summary["repositories"].items(), ("all", total)]:
@@ -201,7 +213,7 @@ def render_html(summary: dict[str, Any]) -> str:
             f"<td>{e(name)}</td><td>{agg['instances']}</td><td>{_bar(agg['statuses'], agg['instances'])}</td>"
             f"<td>{agg['with_patch']}</td><td>{agg['errors']}</td><td>{agg['gold_files@1']:.2f}</td>"
             f"<td>{agg['gold_files@5']:.2f}</td><td>{agg['tokens']}</td><td>${agg['cost']:.4f}</td>"
-            f"<td>{agg['seconds']:.0f}</td>"
+            f"<td>{agg['seconds']:.0f}</td><td>{_seconds(agg.get('retrieval_seconds_median'))}</td>"
         )
         cells += f"<td>{agg['resolved']} ({agg['resolved_share']:.0%})</td>" if graded else ""
         repo_rows.append(f"<tr>{cells}</tr>")

@@ -285,6 +285,7 @@ class PredictionRow:
         elif outcome.stopped and "kept failing" in outcome.stopped:
             row.error_kind, row.error = "model", outcome.stopped
         row.ranked_files, row.edit_locations = outcome.ranked_files(50), summary["edit_locations"]
+        row.retrieval_seconds = outcome.localization.retrieval_seconds() if outcome.localization else None
 
 
 def _tar(folder: Path) -> bytes:

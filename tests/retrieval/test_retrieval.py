@@ -433,6 +433,10 @@ def test_postings_kept_are_capped_and_an_empty_corpus_is_scored(tmp_path: Path) 
     assert back is not None and BM25Model(back, ["a", "b"]).scores(["word"]).keys() == {"a"}
     empty = Postings.from_bytes(Postings.of([]).to_bytes())
     assert len(empty) == 0 and BM25Model(empty, []).scores(["word"], stems=True) == {}
+    docs = [TermCounts.of(tokenize("merging configs merged")), TermCounts.of(["other", "config"])]
+    whole, lean = Postings.of(docs), Postings.from_bytes(Postings.of(docs).to_bytes(stems=False))
+    for stem in ("merg", "config", "other", "absent"):  # kept without stems: made again from the tokens' columns
+        assert [a.tolist() for a in lean.column(stem, stems=True)] == [a.tolist() for a in whole.column(stem, True)]
 
 
 def test_bm25_scores_are_those_of_bm25s() -> None:

@@ -4,6 +4,7 @@ resumable loop of the benchmarks."""
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 from swebench_runner.data.dataset import load_instances
@@ -25,6 +26,10 @@ def test_start_run_runs_the_oracle_in_a_pool_and_resumes_from_its_journal(tmp_pa
     rows = Journal(out).read()
     assert sorted(rows) == ["demo__calc-1", "demo__calc-2"] and all(r.status == "untested" for r in rows.values())
     assert all(r.oracle_check == {"applies": True, "ast_equal": True, "why": ""} for r in rows.values())
+    # each instance's retrieval is timed (its localization's steps), and the run says the median
+    assert all(r.retrieval_seconds is not None and 0 < r.retrieval_seconds < r.seconds for r in rows.values())
+    timed = [r.retrieval_seconds for r in rows.values() if r.retrieval_seconds]
+    assert summary["total"]["retrieval_seconds_median"] == round(statistics.median(timed), 3)
     predictions = {p["instance_id"]: p["model_patch"] for p in read_jsonl(out / "predictions.jsonl")}
     assert predictions == {iid: row.patch for iid, row in rows.items()}  # the journal in the order runs ended
     again = start_run(s, RunRequest(str(dataset), out, "oracle", repos=repos), batch)  # the third one only
