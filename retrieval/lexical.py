@@ -24,7 +24,7 @@ from retrieval.parser import PARSER_VERSION
 from retrieval.postings import Postings, PostingsStore, corpus_key
 from retrieval.symbols import Symbol
 from retrieval.termcounts import TermCounts, TokenCache
-from retrieval.tokenize import TOKENIZER_VERSION, stem_tokens, tokenize
+from retrieval.tokenize import TOKENIZER_VERSION, count_tokens, stem_tokens
 
 Body = tuple[dict[str, int], int]  # a definition body's token counts and its number of tokens
 # The bodies' counts kept in the index cache are counted again when tokens or parses change.
@@ -61,11 +61,10 @@ def symbol_counts(
         bodies = _body_counts(index, wanted)
         out = []
         for e, s in wanted:
-            heading = tokenize(symbol_heading(e, s))
+            tokens, heading = count_tokens(symbol_heading(e, s))
             body, length = bodies[e.blob_id][(s.start_byte, s.end_byte)]
-            tokens = Counter(heading)
             tokens.update(body)
-            out.append(TermCounts(tokens, len(heading) + length, memory.stems))
+            out.append(TermCounts(tokens, heading + length, memory.stems))
         return out
 
     keys = [(e.path, e.blob_id, s.qualname, s.start_byte, s.end_byte) for e, s in symbols]
@@ -84,10 +83,10 @@ def _body_counts(index: RepoIndex, symbols: list[tuple[IndexedFile, Symbol]]) ->
     contents = index.read_many(list({e.path for e, _ in missing}))
     grown: dict[str, Bodies] = {}
     for e, s in missing:
-        tokens = tokenize(symbol_body(s, contents[e.path]))
+        counts, length = count_tokens(symbol_body(s, contents[e.path]))
         grown.setdefault(e.blob_id, found.setdefault(e.blob_id, {}))[(s.start_byte, s.end_byte)] = (
-            dict(Counter(tokens)),
-            len(tokens),
+            dict(counts),
+            length,
         )
     if store is not None:
         store.put_bodies(grown, BODIES_VERSION)

@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from retrieval.tokenize import stem_tokens, tokenize
+from retrieval.tokenize import count_tokens, stem_tokens
 
 
 @dataclass
@@ -52,7 +52,7 @@ class TokenCache:
 
     def counts(self, keys: list[Hashable], texts: Callable[[list[int]], list[str]]) -> list[TermCounts]:
         """Counts for ``keys``; ``texts`` gives the texts of the positions not kept, in one call."""
-        return self.counted(keys, lambda todo: [TermCounts.of(tokenize(t), self.stems) for t in texts(todo)])
+        return self.counted(keys, lambda todo: [TermCounts(*count_tokens(t), self.stems) for t in texts(todo)])
 
     def counted(self, keys: list[Hashable], make: Callable[[list[int]], list[TermCounts]]) -> list[TermCounts]:
         """Counts for ``keys``; ``make`` counts the positions not kept, in one call (their stems in ``stems``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from functools import lru_cache
 
 import Stemmer
@@ -49,6 +50,19 @@ def tokenize(text: str) -> list[str]:
     for ident in _IDENT.findall(text):
         out.extend(_identifier_tokens(ident))
     return out
+
+
+def count_tokens(text: str) -> tuple[Counter[str], int]:
+    """How often each of ``tokenize(text)``'s tokens occurs, and how many there are: each distinct identifier
+    split once (a file names a few hundred, a few thousand times), a third of the time of counting the list."""
+    counts: Counter[str] = Counter()
+    length = 0
+    for ident, times in Counter(_IDENT.findall(text)).items():
+        parts = _identifier_tokens(ident)
+        for part in parts:
+            counts[part] += times
+        length += times * len(parts)
+    return counts, length
 
 
 def identifiers(text: str) -> set[str]:

@@ -6,6 +6,8 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retrieval.cache import IndexCache
 from retrieval.dense import DenseIndex, ShortlistDense, document_id, load_model, model_key
@@ -17,9 +19,16 @@ from retrieval.postings import Postings, PostingsStore
 from retrieval.retriever import FusionWeights, Retriever
 from retrieval.source import RepoSource
 from retrieval.testpaths import is_auxiliary_path
-from retrieval.tokenize import split_identifier, stem_tokens, tokenize
+from retrieval.tokenize import count_tokens, split_identifier, stem_tokens, tokenize
 from tests.conftest import SHOP_ISSUE
 from tests.support.gitrepo import git, make_repo
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="abcXYZ_09 .(\n\té", max_size=80))
+def test_counted_tokens_are_those_of_the_token_list(text: str) -> None:
+    tokens = tokenize(text)
+    assert count_tokens(text) == (Counter(tokens), len(tokens))
 
 
 def test_identifier_tokens() -> None:
