@@ -107,7 +107,10 @@ class BM25Model:
         corpus never uses add nothing."""
         n = len(self.postings)
         total = np.zeros(n)
-        for term, repeats in Counter(stem_tokens(query) if stems else query).items():
+        terms = Counter(stem_tokens(query) if stems else query)
+        if not stems:
+            self.postings.prepare(terms)
+        for term, repeats in terms.items():
             docs, tf = self.postings.column(term, stems)
             df = len(docs)
             if df:

@@ -446,6 +446,11 @@ def test_postings_kept_are_capped_and_an_empty_corpus_is_scored(tmp_path: Path) 
     whole, lean = Postings.of(docs), Postings.from_bytes(Postings.of(docs).to_bytes(stems=False))
     for stem in ("merg", "config", "other", "absent"):  # kept without stems: made again from the tokens' columns
         assert [a.tolist() for a in lean.column(stem, stems=True)] == [a.tolist() for a in whole.column(stem, True)]
+    asked = Postings.of(docs)  # columns read from the documents, one pass for a query's terms
+    asked.prepare(["config", "merging", "absent"])
+    for term in ("config", "merging", "absent", "other"):
+        got, full = asked.column(term), lean.column(term)
+        assert [a.tolist() for a in got] == [a.tolist() for a in full] and got[0].dtype == full[0].dtype
 
 
 def test_bm25_scores_are_those_of_bm25s() -> None:
