@@ -16,13 +16,17 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from retrieval.postings import PostingsStore
 from retrieval.symbols import ParsedFile
 from retrieval.termcounts import LexicalMemory
+
+if TYPE_CHECKING:  # NumPy (a tenth of a second to import) only for what embeds or counts: not for `index`
+    import numpy as np
+
+    from retrieval.postings import PostingsStore
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,12 @@ Bodies = dict[tuple[int, int], tuple[dict[str, int], int]]
 _CHUNK = 500  # SQLite's variable limit is 999 on old builds
 
 
+def _unpacked(data: bytes) -> bytes:
+    """A parse as written: JSON as it is (since the warm index had to unpack 9 MB for django, 35 ms), or
+    compressed by an earlier version."""
+    return data if data[:1] == b"{" else zlib.decompress(data)
+
+
 class IndexCache:
     """Parsed files and embeddings keyed by content id; see the module docstring."""
 
@@ -51,7 +61,6 @@ class IndexCache:
         opens); a new one when not given."""
         self.path = Path(path)
         self.memory = memory if memory is not None else LexicalMemory()
-        self.postings = PostingsStore(self.path.parent / "postings")  # the files' term counts, per corpus
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.conn = self._open()
@@ -62,6 +71,13 @@ class IndexCache:
             for suffix in ("-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             self.conn = self._open()
+
+    @cached_property
+    def postings(self) -> PostingsStore:
+        """The files' term counts, per corpus, in a folder beside the database."""
+        from retrieval.postings import PostingsStore
+
+        return PostingsStore(self.path.parent / "postings")
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
@@ -104,14 +120,14 @@ class IndexCache:
             if (blob_id, language) not in wanted:
                 continue
             try:
-                found[(blob_id, language)] = ParsedFile.from_dict(json.loads(zlib.decompress(data)))
+                found[(blob_id, language)] = ParsedFile.from_dict(json.loads(_unpacked(data)))
             except (zlib.error, ValueError, KeyError, TypeError) as exc:
                 log.warning("cached parse of %s is damaged (%s); parsing again", blob_id, exc)
         return found
 
     def put_parsed(self, items: Iterable[tuple[str, str, ParsedFile]], parser: str) -> None:
         rows = [
-            (blob_id, parser, language, zlib.compress(json.dumps(p.to_dict(compact=True)).encode(), 1))
+            (blob_id, parser, language, json.dumps(p.to_dict(compact=True), separators=(",", ":")).encode())
             for blob_id, language, p in items
         ]
         with self.conn:
@@ -159,6 +175,8 @@ class IndexCache:
             self.conn.execute("INSERT OR REPLACE INTO history VALUES (?, ?, ?)", (commit, version, data))
 
     def get_embeddings(self, content_ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
+        import numpy as np
+
         ids = sorted(set(content_ids))
         sql = "SELECT blob_id, vectors, dim FROM embeddings WHERE model = ? AND blob_id IN ({marks})"
         out: dict[str, np.ndarray] = {}
@@ -169,6 +187,8 @@ class IndexCache:
         return out
 
     def put_embeddings(self, items: Iterable[tuple[str, np.ndarray]], model: str) -> None:
+        import numpy as np
+
         rows = [
             (content_id, model, np.ascontiguousarray(v, dtype=np.float32).tobytes(), int(v.shape[1]))
             for content_id, v in items

@@ -170,3 +170,20 @@ def test_small_reads_share_one_git_process_which_is_started_again_when_it_dies(
     assert len(started) == 2
     assert len(index.read_many([f"m{i}.py" for i in range(21, 40)])) == 19  # past the few: a process of its own
     assert len(started) == 3
+
+
+def test_parses_are_kept_as_plain_json_and_compressed_ones_of_earlier_versions_still_read(tmp_path: Path) -> None:
+    import zlib
+
+    from retrieval.parser import PARSER_VERSION, parse_source
+
+    parsed = parse_source(b"def f():\n    return 1\n", "python")
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    cache.put_parsed([("new", "python", parsed)], PARSER_VERSION)
+    old = zlib.compress(json.dumps(parsed.to_dict(compact=True)).encode(), 1)
+    cache.conn.execute("INSERT INTO parsed VALUES (?, ?, ?, ?)", ("old", PARSER_VERSION, "python", old))
+    raw = cache.conn.execute("SELECT data FROM parsed WHERE blob_id = 'new'").fetchone()[0]
+    assert raw.startswith(b"{")
+    found = cache.get_parsed([("new", "python"), ("old", "python")], PARSER_VERSION)
+    assert found[("new", "python")] == found[("old", "python")] == parsed
+    cache.close()
