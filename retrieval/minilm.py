@@ -137,29 +137,24 @@ def _graph(folder: Path) -> Any:
         def linear(name: str, p: str = p) -> tuple[str, str]:
             return weight(p + name + ".w", w[p + name + ".weight"].T), weight(p + name + ".b", w[p + name + ".bias"])
 
-        def norm(name: str, p: str = p) -> list[str]:
-            return [weight(p + name + ".g", w[p + name + ".weight"]), weight(p + name + ".beta", w[p + name + ".bias"])]
+        def dense_add_norm(inputs: str, residual: str, dense: str, norm: str, p: str = p) -> str:
+            """LayerNorm(inputs @ W + b + residual), in one of ONNX Runtime's fused nodes."""
+            weights, bias = linear(dense)
+            gain, shift = (
+                weight(p + norm + ".g", w[p + norm + ".weight"]),
+                weight(p + norm + ".beta", w[p + norm + ".bias"]),
+            )
+            product = node("MatMul", [inputs, weights])
+            return node("SkipLayerNormalization", [product, residual, gain, shift, bias], ms=True, epsilon=1e-12)
 
         qkv = [f"{p}attention.self.{m}" for m in ("query", "key", "value")]
         packed = weight(p + "qkv.w", np.concatenate([w[m + ".weight"].T for m in qkv], axis=1))
         packed_bias = weight(p + "qkv.b", np.concatenate([w[m + ".bias"] for m in qkv]))
         context = node("Attention", [x, packed, packed_bias, mask], ms=True, num_heads=heads)
-        out_w, out_b = linear("attention.output.dense")
-        x = node(
-            "SkipLayerNormalization",
-            [node("MatMul", [context, out_w]), x, *norm("attention.output.LayerNorm"), out_b],
-            ms=True,
-            epsilon=1e-12,
-        )
+        x = dense_add_norm(context, x, "attention.output.dense", "attention.output.LayerNorm")
         inner_w, inner_b = linear("intermediate.dense")
         inner = node("BiasGelu", [node("MatMul", [x, inner_w]), inner_b], ms=True)
-        down_w, down_b = linear("output.dense")
-        x = node(
-            "SkipLayerNormalization",
-            [node("MatMul", [inner, down_w]), x, *norm("output.LayerNorm"), down_b],
-            ms=True,
-            epsilon=1e-12,
-        )
+        x = dense_add_norm(inner, x, "output.dense", "output.LayerNorm")
     real = node("Unsqueeze", [node("Cast", ["attention_mask"], to=TensorProto.FLOAT), last])
     summed = node("ReduceSum", [node("Mul", [x, real]), axis1], keepdims=0)
     count = node("Max", [node("ReduceSum", [real, axis1], keepdims=0), weight("tiny", np.array(1e-9, np.float32))])
