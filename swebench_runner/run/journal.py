@@ -60,7 +60,7 @@ class InstanceRow(BaseModel):
     @property
     def is_error(self) -> bool:
         """An instance that ended in an error (an exception, a timeout, a model outage, a lost worker)."""
-        return self.status in ERROR_STATUSES or bool(self.error_kind)
+        return ended_in_error(self.status, self.error_kind)
 
     def line(self) -> dict[str, Any]:
         """What ``outcomes.jsonl`` holds: the fields that were set (and the unnamed ones kept)."""
@@ -117,9 +117,9 @@ def read_rows(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def is_error(row: dict[str, Any]) -> bool:
-    """A summary's instance that ended in an error (as ``InstanceRow.is_error``)."""
-    return row.get("status") in ERROR_STATUSES or bool(row.get("error_kind"))
+def ended_in_error(status: str | None, error_kind: str | None) -> bool:
+    """The one rule for an instance that ended in an error: its status says so, or an error kind was noted."""
+    return status in ERROR_STATUSES or bool(error_kind)
 
 
 def write_predictions(out: Path, rows: list[InstanceRow], model_name: str) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from swebench_runner.data.dataset import Instance
-from swebench_runner.run.journal import InstanceRow, is_error
+from swebench_runner.run.journal import InstanceRow, ended_in_error
 
 EVALUATION = "evaluation.json"
 STATUS_COLOURS = {
@@ -96,7 +96,7 @@ def _aggregate(rows: list[dict[str, Any]], graded: bool) -> dict[str, Any]:
         "instances": len(rows),
         "done": len(ran),
         "with_patch": sum(r["has_patch"] for r in ran),
-        "errors": sum(is_error(r) for r in ran),
+        "errors": sum(ended_in_error(r.get("status"), r.get("error_kind")) for r in ran),
         "statuses": dict(Counter(r["status"] for r in rows)),
         "tokens": sum(int(r.get("tokens") or 0) for r in ran),
         "cost": round(sum(float(r.get("cost") or 0.0) for r in ran), 6),
