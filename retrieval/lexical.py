@@ -26,7 +26,6 @@ from retrieval.symbols import Symbol
 from retrieval.termcounts import TermCounts, TokenCache
 from retrieval.tokenize import TOKENIZER_VERSION, count_tokens, stem_tokens
 
-Body = tuple[dict[str, int], int]  # a definition body's token counts and its number of tokens
 # The bodies' counts kept in the index cache are counted again when tokens or parses change.
 BODIES_VERSION = f"{TOKENIZER_VERSION}/parser{PARSER_VERSION}"
 
