@@ -47,15 +47,15 @@ def models_dir() -> Path:
 def model_file(folder: Path) -> Path:
     """The int8 model of the weights in ``folder``: made now (once, a few seconds) when missing."""
     target = models_dir() / FILE_NAME
-    if target.is_file():
-        return target
+    fallback = Path.home() / ".cache" / "repoagent" / "models" / FILE_NAME
+    for found in (target, fallback):
+        if found.is_file():
+            return found
     started = time.perf_counter()
     try:
         build(folder, target)
     except OSError:  # the environment is read-only: the user's cache
-        target = Path.home() / ".cache" / "repoagent" / "models" / FILE_NAME
-        if not target.is_file():
-            build(folder, target)
+        target = build(folder, fallback)
     log.warning(
         "made the embedding model %s in %.1f s (once; `repoagent models build` does it at install)",
         target,

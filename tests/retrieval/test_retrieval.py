@@ -217,6 +217,28 @@ def test_models_build_makes_the_encoder_where_asked_and_it_is_found_there(tmp_pa
     assert used.returncode == 0 and used.stdout.split()[0] == str(made) and "made" not in used.stderr, used.stderr
 
 
+def test_an_environment_it_cannot_write_to_gets_the_encoder_in_the_users_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No model where the environment keeps them, and no way to write one there: it is made once in
+    ``~/.cache/repoagent/models`` (with a warning), then found there without one."""
+    from retrieval.dense import bundled_model_path
+    from retrieval.minilm import FILE_NAME, model_file
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the models' folder would go")
+    monkeypatch.setenv("REPOAGENT_MODELS", str(blocker / "models"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with caplog.at_level("WARNING"):
+        made = model_file(bundled_model_path())
+    assert made == tmp_path / "home" / ".cache" / "repoagent" / "models" / FILE_NAME and made.is_file()
+    assert "made the embedding model" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert model_file(bundled_model_path()) == made
+    assert "made the embedding model" not in caplog.text
+
+
 def test_a_search_never_imports_torch(shop_repo: Path, tmp_path: Path) -> None:
     """Files to embed, then (cached) none: the query and the files are embedded by ONNX Runtime, and torch and
     sentence-transformers (seconds to import) stay out of the process; the second search finds what the first
