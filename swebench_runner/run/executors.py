@@ -8,13 +8,15 @@ dies (killed, out of memory) costs its job an error row, never the run.
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from repoagent.protocols import Executor
 from swebench_runner.run.journal import InstanceRow
-from swebench_runner.run.worker import Job, JobResult, RunConfig, Worker, init_process, run_in_process
+from swebench_runner.run.pool_process import init_process
+from swebench_runner.run.worker import Job, JobResult, RunConfig, Worker, run_in_process
 
 BatchExecutor = Executor[Job, JobResult]
 
@@ -41,7 +43,7 @@ class LocalPool:
             self.slots,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=init_process,
-            initargs=(self.config,),
+            initargs=(pickle.dumps(self.config),),  # unpickled (importing the pipeline) once tied to the driver
         )
 
     def submit(self, job: Job) -> None:

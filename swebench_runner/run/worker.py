@@ -314,19 +314,12 @@ def untar(archive: bytes, dest: Path) -> None:
 _WORKER: Worker | None = None
 
 
-def init_process(config: RunConfig) -> None:
-    """Initialiser of a pool process: die with the driver (even on kill -9), and make the worker once."""
+def start_worker(config: RunConfig) -> None:
+    """Make this pool process's worker (``pool_process.init_process`` calls it, once tied to the driver)."""
     global _WORKER
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG: the driver's death is ours
-    if os.getppid() == 1:  # the driver died before that line
-        os._exit(1)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the driver decides
     _WORKER = Worker(config)
 
 
 def run_in_process(job: Job) -> JobResult:
-    assert _WORKER is not None, "init_process did not run"
+    assert _WORKER is not None, "pool_process.init_process did not run"
     return _WORKER.run(job)
