@@ -156,7 +156,7 @@ class IndexCache:
             self.conn.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)", rows)
 
     def get_history(self, commit: str, version: str) -> list[Counter[str]] | None:
-        """The change counts kept for ``commit`` (an empty list: none were found there), or None."""
+        """The change counts kept for ``commit``, or None (never read, or damaged)."""
         row = self.conn.execute(
             "SELECT data FROM history WHERE revision = ? AND version = ?", (commit, version)
         ).fetchone()

@@ -63,12 +63,7 @@ class Postings:
             return self._stems().column(term)
         if self._columns[False] is not None:
             return self._columns[False].column(term)
-        if term not in self._asked:  # a few dozen terms of a query: cheaper than all of a corpus's columns
-            held = [(i, n) for i, d in enumerate(self._docs or []) if (n := d.tokens.get(term))]
-            self._asked[term] = (
-                np.array([i for i, _ in held], dtype=np.int32),
-                np.array([n for _, n in held], dtype=np.float64),
-            )
+        self.prepare([term])  # a few dozen terms of a query: cheaper than all of a corpus's columns
         return self._asked[term]
 
     def prepare(self, terms: Iterable[str]) -> None:

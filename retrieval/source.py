@@ -16,6 +16,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from retrieval.errors import SourceError
 from retrieval.git import git, git_process
@@ -91,18 +92,26 @@ class _BlobReader:
                 for f in files:
                     proc.stdin.write(f.blob_id.encode() + b"\n")
                     proc.stdin.flush()
-                    header = proc.stdout.readline().split()
-                    if len(header) == 2 and header[1] == b"missing":
-                        continue
-                    if len(header) < 3:
-                        raise SourceError(f"git cat-file could not read {f.path} ({f.blob_id})")
-                    out.append((f, proc.stdout.read(int(header[2]))))
-                    proc.stdout.read(1)
+                    data = _answer(proc.stdout, f)
+                    if data is not None:
+                        out.append((f, data))
             except (OSError, SourceError):
                 _end(proc)  # a broken conversation is not continued: the next read starts a new git
                 self._proc = None
                 raise
             return out
+
+
+def _answer(stdout: IO[bytes], f: SourceFile) -> bytes | None:
+    """``git cat-file --batch``'s answer for ``f``: its content, or None when the object is missing."""
+    header = stdout.readline().split()
+    if len(header) == 2 and header[1] == b"missing":
+        return None
+    if len(header) < 3:
+        raise SourceError(f"git cat-file could not read {f.path} ({f.blob_id})")
+    data = stdout.read(int(header[2]))
+    stdout.read(1)
+    return data
 
 
 def _end(proc: subprocess.Popen[bytes]) -> None:
@@ -239,14 +248,9 @@ class RepoSource:
         writer.start()
         try:
             for f in files:
-                header = proc.stdout.readline().split()
-                if len(header) == 2 and header[1] == b"missing":
-                    continue
-                if len(header) < 3:
-                    raise SourceError(f"git cat-file could not read {f.path} ({f.blob_id})")
-                data = proc.stdout.read(int(header[2]))
-                proc.stdout.read(1)
-                yield f, data
+                data = _answer(proc.stdout, f)
+                if data is not None:
+                    yield f, data
         finally:
             proc.stdout.close()
             proc.kill()
