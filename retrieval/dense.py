@@ -41,7 +41,10 @@ DOCS_VERSION = "docs4"
 # Documents are cut to 128 word pieces: twice the speed of 256 on two cores
 # (35 against 20 chunks a second), which keeps django's cold embedding under a minute.
 MAX_SEQ_LENGTH = 128
-_BATCH = 64
+# Texts per call, in order of length.  Int8 weights run a third faster in batches of 16 than of 64 on two cores
+# (0.98 s against 1.49 s for 150 django chunks): less padding, and each call's activations stay in cache.
+# The activations' int8 scale is each call's, so the batching is part of the vectors' cache key.
+_BATCH = 16
 
 
 def bundled_model_path() -> Path:
@@ -103,8 +106,8 @@ def model_key(name: str) -> str:
     if name == BUNDLED:
         from retrieval.minilm import BUILD
 
-        return f"bundled:all-MiniLM-L6-v2:{BUILD}|{DOCS_VERSION}"
-    return f"{name}|{DOCS_VERSION}"
+        return f"bundled:all-MiniLM-L6-v2:{BUILD}|{DOCS_VERSION}|b{_BATCH}"
+    return f"{name}|{DOCS_VERSION}|b{_BATCH}"
 
 
 def embed_files(

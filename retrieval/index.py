@@ -10,16 +10,17 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager as ContextManager
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
-from multiprocessing import get_context
 from typing import Any
 
 from retrieval.cache import IndexCache
 from retrieval.errors import SourceError
 from retrieval.history import HISTORY_VERSION, read_changes
 from retrieval.languages import language_for_path
+from retrieval.parse_workers import ParseWorkers
 from retrieval.parser import PARSER_VERSION, parse_source
 from retrieval.source import RepoSource, SourceFile
 from retrieval.steps import Steps, peak_rss_mb
@@ -81,10 +82,6 @@ def _is_binary(data: bytes) -> bool:
     return b"\0" in data[:8192]
 
 
-def _parse_one(item: tuple[bytes, str]) -> ParsedFile:
-    return parse_source(*item)
-
-
 class RepoIndex:
     """Files and symbols of one repository state; build it with ``RepoIndex.build``."""
 
@@ -113,7 +110,10 @@ class RepoIndex:
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         workers: int | None = None,
         progress: Progress | None = None,
+        while_parsing: Callable[[list[tuple[IndexedFile, bytes]]], None] | None = None,
     ) -> RepoIndex:
+        """``while_parsing`` is given the files about to be parsed and their contents, and runs while worker
+        processes parse them (what a caller will do with the contents anyway: its term counts)."""
         started = time.perf_counter()
         stats = IndexStats()
         skipped: Counter[str] = Counter()
@@ -139,30 +139,25 @@ class RepoIndex:
             else {}
         )
         need = [f for f in to_read if (f.blob_id, files[f.path].language) not in cached]
-        contents: dict[str, bytes] = {}
-        for f, data in source.read(need):
-            entry = files[f.path]
-            entry.blob_id, entry.size = f.blob_id, f.size  # filled in for files read from disk
-            if entry.size > max_file_bytes:
-                skipped["too_large"] += 1
-                entry.language = None
-            elif _is_binary(data):
-                skipped["binary"] += 1
-                entry.language = None
-            else:
-                contents[f.path] = data
-        if cache and not source.commit:  # disk files have their content ids only now
-            cached = cache.get_parsed(((files[p].blob_id, files[p].language or "") for p in contents), PARSER_VERSION)
-        fresh: list[tuple[IndexedFile, bytes]] = []
-        for f in to_read:
-            entry = files[f.path]
-            hit = cached.get((entry.blob_id, entry.language or ""))
-            if hit is not None:
-                entry.parsed = hit
-                stats.reused += 1
-            elif f.path in contents:
-                fresh.append((entry, contents[f.path]))
-        parsed = _parse_all([(data, e.language or "") for e, data in fresh], workers, progress)
+        workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        # a commit's cache says what is new before the reading: the workers start now, and their start overlaps it
+        with _workers_for(workers, len(need) if source.commit else 0) as pool:
+            contents = _read(source, need, files, max_file_bytes, skipped)
+            if cache and not source.commit:  # disk files have their content ids only now
+                cached = cache.get_parsed(
+                    ((files[p].blob_id, files[p].language or "") for p in contents), PARSER_VERSION
+                )
+            fresh: list[tuple[IndexedFile, bytes]] = []
+            for f in to_read:
+                entry = files[f.path]
+                hit = cached.get((entry.blob_id, entry.language or ""))
+                if hit is not None:
+                    entry.parsed = hit
+                    stats.reused += 1
+                elif f.path in contents:
+                    fresh.append((entry, contents[f.path]))
+            meanwhile = (lambda: while_parsing(fresh)) if while_parsing is not None and fresh else None
+            parsed = _parse_all([(data, e.language or "") for e, data in fresh], workers, pool, progress, meanwhile)
         for (entry, _), p in zip(fresh, parsed, strict=True):
             entry.parsed = p
         stats.parsed = len(fresh)
@@ -240,20 +235,53 @@ class RepoIndex:
         return self.read_many([path])[path]
 
 
-def _parse_all(items: list[tuple[bytes, str]], workers: int | None, progress: Progress | None) -> list[ParsedFile]:
+def _read(
+    source: RepoSource,
+    need: list[SourceFile],
+    files: dict[str, IndexedFile],
+    max_file_bytes: int,
+    skipped: Counter[str],
+) -> dict[str, bytes]:
+    """The contents of ``need`` by path; a file found too large or binary is counted in ``skipped`` and loses
+    its language (it is listed, never parsed)."""
+    contents: dict[str, bytes] = {}
+    for f, data in source.read(need):
+        entry = files[f.path]
+        entry.blob_id, entry.size = f.blob_id, f.size  # filled in for files read from disk
+        if entry.size > max_file_bytes:
+            skipped["too_large"] += 1
+            entry.language = None
+        elif _is_binary(data):
+            skipped["binary"] += 1
+            entry.language = None
+        else:
+            contents[f.path] = data
+    return contents
+
+
+def _workers_for(workers: int, files: int) -> ContextManager[ParseWorkers | None]:
+    """Parse workers for ``files`` new files, when that many pay for their start (else none)."""
+    return ParseWorkers(workers) if workers > 1 and files >= _PARALLEL_MIN_FILES else nullcontext()
+
+
+def _parse_all(
+    items: list[tuple[bytes, str]],
+    workers: int,
+    pool: ParseWorkers | None,
+    progress: Progress | None,
+    meanwhile: Callable[[], None] | None,
+) -> list[ParsedFile]:
+    if pool is not None:
+        return pool.parse(items, progress, meanwhile)
+    with _workers_for(workers, len(items)) as started:  # files read from disk: known to be new only now
+        if started is not None:
+            return started.parse(items, progress, meanwhile)
+    if meanwhile is not None:
+        meanwhile()
     total = len(items)
-    workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-    if workers <= 1 or total < _PARALLEL_MIN_FILES:
-        out = []
-        for i, item in enumerate(items):
-            out.append(_parse_one(item))
-            if progress and (i % 50 == 0 or i + 1 == total):
-                progress("parse", i + 1, total)
-        return out
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
-        out = []
-        for i, p in enumerate(pool.map(_parse_one, items, chunksize=32)):
-            out.append(p)
-            if progress and (i % 50 == 0 or i + 1 == total):
-                progress("parse", i + 1, total)
-        return out
+    out = []
+    for i, item in enumerate(items):
+        out.append(parse_source(*item))
+        if progress and (i % 50 == 0 or i + 1 == total):
+            progress("parse", i + 1, total)
+    return out

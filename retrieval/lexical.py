@@ -39,9 +39,20 @@ def file_counts(index: RepoIndex, entries: list[IndexedFile], cache: TokenCache 
     def texts(todo: list[int]) -> list[str]:
         todo_entries = [entries[i] for i in todo]
         contents = index.read_many([e.path for e in todo_entries])
-        return [lexical_file_text(e, contents[e.path].decode("utf-8", errors="replace")) for e in todo_entries]
+        return [_file_text(e, contents[e.path]) for e in todo_entries]
 
     return (cache or index.memory.files).counts([(e.path, e.blob_id) for e in entries], texts)
+
+
+def count_contents(files: list[tuple[IndexedFile, bytes]], cache: TokenCache) -> None:
+    """Count the lexical documents of files whose contents are at hand (an index build's, while its workers
+    parse them: ``RepoIndex.build(while_parsing=...)``), so that ``file_counts`` of them reads and counts
+    nothing."""
+    cache.counts([(e.path, e.blob_id) for e, _ in files], lambda todo: [_file_text(*files[i]) for i in todo])
+
+
+def _file_text(entry: IndexedFile, content: bytes) -> str:
+    return lexical_file_text(entry, content.decode("utf-8", errors="replace"))
 
 
 def symbol_counts(

@@ -75,7 +75,7 @@ def localize_command(
     model = model_for(settings, no_llm)
     with short_lived() if model is None else nullcontext(), open_cache(settings) as cache:
         with progress_bar(not json_out) as progress:
-            index = open_index(settings, repo, rev, cache, progress)
+            index = open_index(settings, repo, rev, cache, progress, for_retrieval=True)
             if started is not None:
                 index.steps.add("startup", started, first=True)
             localizer = build_localizer(settings, index, cache, model, top_k, progress)

@@ -154,7 +154,7 @@ def _open_run(
 def _index(run: _Run) -> RepoIndex:
     req, outcome = run.request, run.outcome
     run.stages.start("index")
-    index = open_index(req.settings, req.repo, req.rev, run.cache, run.progress)
+    index = open_index(req.settings, req.repo, req.rev, run.cache, run.progress, for_retrieval=True)
     outcome.revision = index.source.commit
     outcome.link_base = _github_base(req.repo, outcome.revision)
     outcome.index = index.stats.to_dict()

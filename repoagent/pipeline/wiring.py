@@ -7,6 +7,7 @@ work reports through a ``Progress`` callback the caller gives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from repoagent.config import INDEX_CACHE_FILE, Settings
 from repoagent.events import NoEvents
 from repoagent.protocols import ChatModel, EventSink
 from retrieval.cache import IndexCache
-from retrieval.index import Progress, RepoIndex
+from retrieval.index import IndexedFile, Progress, RepoIndex
 from retrieval.source import RepoSource
 
 if TYPE_CHECKING:  # what retrieval and the loop import is loaded by the jobs that use them, not by `index`
@@ -29,16 +30,32 @@ def open_cache(settings: Settings, cache_dir: Path | None = None) -> IndexCache:
 
 
 def open_index(
-    settings: Settings, repo: Path, rev: str | None, cache: IndexCache, progress: Progress | None = None
+    settings: Settings,
+    repo: Path,
+    rev: str | None,
+    cache: IndexCache,
+    progress: Progress | None = None,
+    for_retrieval: bool = False,
 ) -> RepoIndex:
-    """Index ``repo`` at ``rev`` (the working tree when None) through ``cache``."""
+    """Index ``repo`` at ``rev`` (the working tree when None) through ``cache``; ``for_retrieval``: the files'
+    term counts, which its lexical retrieval needs, are counted while worker processes parse them."""
     return RepoIndex.build(
         RepoSource(repo, rev),
         cache=cache,
         max_file_bytes=settings.index.max_file_bytes,
         workers=settings.index.workers or None,
         progress=progress,
+        while_parsing=_term_counter(cache) if for_retrieval else None,
     )
+
+
+def _term_counter(cache: IndexCache) -> Callable[[list[tuple[IndexedFile, bytes]]], None]:
+    def count(files: list[tuple[IndexedFile, bytes]]) -> None:
+        from retrieval.lexical import count_contents
+
+        count_contents(files, cache.memory.files)
+
+    return count
 
 
 def build_localizer(
