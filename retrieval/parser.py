@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tree_sitter import Node, QueryCursor
 
-from retrieval.languages import LANGUAGES, LanguageSpec, definitions_query, new_parser, strings_query
+from retrieval.languages import LANGUAGES, LanguageSpec, new_parser, source_query
 from retrieval.symbols import ParsedFile, Symbol
 
 # Bump when the parse output changes, so cached parses are redone.
@@ -58,7 +58,9 @@ def parse_source(content: bytes, language: str) -> ParsedFile:
         has_errors=root.has_error,
         line_count=content.count(b"\n") + (0 if content.endswith(b"\n") or not content else 1),
     )
-    defs = _collect_definitions(root, content, spec)
+    matches = QueryCursor(source_query(spec.name)).matches(root)
+    strings = [caps["string"][0] for _, caps in matches if "string" in caps]
+    defs = _collect_definitions([caps for _, caps in matches if "string" not in caps], content, spec)
     lines = _Lines(content)
     parsed.symbols = _definition_symbols(defs, root, content, spec, lines)
     taken = [s for s in parsed.symbols if s.toplevel]
@@ -66,7 +68,7 @@ def parse_source(content: bytes, language: str) -> ParsedFile:
     parsed.symbols.sort(key=lambda s: (s.start_byte, -s.end_byte))
     if language == "python":
         parsed.docstring = _python_docstring(root)
-    parsed.literals = _string_literals(root, spec)
+    parsed.literals = _string_literals(strings)
     return parsed
 
 
@@ -97,9 +99,9 @@ def _aligned(content: bytes, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def _collect_definitions(root: Node, content: bytes, spec: LanguageSpec) -> list[_Def]:
+def _collect_definitions(matches: list[dict[str, list[Node]]], content: bytes, spec: LanguageSpec) -> list[_Def]:
     seen: dict[tuple[int, int, str], _Def] = {}
-    for _, caps in QueryCursor(definitions_query(spec.name)).matches(root):
+    for caps in matches:
         for capture, nodes in caps.items():
             if not capture.startswith("definition."):
                 continue
@@ -326,10 +328,9 @@ def _first_code_byte(content: bytes) -> int:
     return m.start() if m else len(content)
 
 
-def _string_literals(root: Node, spec: LanguageSpec) -> list[str]:
+def _string_literals(nodes: list[Node]) -> list[str]:
     """One-line string literals long enough to match an error message quoted in an issue."""
     found: dict[str, None] = {}
-    nodes = QueryCursor(strings_query(spec.name)).captures(root).get("string", [])
     for node in sorted(nodes, key=lambda n: n.start_byte):
         if not 14 <= node.end_byte - node.start_byte <= 310 or node.start_point.row != node.end_point.row:
             continue
