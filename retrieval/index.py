@@ -6,6 +6,7 @@ of the same repository parses only the blobs that changed.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections import Counter
@@ -27,6 +28,8 @@ from retrieval.steps import Steps, peak_rss_mb
 from retrieval.symbols import ParsedFile, Symbol
 from retrieval.termcounts import LexicalMemory
 from retrieval.testpaths import is_test_path
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_MAX_FILE_BYTES = 1_000_000
@@ -260,8 +263,15 @@ def _read(
 
 
 def _workers_for(workers: int, files: int) -> ContextManager[ParseWorkers | None]:
-    """Parse workers for ``files`` new files, when that many pay for their start (else none)."""
-    return ParseWorkers(workers) if workers > 1 and files >= _PARALLEL_MIN_FILES else nullcontext()
+    """Parse workers for ``files`` new files, when that many pay for their start (else none: also when no
+    process can be started, and this one parses them)."""
+    if workers <= 1 or files < _PARALLEL_MIN_FILES:
+        return nullcontext()
+    try:
+        return ParseWorkers(workers)
+    except OSError as exc:
+        log.warning("parse workers could not be started (%s); parsing in this process", exc)
+        return nullcontext()
 
 
 def _parse_all(

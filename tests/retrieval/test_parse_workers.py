@@ -57,6 +57,18 @@ def test_an_error_of_the_parser_in_a_worker_is_raised_with_its_traceback() -> No
         pool.parse(items)
 
 
+def test_an_index_parses_here_when_no_worker_can_be_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {f"p/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(450)})
+    monkeypatch.setattr("sys.executable", str(tmp_path / "no-python"))
+    index = RepoIndex.build(RepoSource(repo, "HEAD"), workers=2)
+    assert index.stats.parsed == 450
+    assert [s.qualname for s in index.files["p/m7.py"].symbols] == ["f7"]
+    assert "parse workers could not be started" in caplog.text
+
+
 def test_files_counted_while_parsed_leave_nothing_for_bm25_to_read_and_score_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
