@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager as ContextManager
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -143,8 +143,10 @@ class RepoIndex:
         )
         need = [f for f in to_read if (f.blob_id, files[f.path].language) not in cached]
         workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
-        # a commit's cache says what is new before the reading: the workers start now, and their start overlaps it
-        with _workers_for(workers, len(need) if source.commit else 0) as pool:
+        with ExitStack() as stack:
+            # a commit's cache says what is new before the reading: the workers start now, and their start overlaps
+            # it; files read from disk are known to be new only once read
+            pool = stack.enter_context(_workers_for(workers, len(need))) if source.commit else None
             contents = _read(source, need, files, max_file_bytes, skipped)
             if cache and not source.commit:  # disk files have their content ids only now
                 cached = cache.get_parsed(
@@ -159,8 +161,10 @@ class RepoIndex:
                     stats.reused += 1
                 elif f.path in contents:
                     fresh.append((entry, contents[f.path]))
+            if not source.commit:
+                pool = stack.enter_context(_workers_for(workers, len(fresh)))
             meanwhile = (lambda: while_parsing(fresh)) if while_parsing is not None and fresh else None
-            parsed = _parse_all([(data, e.language or "") for e, data in fresh], workers, pool, progress, meanwhile)
+            parsed = _parse_all([(data, e.language or "") for e, data in fresh], pool, progress, meanwhile)
         for (entry, _), p in zip(fresh, parsed, strict=True):
             entry.parsed = p
         stats.parsed = len(fresh)
@@ -276,16 +280,14 @@ def _workers_for(workers: int, files: int) -> ContextManager[ParseWorkers | None
 
 def _parse_all(
     items: list[tuple[bytes, str]],
-    workers: int,
     pool: ParseWorkers | None,
     progress: Progress | None,
     meanwhile: Callable[[], None] | None,
 ) -> list[ParsedFile]:
+    """Parses of ``items``: by ``pool``'s workers when there are some (``meanwhile`` running here as they
+    parse), else here (``meanwhile`` first)."""
     if pool is not None:
         return pool.parse(items, progress, meanwhile)
-    with _workers_for(workers, len(items)) as started:  # files read from disk: known to be new only now
-        if started is not None:
-            return started.parse(items, progress, meanwhile)
     if meanwhile is not None:
         meanwhile()
     total = len(items)

@@ -133,14 +133,16 @@ def test_two_processes_index_at_once(tmp_path: Path) -> None:
     assert final.stats.reused == 60
 
 
-def test_parallel_parse_matches_serial(tmp_path: Path) -> None:
+@pytest.mark.parametrize("rev", ["HEAD", None])  # a commit's workers start before the reading, a tree's after
+def test_parallel_parse_matches_serial(tmp_path: Path, rev: str | None) -> None:
     repo = tmp_path / "repo"
     files: dict[str, str | bytes] = {
         f"p/m{i}.py": (FIXTURES / "sample.py").read_text() + f"\nV{i} = {i}\n" for i in range(450)
     }
     make_repo(repo, files)
-    serial = RepoIndex.build(RepoSource(repo, "HEAD"), workers=1)
-    parallel = RepoIndex.build(RepoSource(repo, "HEAD"), workers=2)
+    serial = RepoIndex.build(RepoSource(repo, rev), workers=1)
+    parallel = RepoIndex.build(RepoSource(repo, rev), workers=2)
+    assert parallel.stats.parsed == 450
     assert serial.stats.symbols == parallel.stats.symbols
     assert serial.files["p/m7.py"].parsed == parallel.files["p/m7.py"].parsed
 
