@@ -120,16 +120,14 @@ class IndexCache:
             if (blob_id, language) not in wanted:
                 continue
             try:
-                found[(blob_id, language)] = ParsedFile.from_dict(json.loads(_unpacked(data)))
+                found[(blob_id, language)] = ParsedFile.from_json(_unpacked(data))
             except (zlib.error, ValueError, KeyError, TypeError) as exc:
                 log.warning("cached parse of %s is damaged (%s); parsing again", blob_id, exc)
         return found
 
-    def put_parsed(self, items: Iterable[tuple[str, str, ParsedFile]], parser: str) -> None:
-        rows = [
-            (blob_id, parser, language, json.dumps(p.to_dict(compact=True), separators=(",", ":")).encode())
-            for blob_id, language, p in items
-        ]
+    def put_parsed(self, items: Iterable[tuple[str, str, bytes]], parser: str) -> None:
+        """Keep parses given as ``(blob_id, language, ParsedFile.to_json())``."""
+        rows = [(blob_id, parser, language, data) for blob_id, language, data in items]
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", rows)

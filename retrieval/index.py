@@ -21,8 +21,8 @@ from retrieval.cache import IndexCache
 from retrieval.errors import SourceError
 from retrieval.history import HISTORY_VERSION, read_changes
 from retrieval.languages import language_for_path
-from retrieval.parse_workers import ParseWorkers
-from retrieval.parser import PARSER_VERSION, parse_source
+from retrieval.parse_workers import Parse, ParseWorkers, parse_here
+from retrieval.parser import PARSER_VERSION
 from retrieval.source import RepoSource, SourceFile
 from retrieval.steps import Steps, peak_rss_mb
 from retrieval.symbols import ParsedFile, Symbol
@@ -165,11 +165,14 @@ class RepoIndex:
                 pool = stack.enter_context(_workers_for(workers, len(fresh)))
             meanwhile = (lambda: while_parsing(fresh)) if while_parsing is not None and fresh else None
             parsed = _parse_all([(data, e.language or "") for e, data in fresh], pool, progress, meanwhile)
-        for (entry, _), p in zip(fresh, parsed, strict=True):
+        for (entry, _), (p, _) in zip(fresh, parsed, strict=True):
             entry.parsed = p
         stats.parsed = len(fresh)
         if cache and fresh:
-            cache.put_parsed(((e.blob_id, e.language or "", e.parsed) for e, _ in fresh if e.parsed), PARSER_VERSION)
+            cache.put_parsed(
+                ((e.blob_id, e.language or "", data) for (e, _), (_, data) in zip(fresh, parsed, strict=True)),
+                PARSER_VERSION,
+            )
         stats.symbols = sum(len([s for s in f.symbols if s.is_definition]) for f in files.values())
         stats.with_errors = sum(1 for f in files.values() if f.parsed and f.parsed.has_errors)
         stats.skipped = sum(skipped.values())
@@ -283,7 +286,7 @@ def _parse_all(
     pool: ParseWorkers | None,
     progress: Progress | None,
     meanwhile: Callable[[], None] | None,
-) -> list[ParsedFile]:
+) -> list[Parse]:
     """Parses of ``items``: by ``pool``'s workers when there are some (``meanwhile`` running here as they
     parse), else here (``meanwhile`` first)."""
     if pool is not None:
@@ -293,7 +296,7 @@ def _parse_all(
     total = len(items)
     out = []
     for i, item in enumerate(items):
-        out.append(parse_source(*item))
+        out.append(parse_here(item))
         if progress and (i % 50 == 0 or i + 1 == total):
             progress("parse", i + 1, total)
     return out

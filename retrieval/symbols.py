@@ -10,6 +10,7 @@ half-open ``[start_byte, end_byte)``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -110,6 +111,14 @@ class ParsedFile:
             "line_count": self.line_count,
             "literals": self.literals,
         }
+
+    def to_json(self) -> bytes:
+        """The compact form the index cache keeps (and parse workers send)."""
+        return json.dumps(self.to_dict(compact=True), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ParsedFile:
+        return cls.from_dict(json.loads(data))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParsedFile:

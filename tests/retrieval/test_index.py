@@ -181,7 +181,7 @@ def test_parses_are_kept_as_plain_json_and_compressed_ones_of_earlier_versions_s
 
     parsed = parse_source(b"def f():\n    return 1\n", "python")
     cache = IndexCache(tmp_path / "cache.sqlite3")
-    cache.put_parsed([("new", "python", parsed)], PARSER_VERSION)
+    cache.put_parsed([("new", "python", parsed.to_json())], PARSER_VERSION)
     old = zlib.compress(json.dumps(parsed.to_dict(compact=True)).encode(), 1)
     cache.conn.execute("INSERT INTO parsed VALUES (?, ?, ?, ?)", ("old", PARSER_VERSION, "python", old))
     raw = cache.conn.execute("SELECT data FROM parsed WHERE blob_id = 'new'").fetchone()[0]

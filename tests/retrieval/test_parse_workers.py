@@ -34,7 +34,7 @@ def test_workers_give_this_process_parses_in_order_report_progress_and_exit_when
     with ParseWorkers(2) as pool:
         procs = list(pool._procs)
         got = pool.parse(items, lambda *a: seen.append(a), meanwhile=lambda: ran.append(True))
-    assert got == [parse_source(*item) for item in items]
+    assert got == [(p, p.to_json()) for p in (parse_source(*item) for item in items)]
     assert ran == [True]
     assert seen[-1] == ("parse", len(items), len(items))
     assert all(p.poll() is not None for p in procs)  # ended when their input closed
@@ -48,7 +48,23 @@ def test_files_of_workers_that_died_are_parsed_here(dead: int) -> None:
             proc.kill()
             proc.wait()
         got = pool.parse(items)
-    assert got == [parse_source(*item) for item in items]
+    assert got == [(p, p.to_json()) for p in (parse_source(*item) for item in items)]
+
+
+def test_a_worker_that_dies_midway_leaves_its_chunks_sent_and_queued_to_the_others_or_here() -> None:
+    items = _items(12 * CHUNK)
+    killed: list[int] = []
+    with ParseWorkers(2) as pool:
+        victim = pool._procs[0]
+
+        def progress(step: str, done: int, total: int) -> None:
+            if not killed:  # after the first answer: one chunk of the victim is likely being parsed, one queued
+                victim.kill()
+                killed.append(done)
+
+        got = pool.parse(items, progress)
+    assert killed and victim.poll() is not None
+    assert got == [(p, p.to_json()) for p in (parse_source(*item) for item in items)]
 
 
 def test_an_error_of_the_parser_in_a_worker_is_raised_with_its_traceback() -> None:
