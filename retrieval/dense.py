@@ -13,7 +13,9 @@ Small repositories use an exact inner-product index; past
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import threading
 import time
 from functools import cache
 from pathlib import Path
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
     from retrieval.minilm import MiniLM
 
+log = logging.getLogger(__name__)
+
 BUNDLED = "bundled"
 # Exact search over 384-dim vectors stays under a tenth of a second up to about a
 # million chunks on two cores, while building an HNSW graph of 50,000 chunks took
@@ -38,8 +42,8 @@ BUNDLED = "bundled"
 APPROXIMATE_FROM = 1_000_000
 # Bump when the documents change, so cached embeddings are redone.
 DOCS_VERSION = "docs4"
-# Documents are cut to 128 word pieces: twice the speed of 256 on two cores
-# (35 against 20 chunks a second), which keeps django's cold embedding under a minute.
+# Documents are cut to 128 word pieces: twice the speed of 256 on two cores (35 against 20 chunks a second
+# with sentence-transformers' float model; the int8 one embeds about 110 a second).
 MAX_SEQ_LENGTH = 128
 # Texts per call, in order of length.  Int8 weights run a third faster in batches of 16 than of 64 on two cores
 # (0.98 s against 1.49 s for 150 django chunks): less padding, and each call's activations stay in cache.
@@ -76,11 +80,34 @@ def load_model(name: str) -> SentenceTransformer:
     return model
 
 
-@cache
+_loading = threading.Lock()  # one load of the bundled model, whichever thread asks first
+
+
 def bundled_minilm() -> MiniLM:
+    with _loading:
+        return _bundled_minilm()
+
+
+@cache
+def _bundled_minilm() -> MiniLM:
     from retrieval.minilm import MiniLM
 
     return MiniLM(bundled_model_path(), MAX_SEQ_LENGTH)
+
+
+def preload(name: str) -> None:
+    """Start loading the bundled model ``name`` in a thread, for an embedding soon to come: a cold index loads
+    it while its files are parsed (ONNX Runtime's import and session, a quarter of a second, mostly out of
+    the interpreter's lock) instead of before its first batch.  Any other model loads when first asked for."""
+    if name == BUNDLED:
+        threading.Thread(target=_load_quietly, name="repoagent-model-load", daemon=True).start()
+
+
+def _load_quietly() -> None:
+    try:
+        bundled_minilm()
+    except Exception as exc:  # the embedding's own load raises it again, where it is reported
+        log.debug("loading the embedding model ahead failed: %s", exc)
 
 
 def encoder(name: str) -> MiniLM | SentenceTransformer:

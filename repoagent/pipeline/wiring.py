@@ -38,24 +38,37 @@ def open_index(
     for_retrieval: bool = False,
 ) -> RepoIndex:
     """Index ``repo`` at ``rev`` (the working tree when None) through ``cache``; ``for_retrieval``: the files'
-    term counts, which its lexical retrieval needs, are counted while worker processes parse them."""
+    term counts, which its lexical retrieval needs, are counted while worker processes parse them, and with
+    many new files the embedding model is loaded meanwhile."""
     return RepoIndex.build(
         RepoSource(repo, rev),
         cache=cache,
         max_file_bytes=settings.index.max_file_bytes,
         workers=settings.index.workers or None,
         progress=progress,
-        while_parsing=_term_counter(cache) if for_retrieval else None,
+        while_parsing=_while_parsing(cache, _embedding_model(settings)) if for_retrieval else None,
     )
 
 
-def _term_counter(cache: IndexCache) -> Callable[[list[tuple[IndexedFile, bytes]]], None]:
+# New files from which a dense retrieval will embed: its shortlist (100 files) is then hardly all cached.
+PRELOAD_MIN_FILES = 200
+
+
+def _while_parsing(cache: IndexCache, embedding: str | None) -> Callable[[list[tuple[IndexedFile, bytes]]], None]:
     def count(files: list[tuple[IndexedFile, bytes]]) -> None:
         from retrieval.lexical import count_contents
 
+        if embedding is not None and len(files) >= PRELOAD_MIN_FILES:
+            from retrieval.dense import preload
+
+            preload(embedding)
         count_contents(files, cache.memory.files)
 
     return count
+
+
+def _embedding_model(settings: Settings) -> str | None:
+    return settings.retrieval.embedding_model if settings.retrieval.dense else None
 
 
 def build_localizer(
@@ -83,11 +96,10 @@ def build_retriever(
     from retrieval.ranker import ranker_for
     from retrieval.retriever import make_retriever
 
-    embed = settings.retrieval.embedding_model if settings.retrieval.dense else None
     return make_retriever(
         index,
         cache,
-        embed,
+        _embedding_model(settings),
         progress=progress,
         shortlist=settings.retrieval.dense_shortlist,
         ranker=ranker_for(settings.retrieval.ranker),

@@ -1,14 +1,16 @@
 """Parsing in worker processes: the same parses as here, in order; dead workers and parser errors; the term
-counts an index build makes while its workers parse."""
+counts an index build makes while its workers parse, and the embedding model it loads meanwhile."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
 from repoagent.config import load_settings
-from repoagent.pipeline.wiring import open_index
+from repoagent.pipeline.wiring import PRELOAD_MIN_FILES, open_index
+from retrieval import dense
 from retrieval.cache import IndexCache
 from retrieval.index import RepoIndex
 from retrieval.lexical import FileBM25
@@ -112,3 +114,19 @@ def test_files_counted_while_parsed_leave_nothing_for_bm25_to_read_and_score_the
     assert FileBM25(index, index.code_files(tests=False)).scores(query) == expected
     assert FileBM25(index, index.code_files(tests=True)).scores(query) == tests_expected
     assert expected["p/m7.py"] == max(expected.values())
+
+
+@pytest.mark.parametrize(("new_files", "loaded"), [(PRELOAD_MIN_FILES, True), (PRELOAD_MIN_FILES - 1, False)])
+def test_many_new_files_load_the_embedding_model_while_they_are_parsed(
+    tmp_path: Path, new_files: int, loaded: bool
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {f"p/m{i}.py": f"def f{i}():\n    return {i}\n" for i in range(new_files)})
+    dense._bundled_minilm.cache_clear()
+    with IndexCache(tmp_path / "cache" / "index.sqlite3") as cache:
+        open_index(load_settings(None, [], env={}), repo, "HEAD", cache, for_retrieval=True)
+    for thread in threading.enumerate():
+        if thread.name == "repoagent-model-load":
+            thread.join()
+    assert (dense._bundled_minilm.cache_info().currsize == 1) is loaded
+    assert dense.bundled_minilm().encode(["x"]).shape == (1, 384)  # whether loaded ahead or now
