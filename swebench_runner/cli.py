@@ -139,14 +139,17 @@ def bench_speed_command(
     issue: Annotated[str, typer.Option("--issue", help="Issue text, or @FILE to read it from a file.")],
     repo: Annotated[Path, typer.Option("--repo", help="The repository (a work tree or a bare git folder).")],
     rev: Annotated[str | None, typer.Option("--rev", help="The commit to read (needed for a bare folder).")] = None,
-    warm_runs: Annotated[int, typer.Option("--warm-runs", help="How many warm calls after the cold one.")] = 3,
+    warm_runs: Annotated[int, typer.Option("--warm-runs", min=0, help="How many warm calls after the cold ones.")] = 3,
+    cold_runs: Annotated[
+        int, typer.Option("--cold-runs", min=1, help="How many cold calls, each in an empty home (median).")
+    ] = 1,
 ) -> None:
-    """Seconds and peak memory of one `localize --no-llm` call, cold (empty home) then warm; JSON on stdout."""
+    """Seconds and peak memory of a `localize --no-llm` call, cold (empty home) then warm; JSON on stdout."""
     from swebench_runner.bench.speed import bench_speed
 
     if not repo.exists():
         raise UserError(f"--repo {repo} does not exist")
-    figures = bench_speed(repo.resolve(), rev, issue, warm_runs)
+    figures = bench_speed(repo.resolve(), rev, issue, warm_runs, cold_runs=cold_runs)
     for call in figures["calls"]:
         if call["exit_code"]:
             err.print(f"a call failed (exit {call['exit_code']}): {call.get('stderr', '')}", highlight=False)

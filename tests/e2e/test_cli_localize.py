@@ -138,15 +138,18 @@ def test_bench_bad_dataset_exits_2(tmp_path: Path) -> None:
     assert out.returncode == 2 and "lacks repo, base_commit" in out.stderr
 
 
-def test_bench_speed_times_one_cold_call_and_warm_ones_each_in_its_own_process(shop_repo: Path, tmp_path: Path) -> None:
-    """The benchmark's shape, never its figures: a cold call in an empty home, then warm calls, each a child
-    process whose own peak memory is read, with the goals beside them."""
-    out = run_cli("bench", "speed", "--repo", str(shop_repo), "--issue", SHOP_ISSUE, "--warm-runs", "2", home=tmp_path)
+def test_bench_speed_times_cold_calls_and_warm_ones_each_in_its_own_process(shop_repo: Path, tmp_path: Path) -> None:
+    """The benchmark's shape, never its figures: cold calls each in an empty home (their median reported),
+    then warm calls, each a child process whose own peak memory is read, with the goals beside them."""
+    args = ("--issue", SHOP_ISSUE, "--warm-runs", "2", "--cold-runs", "3")
+    out = run_cli("bench", "speed", "--repo", str(shop_repo), *args, home=tmp_path)
     assert out.returncode == 0, out.stderr
     figures = json.loads(out.stdout.strip().splitlines()[-1])
-    assert [c["exit_code"] for c in figures["calls"]] == [0, 0, 0] and figures["failed"] == 0
+    assert [c["exit_code"] for c in figures["calls"]] == [0] * 5 and figures["failed"] == 0
     assert all(c["peak_mb"] > 30 and c["seconds"] > 0 for c in figures["calls"])  # a Python process, measured
-    assert figures["cold_seconds"] == figures["calls"][0]["seconds"]
+    colds = [c["seconds"] for c in figures["calls"][:3]]
+    assert figures["cold_runs"] == colds and figures["cold_seconds"] == sorted(colds)[1]
+    assert all(c["steps"]["index"]["counts"]["reused"] == 0 for c in figures["calls"][:3])  # each one cold
     assert figures["peak_mb"] == max(c["peak_mb"] for c in figures["calls"])
     assert set(figures["met"]) == set(figures["goals"]) == {"warm_seconds", "cold_seconds", "peak_mb"}
     # the breakdown of each call: cold parses and embeds, warm reuses both
