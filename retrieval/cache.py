@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from retrieval.symbols import ParsedFile
 from retrieval.termcounts import LexicalMemory
@@ -30,9 +30,12 @@ if TYPE_CHECKING:  # NumPy (a tenth of a second to import) only for what embeds 
 
 log = logging.getLogger(__name__)
 
+# ``parses`` holds each parse's summary beside it, so an index can count definitions without decoding them
+# (its ``parsed`` table, without one, is left to the versions that wrote it).
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS parsed (
-    blob_id TEXT NOT NULL, parser TEXT NOT NULL, language TEXT NOT NULL, data BLOB NOT NULL,
+CREATE TABLE IF NOT EXISTS parses (
+    blob_id TEXT NOT NULL, parser TEXT NOT NULL, language TEXT NOT NULL,
+    definitions INTEGER NOT NULL, has_errors INTEGER NOT NULL, data BLOB NOT NULL,
     PRIMARY KEY (blob_id, parser, language));
 CREATE TABLE IF NOT EXISTS bodies (
     blob_id TEXT NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (blob_id, version));
@@ -47,10 +50,13 @@ Bodies = dict[tuple[int, int], tuple[dict[str, int], int]]
 _CHUNK = 500  # SQLite's variable limit is 999 on old builds
 
 
-def _unpacked(data: bytes) -> bytes:
-    """A parse as written: JSON as it is (since the warm index had to unpack 9 MB for django, 35 ms), or
-    compressed by an earlier version."""
-    return data if data[:1] == b"{" else zlib.decompress(data)
+class KeptParse(NamedTuple):
+    """A cached parse as kept: its summary, and its JSON (``ParsedFile.to_json``), decoded when asked for
+    (django's 9 MB take a tenth of a second, which an index that only counts need not spend)."""
+
+    definitions: int
+    has_errors: bool
+    data: bytes
 
 
 class IndexCache:
@@ -110,27 +116,30 @@ class IndexCache:
             rows.extend(self.conn.execute(sql.format(marks=marks), (*params, *part)).fetchall())
         return rows
 
-    def get_parsed(self, keys: Iterable[tuple[str, str]], parser: str) -> dict[tuple[str, str], ParsedFile]:
-        """Cached parses of ``(blob_id, language)`` pairs; a damaged entry counts as missing."""
+    def get_parsed(self, keys: Iterable[tuple[str, str]], parser: str) -> dict[tuple[str, str], KeptParse]:
+        """Cached parses of ``(blob_id, language)`` pairs, not decoded."""
         wanted = set(keys)
         ids = sorted({b for b, _ in wanted})
-        found: dict[tuple[str, str], ParsedFile] = {}
-        sql = "SELECT blob_id, language, data FROM parsed WHERE parser = ? AND blob_id IN ({marks})"
-        for blob_id, language, data in self._select(sql, ids, parser):
-            if (blob_id, language) not in wanted:
-                continue
-            try:
-                found[(blob_id, language)] = ParsedFile.from_json(_unpacked(data))
-            except (zlib.error, ValueError, KeyError, TypeError) as exc:
-                log.warning("cached parse of %s is damaged (%s); parsing again", blob_id, exc)
-        return found
+        sql = (
+            "SELECT blob_id, language, definitions, has_errors, data FROM parses"
+            " WHERE parser = ? AND blob_id IN ({marks})"
+        )
+        return {
+            (blob_id, language): KeptParse(definitions, bool(has_errors), data)
+            for blob_id, language, definitions, has_errors, data in self._select(sql, ids, parser)
+            if (blob_id, language) in wanted
+        }
 
-    def put_parsed(self, items: Iterable[tuple[str, str, bytes]], parser: str) -> None:
-        """Keep parses given as ``(blob_id, language, ParsedFile.to_json())``."""
-        rows = [(blob_id, parser, language, data) for blob_id, language, data in items]
+    def put_parsed(self, items: Iterable[tuple[str, str, ParsedFile, bytes]], parser: str) -> None:
+        """Keep parses given as ``(blob_id, language, parse, parse.to_json())``."""
+        rows = [
+            (blob_id, parser, language, len(p.definitions), int(p.has_errors), data)
+            for blob_id, language, p, data in items
+        ]
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.executemany("INSERT OR REPLACE INTO parsed VALUES (?, ?, ?, ?)", rows)
+            self.conn.executemany("INSERT OR REPLACE INTO parses VALUES (?, ?, ?, ?, ?, ?)", rows)
+
 
     def get_bodies(self, blob_ids: list[str], version: str) -> dict[str, Bodies]:
         """The token counts of each file's definition bodies, by blob and the body's byte range."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,14 +37,43 @@ DEFAULT_MAX_FILE_BYTES = 1_000_000
 _PARALLEL_MIN_FILES = 400
 
 
-@dataclass
+@dataclass(eq=False)
 class IndexedFile:
     path: str
     blob_id: str
     size: int
     language: str | None
     is_test: bool
-    parsed: ParsedFile | None = None
+    _parsed: ParsedFile | None = field(default=None, repr=False)
+    # a cached parse, decoded when first asked for, and what parses the file again if it is found damaged
+    _kept: bytes | None = field(default=None, repr=False)
+    _reparse: Callable[[IndexedFile], ParsedFile | None] | None = field(default=None, repr=False)
+
+    @property
+    def parsed(self) -> ParsedFile | None:
+        kept = self._kept
+        if kept is not None:  # decoded, kept, then the JSON dropped: a second thread decodes it again at worst
+            try:
+                parsed = ParsedFile.from_json(kept)
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("cached parse of %s (%s) is damaged (%s); parsing it again", self.path, self.blob_id, exc)
+                parsed = self._reparse(self) if self._reparse is not None else None
+            self._parsed = parsed
+            self._kept = None
+        return self._parsed
+
+    @parsed.setter
+    def parsed(self, value: ParsedFile | None) -> None:
+        self._parsed, self._kept = value, None
+
+    def keep(self, data: bytes, reparse: Callable[[IndexedFile], ParsedFile | None]) -> None:
+        """Hold a cached parse (``ParsedFile.to_json``) to decode when ``parsed`` is first read."""
+        self._parsed, self._kept, self._reparse = None, data, reparse
+
+    @property
+    def has_parse(self) -> bool:
+        """Parsed, or a cached parse is held (``parsed`` would decode it)."""
+        return self._kept is not None or self._parsed is not None
 
     @property
     def symbols(self) -> list[Symbol]:
@@ -153,12 +183,15 @@ class RepoIndex:
                     ((files[p].blob_id, files[p].language or "") for p in contents), PARSER_VERSION
                 )
             fresh: list[tuple[IndexedFile, bytes]] = []
+            reparse = _reparser(source, cache)
             for f in to_read:
                 entry = files[f.path]
                 hit = cached.get((entry.blob_id, entry.language or ""))
                 if hit is not None:
-                    entry.parsed = hit
+                    entry.keep(hit.data, reparse)
                     stats.reused += 1
+                    stats.symbols += hit.definitions
+                    stats.with_errors += hit.has_errors
                 elif f.path in contents:
                     fresh.append((entry, contents[f.path]))
             if not source.commit:
@@ -167,14 +200,14 @@ class RepoIndex:
             parsed = _parse_all([(data, e.language or "") for e, data in fresh], pool, progress, meanwhile)
         for (entry, _), (p, _) in zip(fresh, parsed, strict=True):
             entry.parsed = p
+            stats.symbols += len(p.definitions)
+            stats.with_errors += p.has_errors
         stats.parsed = len(fresh)
         if cache and fresh:
             cache.put_parsed(
-                ((e.blob_id, e.language or "", data) for (e, _), (_, data) in zip(fresh, parsed, strict=True)),
+                ((e.blob_id, e.language or "", p, data) for (e, _), (p, data) in zip(fresh, parsed, strict=True)),
                 PARSER_VERSION,
             )
-        stats.symbols = sum(len([s for s in f.symbols if s.is_definition]) for f in files.values())
-        stats.with_errors = sum(1 for f in files.values() if f.parsed and f.parsed.has_errors)
         stats.skipped = sum(skipped.values())
         stats.skipped_reasons = dict(sorted(skipped.items()))
         stats.seconds = time.perf_counter() - started
@@ -221,7 +254,7 @@ class RepoIndex:
     def code_files(self, tests: bool | None = None) -> list[IndexedFile]:
         """Parsed files in path order; ``tests`` keeps only test (True) or non-test (False) files."""
         return [
-            f for _, f in sorted(self.files.items()) if f.parsed is not None and (tests is None or f.is_test == tests)
+            f for _, f in sorted(self.files.items()) if f.has_parse and (tests is None or f.is_test == tests)
         ]
 
     def symbol(self, path: str, qualname: str) -> Symbol | None:
@@ -243,6 +276,26 @@ class RepoIndex:
 
     def read(self, path: str) -> bytes:
         return self.read_many([path])[path]
+
+
+def _reparser(source: RepoSource, cache: IndexCache | None) -> Callable[[IndexedFile], ParsedFile | None]:
+    """What parses a file again whose cached parse is found damaged, and keeps the new parse."""
+
+    def reparse(entry: IndexedFile) -> ParsedFile | None:
+        try:
+            _, data = next(iter(source.read([SourceFile(entry.path, entry.blob_id, entry.size)])))
+        except (SourceError, StopIteration) as exc:
+            log.warning("%s could not be read again (%s); it has no symbols", entry.path, exc)
+            return None
+        parsed, encoded = parse_here((data, entry.language or ""))
+        if cache is not None:
+            try:
+                cache.put_parsed([(entry.blob_id, entry.language or "", parsed, encoded)], PARSER_VERSION)
+            except sqlite3.Error as exc:  # closed by now, or busy: the next index parses it again
+                log.warning("the new parse of %s was not kept (%s)", entry.path, exc)
+        return parsed
+
+    return reparse
 
 
 def _read(

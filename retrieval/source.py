@@ -60,11 +60,21 @@ def _git(repo: Path, *args: str) -> bytes:
 
 def is_git_repo(path: Path) -> bool:
     """A repository's top folder or a bare git directory; a folder inside another repository is not one."""
+    return _git_kind(path) is not None
+
+
+def _git_kind(path: Path) -> str | None:
+    """"bare" (a bare git directory), "tree" (a repository's top folder), or None (not a repository, or a
+    folder inside one)."""
     proc = git(path, "rev-parse", "--is-bare-repository", "--show-prefix")
     if proc.returncode != 0:
-        return False
+        return None
     lines = proc.stdout.decode(errors="replace").splitlines()
-    return bool(lines) and (lines[0] == "true" or len(lines) < 2 or not lines[1].strip())
+    if not lines:
+        return None
+    if lines[0] == "true":
+        return "bare"
+    return "tree" if len(lines) < 2 or not lines[1].strip() else None
 
 
 _FEW = 16  # reads of up to this many blobs go through the source's one long-lived `git cat-file --batch`
@@ -129,7 +139,9 @@ class RepoSource:
         self.path = Path(path).resolve()
         if not self.path.exists():
             raise SourceError(f"{path}: no such folder; pass --repo a git repository or a folder")
-        self.is_git = is_git_repo(self.path)
+        kind = _git_kind(self.path)
+        self.is_git = kind is not None
+        self.bare = kind == "bare"
         self.rev = rev
         self.commit: str | None = None
         if rev is not None:
@@ -139,7 +151,6 @@ class RepoSource:
                 self.commit = _git(self.path, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").decode().strip()
             except SourceError:
                 raise SourceError(f"{path}: no commit named {rev!r}; check the revision with git log") from None
-        self.bare = self.is_git and _git(self.path, "rev-parse", "--is-bare-repository").strip() == b"true"
         self._reader: _BlobReader | None = None
         if self.bare and rev is None:
             raise SourceError(f"{path} is a bare git repository: pass --rev to say which commit to read")

@@ -12,6 +12,7 @@ from retrieval.cache import IndexCache
 from retrieval.errors import SourceError
 from retrieval.index import RepoIndex
 from retrieval.source import RepoSource, git_blob_id
+from retrieval.symbols import ParsedFile
 from tests.support.gitrepo import git, make_repo
 
 FIXTURES = Path(__file__).parents[1] / "support" / "fixtures"
@@ -174,18 +175,29 @@ def test_small_reads_share_one_git_process_which_is_started_again_when_it_dies(
     assert len(started) == 3
 
 
-def test_parses_are_kept_as_plain_json_and_compressed_ones_of_earlier_versions_still_read(tmp_path: Path) -> None:
-    import zlib
-
-    from retrieval.parser import PARSER_VERSION, parse_source
-
-    parsed = parse_source(b"def f():\n    return 1\n", "python")
+def test_a_kept_parse_is_decoded_when_first_read_and_a_damaged_one_is_parsed_again_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = tmp_path / "repo"
+    a = "def f():\n    return 1\n\n\nclass C:\n    def m(self):\n        pass\n"
+    make_repo(repo, {"a.py": a, "b.py": "def g(:\n"})
     cache = IndexCache(tmp_path / "cache.sqlite3")
-    cache.put_parsed([("new", "python", parsed.to_json())], PARSER_VERSION)
-    old = zlib.compress(json.dumps(parsed.to_dict(compact=True)).encode(), 1)
-    cache.conn.execute("INSERT INTO parsed VALUES (?, ?, ?, ?)", ("old", PARSER_VERSION, "python", old))
-    raw = cache.conn.execute("SELECT data FROM parsed WHERE blob_id = 'new'").fetchone()[0]
-    assert raw.startswith(b"{")
-    found = cache.get_parsed([("new", "python"), ("old", "python")], PARSER_VERSION)
-    assert found[("new", "python")] == found[("old", "python")] == parsed
+    first = RepoIndex.build(RepoSource(repo, "HEAD"), cache=cache)
+    second = RepoIndex.build(RepoSource(repo, "HEAD"), cache=cache)
+    assert second.stats.reused == 2 and second.stats.parsed == 0
+    # counted from the kept summaries, nothing decoded
+    assert (second.stats.symbols, second.stats.with_errors) == (first.stats.symbols, first.stats.with_errors)
+    assert first.stats.symbols >= 3 and first.stats.with_errors == 1
+    entry = second.files["a.py"]
+    assert entry._kept is not None and entry.has_parse
+    assert [f.path for f in second.code_files()] == ["a.py", "b.py"] and entry._kept is not None
+    assert entry.parsed == first.files["a.py"].parsed and entry._kept is None
+
+    blob = entry.blob_id
+    cache.conn.execute("UPDATE parses SET data = ? WHERE blob_id = ?", (b'{"language": ', blob))
+    third = RepoIndex.build(RepoSource(repo, "HEAD"), cache=cache)
+    assert [s.qualname for s in third.files["a.py"].visible_definitions] == ["f", "C", "C.m"]
+    assert "cached parse of a.py" in caplog.text and "is damaged" in caplog.text
+    kept = cache.conn.execute("SELECT data FROM parses WHERE blob_id = ?", (blob,)).fetchone()[0]
+    assert ParsedFile.from_json(kept) == first.files["a.py"].parsed  # the new parse replaced the damaged one
     cache.close()
