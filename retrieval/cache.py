@@ -140,7 +140,6 @@ class IndexCache:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT OR REPLACE INTO parses VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-
     def get_bodies(self, blob_ids: list[str], version: str) -> dict[str, Bodies]:
         """The token counts of each file's definition bodies, by blob and the body's byte range."""
         sql = "SELECT blob_id, data FROM bodies WHERE version = ? AND blob_id IN ({marks})"

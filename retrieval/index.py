@@ -253,9 +253,7 @@ class RepoIndex:
 
     def code_files(self, tests: bool | None = None) -> list[IndexedFile]:
         """Parsed files in path order; ``tests`` keeps only test (True) or non-test (False) files."""
-        return [
-            f for _, f in sorted(self.files.items()) if f.has_parse and (tests is None or f.is_test == tests)
-        ]
+        return [f for _, f in sorted(self.files.items()) if f.has_parse and (tests is None or f.is_test == tests)]
 
     def symbol(self, path: str, qualname: str) -> Symbol | None:
         entry = self.files.get(path)
@@ -283,9 +281,12 @@ def _reparser(source: RepoSource, cache: IndexCache | None) -> Callable[[Indexed
 
     def reparse(entry: IndexedFile) -> ParsedFile | None:
         try:
-            _, data = next(iter(source.read([SourceFile(entry.path, entry.blob_id, entry.size)])))
-        except (SourceError, StopIteration) as exc:
+            found, data = next(iter(source.read([SourceFile(entry.path, entry.blob_id, entry.size)])))
+        except (SourceError, OSError, StopIteration) as exc:
             log.warning("%s could not be read again (%s); it has no symbols", entry.path, exc)
+            return None
+        if found.blob_id != entry.blob_id:  # a file on disk changed since: its parse would be another's
+            log.warning("%s changed since it was indexed; it has no symbols", entry.path)
             return None
         parsed, encoded = parse_here((data, entry.language or ""))
         if cache is not None:

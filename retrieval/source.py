@@ -64,7 +64,7 @@ def is_git_repo(path: Path) -> bool:
 
 
 def _git_kind(path: Path) -> str | None:
-    """"bare" (a bare git directory), "tree" (a repository's top folder), or None (not a repository, or a
+    """ "bare" (a bare git directory), "tree" (a repository's top folder), or None (not a repository, or a
     folder inside one)."""
     proc = git(path, "rev-parse", "--is-bare-repository", "--show-prefix")
     if proc.returncode != 0:

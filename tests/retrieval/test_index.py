@@ -201,3 +201,19 @@ def test_a_kept_parse_is_decoded_when_first_read_and_a_damaged_one_is_parsed_aga
     kept = cache.conn.execute("SELECT data FROM parses WHERE blob_id = ?", (blob,)).fetchone()[0]
     assert ParsedFile.from_json(kept) == first.files["a.py"].parsed  # the new parse replaced the damaged one
     cache.close()
+
+
+def test_a_damaged_parse_of_a_file_changed_on_disk_since_is_not_replaced_by_the_new_contents(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = tmp_path / "repo"
+    make_repo(repo, {"a.py": "def f():\n    return 1\n"})
+    cache = IndexCache(tmp_path / "cache.sqlite3")
+    blob = RepoIndex.build(RepoSource(repo), cache=cache).files["a.py"].blob_id
+    cache.conn.execute("UPDATE parses SET data = ? WHERE blob_id = ?", (b"[", blob))
+    index = RepoIndex.build(RepoSource(repo), cache=cache)  # holds the damaged parse, not decoded yet
+    (repo / "a.py").write_text("def g():\n    return 2\n")
+    assert index.files["a.py"].parsed is None and index.files["a.py"].symbols == []
+    assert "changed since it was indexed" in caplog.text
+    assert cache.conn.execute("SELECT data FROM parses WHERE blob_id = ?", (blob,)).fetchone()[0] == b"["
+    cache.close()
