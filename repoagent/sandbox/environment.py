@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from repoagent.testrun import is_pytest
 from retrieval.source import RepoSource
 
@@ -206,6 +204,8 @@ def choose_python(project: Project) -> tuple[str | None, str]:
         version = ".".join(pinned[0].strip().split(".")[:2])
         if version in PYTHONS:
             return version, f".python-version says {pinned[0].strip()}"
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet  # here, not in every command's start
+
     raw = _requires_python(project)
     try:
         spec = SpecifierSet(raw)
