@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import IO, Any
@@ -123,7 +124,10 @@ class _Link:
             if start is None:
                 break
             if kind == "ok":
-                answer = [(ParsedFile.from_json(data), data) for data in answer]
+                try:
+                    answer = [(ParsedFile.from_json(data), data) for data in answer]
+                except (ValueError, KeyError, TypeError):  # reported as the parser's error, never a hang
+                    kind, answer = "error", traceback.format_exc()
             self.done.put((kind, start, answer))
         self.slots.release(self.AHEAD)  # a writer waiting for a slot sees the end
         self.done.put(("end", 0, None))
@@ -237,8 +241,6 @@ def main() -> None:
         try:
             answer: tuple[str, Any] = ("ok", [parse_source(data, language).to_json() for data, language in request])
         except Exception:
-            import traceback
-
             answer = ("error", traceback.format_exc())
         try:
             _send(channel_out, answer)

@@ -17,6 +17,7 @@ from retrieval.lexical import FileBM25
 from retrieval.parse_workers import CHUNK, ParseWorkerError, ParseWorkers
 from retrieval.parser import parse_source
 from retrieval.source import RepoSource
+from retrieval.symbols import ParsedFile
 from retrieval.tokenize import tokenize
 from tests.support.gitrepo import make_repo
 
@@ -73,6 +74,15 @@ def test_an_error_of_the_parser_in_a_worker_is_raised_with_its_traceback() -> No
     items = [*_items(2), (b"x = 1\n", "no-such-language")]
     with ParseWorkers(2) as pool, pytest.raises(ParseWorkerError, match="KeyError: 'no-such-language'"):
         pool.parse(items)
+
+
+def test_an_answer_that_cannot_be_read_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(data: bytes) -> ParsedFile:
+        raise ValueError("not a parse")
+
+    monkeypatch.setattr(ParsedFile, "from_json", staticmethod(unreadable))
+    with ParseWorkers(2) as pool, pytest.raises(ParseWorkerError, match="ValueError: not a parse"):
+        pool.parse(_items(3 * CHUNK))
 
 
 def test_an_index_parses_here_when_no_worker_can_be_started(
