@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 from tests.support.cli_helpers import run_cli
@@ -69,3 +71,30 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path: Path) -> None:
         assert out.returncode == 2, (args, out.stderr)
         assert "Traceback" not in out.stderr
         assert out.stderr.strip().startswith("repoagent:"), out.stderr
+
+
+def test_a_cache_damaged_in_use_is_reported_in_one_line_then_checked_and_rebuilt(tmp_path: Path) -> None:
+    """The whole-file check runs once a day, not at each open: damage met in between is one line (exit 1),
+    and the next run checks the file, moves it aside and builds a new one."""
+    repo = tmp_path / "repo"
+    make_repo(repo, {f"pkg/m{i}.py": f"def f{i}(x):\n    '''{'doc ' * 200}'''\n    return x\n" for i in range(60)})
+    home = tmp_path / "home"
+    db = home / "cache" / "index.sqlite3"
+    assert run_cli("index", "--repo", str(repo), "--rev", "HEAD", home=home).returncode == 0
+    with closing(sqlite3.connect(db)) as conn:  # the tables' first pages stay whole: their rows' pages do not
+        roots = max(r for (r,) in conn.execute("SELECT rootpage FROM sqlite_master"))
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(db.read_bytes())
+    assert len(data) > (roots + 4) * size  # the parses fill pages past them
+    data[roots * size :] = b"\xa5" * (len(data) - roots * size)
+    db.write_bytes(bytes(data))
+
+    damaged = run_cli("index", "--repo", str(repo), "--rev", "HEAD", home=home)
+    assert damaged.returncode == 1 and "Traceback" not in damaged.stderr
+    assert "could not be read" in damaged.stderr and "the next run checks it" in damaged.stderr
+    assert db.with_name("index.sqlite3.check").exists()
+
+    again = run_cli("index", "--repo", str(repo), "--rev", "HEAD", "--json", home=home)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout.strip().splitlines()[-1])["parsed"] == 60
+    assert list(db.parent.glob("index.sqlite3.corrupt-*")) and not db.with_name("index.sqlite3.check").exists()

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from retrieval.cache import IndexCache
+from retrieval.cache import CHECK_SECONDS, IndexCache, distrust_open_caches
 from retrieval.errors import SourceError
 from retrieval.index import RepoIndex
 from retrieval.source import RepoSource, git_blob_id
@@ -109,6 +112,30 @@ def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
     assert list(db.parent.glob("index.sqlite3.corrupt-*"))
     again = RepoIndex.build(RepoSource(repo, "HEAD"), cache=cache)
     assert again.stats.reused == 1
+
+
+def test_the_whole_file_is_checked_once_a_day_or_after_a_command_met_damage(tmp_path: Path) -> None:
+    db = tmp_path / "cache" / "index.sqlite3"
+
+    def checked_at() -> float:
+        with closing(sqlite3.connect(db)) as conn:
+            return conn.execute("SELECT at FROM checks WHERE name = 'quick_check'").fetchone()[0]
+
+    IndexCache(db).close()
+    first = checked_at()
+    IndexCache(db).close()
+    assert checked_at() == first  # the same day: not again
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE checks SET at = ?", (first - CHECK_SECONDS - 1,))
+    IndexCache(db).close()
+    assert checked_at() >= first  # a day later: checked again
+    cache = IndexCache(db)
+    assert db in distrust_open_caches() and db.with_name("index.sqlite3.check").exists()
+    cache.close()
+    before = checked_at()
+    time.sleep(0.01)
+    IndexCache(db).close()
+    assert checked_at() > before and not db.with_name("index.sqlite3.check").exists()
 
 
 def test_two_processes_index_at_once(tmp_path: Path) -> None:
