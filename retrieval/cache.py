@@ -5,23 +5,25 @@ blob ids for parses, hashes of the embedded text for embeddings, so the same
 bytes are parsed, and the same document embedded, once whatever the commit or
 repository.  SQLite in WAL mode with a busy timeout lets two processes index
 at once; a file that is not a readable database is moved aside and rebuilt.
-The whole file is checked once a day, and at the next open after a command met
-a damaged page (``distrust_open_caches``), not at every open.
+The whole file is checked once a day, and at the next open after a query met
+a damaged page (``CacheDamaged``), not at every open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable
-from functools import cached_property
+from collections.abc import Callable, Iterable
+from functools import cached_property, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+from retrieval.errors import RetrievalError
 from retrieval.symbols import ParsedFile
 from retrieval.termcounts import LexicalMemory
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:  # NumPy (a tenth of a second to import) only for what embeds 
     from retrieval.postings import PostingsStore
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # ``parses`` holds each parse's summary beside it, so an index can count definitions without decoding them
 # (its ``parsed`` table, without one, is left to the versions that wrote it).
@@ -51,10 +54,36 @@ CREATE TABLE IF NOT EXISTS embeddings (
 # A file's definition bodies: token counts and number of tokens, by the body's byte range.
 Bodies = dict[tuple[int, int], tuple[dict[str, int], int]]
 _CHUNK = 500  # SQLite's variable limit is 999 on old builds
-# A whole check of the file (``PRAGMA quick_check``) at most this often, or when a command met an unreadable
-# page (``distrust_open_caches``): it reads every page, 70 ms for a home of 120 MB and a second from a cold disk,
+# A whole check of the file (``PRAGMA quick_check``) at most this often, or when a query met an unreadable
+# page (``CacheDamaged``): it reads every page, 70 ms for a home of 120 MB and a second from a cold disk,
 # which every call paid when it ran at each open.
 CHECK_SECONDS = 86_400
+
+
+class CacheDamaged(RetrievalError):
+    """A page of the cache could not be read in use: the file is marked, and the next open checks it whole."""
+
+    exit_code = 1  # the command ran and failed; the input was fine
+
+
+def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
+    """A method of ``IndexCache`` whose queries meet a damaged page: the file is marked for a whole check at
+    the next open, and the error says so (not a locked or busy file: those are raised as they are)."""
+
+    @wraps(method)
+    def run(self: IndexCache, *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):
+                raise
+            with contextlib.suppress(OSError):
+                _suspect(self.path).touch()
+            raise CacheDamaged(
+                f"{self.path} could not be read ({exc}); the next run checks it, and moves it aside if it is damaged"
+            ) from exc
+
+    return run
 
 
 class KeptParse(NamedTuple):
@@ -69,15 +98,12 @@ class KeptParse(NamedTuple):
 class IndexCache:
     """Parsed files and embeddings keyed by content id; see the module docstring."""
 
-    opened: ClassVar[set[Path]] = set()  # the files this process opened (``distrust_open_caches``)
-
     def __init__(self, path: Path, memory: LexicalMemory | None = None) -> None:
         """``memory``: the term counts kept in memory beside the file (its owner's, shared by the caches it
         opens); a new one when not given."""
         self.path = Path(path)
         self.memory = memory if memory is not None else LexicalMemory()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        IndexCache.opened.add(self.path)
         try:
             self.conn = self._open()
         except sqlite3.DatabaseError as exc:
@@ -137,6 +163,7 @@ class IndexCache:
             rows.extend(self.conn.execute(sql.format(marks=marks), (*params, *part)).fetchall())
         return rows
 
+    @_guarded
     def get_parsed(self, keys: Iterable[tuple[str, str]], parser: str) -> dict[tuple[str, str], KeptParse]:
         """Cached parses of ``(blob_id, language)`` pairs, not decoded."""
         wanted = set(keys)
@@ -151,6 +178,7 @@ class IndexCache:
             if (blob_id, language) in wanted
         }
 
+    @_guarded
     def put_parsed(self, items: Iterable[tuple[str, str, ParsedFile, bytes]], parser: str) -> None:
         """Keep parses given as ``(blob_id, language, parse, parse.to_json())``."""
         rows = [
@@ -161,6 +189,7 @@ class IndexCache:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT OR REPLACE INTO parses VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    @_guarded
     def get_bodies(self, blob_ids: list[str], version: str) -> dict[str, Bodies]:
         """The token counts of each file's definition bodies, by blob and the body's byte range."""
         sql = "SELECT blob_id, data FROM bodies WHERE version = ? AND blob_id IN ({marks})"
@@ -173,6 +202,7 @@ class IndexCache:
                 log.warning("kept term counts of %s are damaged (%s); counting again", blob_id, exc)
         return out
 
+    @_guarded
     def put_bodies(self, items: dict[str, Bodies], version: str) -> None:
         rows = [
             (blob, version, zlib.compress(json.dumps([[a, b, c, n] for (a, b), (c, n) in bodies.items()]).encode(), 1))
@@ -182,6 +212,7 @@ class IndexCache:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?)", rows)
 
+    @_guarded
     def get_history(self, commit: str, version: str) -> list[Counter[str]] | None:
         """The change counts kept for ``commit``, or None (never read, or damaged)."""
         row = self.conn.execute(
@@ -195,12 +226,14 @@ class IndexCache:
             log.warning("kept history of %s is damaged (%s); reading it again", commit, exc)
             return None
 
+    @_guarded
     def put_history(self, commit: str, version: str, counts: list[Counter[str]]) -> None:
         data = zlib.compress(json.dumps([dict(c) for c in counts]).encode(), 1)
         with self.conn:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("INSERT OR REPLACE INTO history VALUES (?, ?, ?)", (commit, version, data))
 
+    @_guarded
     def get_embeddings(self, content_ids: Iterable[str], model: str) -> dict[str, np.ndarray]:
         import numpy as np
 
@@ -213,6 +246,7 @@ class IndexCache:
                 out[blob_id] = vec.reshape(-1, dim)
         return out
 
+    @_guarded
     def put_embeddings(self, items: Iterable[tuple[str, np.ndarray]], model: str) -> None:
         import numpy as np
 
@@ -228,16 +262,3 @@ class IndexCache:
 def _suspect(path: Path) -> Path:
     """A file beside the cache that says: check it whole at the next open."""
     return path.with_name(f"{path.name}.check")
-
-
-def distrust_open_caches() -> list[Path]:
-    """After an unreadable page met in use: each cache this process opened is checked whole (and moved aside
-    if damaged) when next opened.  The caches so marked."""
-    marked = []
-    for path in sorted(IndexCache.opened):
-        try:
-            _suspect(path).touch()
-            marked.append(path)
-        except OSError:
-            continue
-    return marked

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from retrieval.cache import IndexCache
+from retrieval.cache import CacheDamaged, IndexCache
 from retrieval.errors import SourceError
 from retrieval.history import HISTORY_VERSION, read_changes
 from retrieval.languages import language_for_path
@@ -292,7 +292,7 @@ def _reparser(source: RepoSource, cache: IndexCache | None) -> Callable[[Indexed
         if cache is not None:
             try:
                 cache.put_parsed([(entry.blob_id, entry.language or "", parsed, encoded)], PARSER_VERSION)
-            except sqlite3.Error as exc:  # closed by now, or busy: the next index parses it again
+            except (sqlite3.Error, CacheDamaged) as exc:  # closed by now, busy or damaged: parsed again next time
                 log.warning("the new parse of %s was not kept (%s)", entry.path, exc)
         return parsed
 

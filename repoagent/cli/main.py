@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -81,18 +80,6 @@ def main() -> None:
         raise SystemExit(getattr(exc, "exit_code", 2)) from None
     except (Cancelled, KeyboardInterrupt):
         raise SystemExit(_interrupted()) from None
-    except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError):  # locked, busy, full disk: not a damaged file
-            raise
-        from retrieval.cache import distrust_open_caches
-
-        marked = ", ".join(str(p) for p in distrust_open_caches()) or "the index cache"
-        err.print(
-            f"[bold red]repoagent:[/] {escape(printable(f'{marked} could not be read ({exc})'))}; "
-            "the next run checks it, and moves it aside if it is damaged",
-            highlight=False,
-        )
-        raise SystemExit(1) from None
 
 
 def _interrupted() -> int:
