@@ -4,8 +4,9 @@ Each call is a new process (imports, model loading and all), first with an
 empty home (nothing cached: parse, embed, retrieve), then again and again with
 the cache that call left (warm).  A machine's speed varies from minute to minute
 (a quarter either way on a shared two-core one), so the cold call can be made
-several times, each in an empty home of its own, and its median reported.  A call's peak memory is its own resident
-set, read from the kernel's accounting of that child alone (``wait4``).
+several times, each in an empty home of its own, and its median reported.  A
+call's peak memory is its own resident set, read from the kernel's accounting
+of that child alone (``wait4``).
 """
 
 from __future__ import annotations
@@ -70,14 +71,15 @@ def bench_speed(
     argv += ["--issue", issue] + (["--rev", rev] if rev else [])
     colds: list[dict[str, Any]] = []
     warm: list[dict[str, Any]] = []
-    for run in range(max(cold_runs, 1)):
+    runs = max(cold_runs, 1)
+    for run in range(runs):
         with tempfile.TemporaryDirectory(prefix="repoagent-speed-") as home:
             env = {**os.environ, "REPOAGENT_HOME": home, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
             # as a user's calls run: Python keeps its compiled modules (a shell that says otherwise would add the
             # compiling of every module to every call)
             env.pop("PYTHONDONTWRITEBYTECODE", None)
             colds.append(timed_call(argv, env, timeout))
-            if run == max(cold_runs, 1) - 1:
+            if run == runs - 1:
                 warm = [timed_call(argv, env, timeout) for _ in range(warm_runs)]
     calls = [*colds, *warm]
     failed = [c for c in calls if c["exit_code"]]
